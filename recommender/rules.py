@@ -1,0 +1,78 @@
+"""A rule-based `TipPicker`: audience, region, season, not heard recently.
+
+It stands behind "a tip for me" until the trained model lands, and stays as the fallback.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+
+from recommender.picker import PickContext, PickedTip
+from willay.catalog import Audience, Catalog, Tip
+
+__all__ = ["RuleBasedPicker"]
+
+MODEL_VERSION = "rules-1"
+
+
+class RuleBasedPicker:
+    """Scores tips by how well they fit; picks uniformly among the best, logging the odds."""
+
+    def __init__(self, *, repeat_days: int = 30, rng: random.Random | None = None) -> None:
+        self._repeat = dt.timedelta(days=repeat_days)
+        self._rng = rng or random.Random()
+
+    def _score(self, tip: Tip, context: PickContext, catalog: Catalog) -> float | None:
+        """How well `tip` fits, or None when it does not fit at all."""
+        strict = context.topic is None
+        score = 0.0
+        specific = context.audiences - {Audience.general}
+        if tip.audiences & specific:
+            score += 3
+        elif Audience.general not in tip.audiences:
+            return None
+        if tip.regions or tip.zones:
+            region = catalog.region(context.region)
+            here = region is not None and (region.id in tip.regions or region.zone in tip.zones)
+            if here:
+                score += 2
+            elif strict:
+                return None
+        if tip.months:
+            if context.today.month in tip.months:
+                score += 2
+            elif strict:
+                return None
+        return score
+
+    def _pools(self, context: PickContext, catalog: Catalog) -> tuple[list[Tip], list[Tip]]:
+        """Tips not heard recently, then every tip (once the catalog is exhausted)."""
+        tips = [
+            t
+            for t in catalog.current_tips(context.today, context.topic)
+            if t.id not in context.exclude
+        ]
+        since = dt.datetime.combine(context.today, dt.time(), tzinfo=dt.UTC) - self._repeat
+        return [t for t in tips if context.heard.get(t.id, since) <= since], tips
+
+    def pick(self, context: PickContext, catalog: Catalog) -> PickedTip | None:
+        """The best-fitting tip not heard in the last `repeat_days`, or None if nothing fits."""
+        for pool in self._pools(context, catalog):
+            scored = [
+                (score, tip)
+                for tip in pool
+                if (score := self._score(tip, context, catalog)) is not None
+            ]
+            if scored:
+                break
+        else:
+            return None
+        best = max(score for score, _ in scored)
+        top = [tip for score, tip in scored if score == best]
+        return PickedTip(
+            tip=self._rng.choice(top),
+            score=best,
+            propensity=1 / len(top),
+            model_version=MODEL_VERSION,
+        )

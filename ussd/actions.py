@@ -1,0 +1,221 @@
+"""The actions a journey's `action` screens run, by name: an explicit registry.
+
+An action reads and changes the `Turn` and answers an outcome naming the `next` branch, or a
+`Jump` to a screen. Profile answers are stored only for people who consented.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+from recommender import PickContext
+from ussd.turn import Jump, Turn
+from willay.events import EventKind
+from willay.profiles import Feedback, Subscriber
+
+__all__ = ["ACTIONS", "Action"]
+
+Action = Callable[[Turn], Awaitable[str | Jump]]
+
+
+async def start(turn: Turn) -> str:
+    snapshot = await turn.services.sessions.peek_resume(turn.session.subscriber)
+    if snapshot is not None:
+        turn.session.lang = turn.session.lang or snapshot.lang
+        return "resume"
+    return "known" if turn.session.lang else "new"
+
+
+async def resume(turn: Turn) -> str | Jump:
+    sessions = turn.services.sessions
+    snapshot = await sessions.peek_resume(turn.session.subscriber)
+    await sessions.drop_resume(turn.session.subscriber)
+    if snapshot is None:
+        return "ok"
+    kept = {"id", "text", "hops", "started_at", "subscriber", "consent", "notice"}
+    for name, value in snapshot:
+        if name not in kept:
+            setattr(turn.session, name, value)
+    return Jump(snapshot.screen, snapshot.page)
+
+
+async def start_over(turn: Turn) -> str:
+    await turn.services.sessions.drop_resume(turn.session.subscriber)
+    return "known" if turn.session.lang else "new"
+
+
+async def set_language(turn: Turn) -> str:
+    turn.session.lang = turn.session.value
+    if turn.subscriber is None:
+        return "new"
+    turn.subscriber.language = turn.lang
+    await turn.save_subscriber()
+    turn.emit(EventKind.profile_update, field="language")
+    return "consented"
+
+
+async def accept_consent(turn: Turn) -> str:
+    turn.subscriber = Subscriber(
+        id=turn.session.subscriber, language=turn.lang, consent_at=turn.services.clock()
+    )
+    await turn.save_subscriber()
+    turn.session.consent = True
+    turn.emit(EventKind.consent, accepted=True)
+    return "ok"
+
+
+async def decline_consent(turn: Turn) -> str:
+    turn.session.consent = False
+    turn.emit(EventKind.consent, accepted=False)
+    return "ok"
+
+
+async def _serve_tip(turn: Turn, topic: str | None) -> str:
+    session, services = turn.session, turn.services
+    now = services.clock()
+    context = PickContext.for_subscriber(
+        turn.subscriber,
+        today=now.date(),
+        channel="ussd",
+        language=turn.lang,
+        exclude=session.served,
+        topic=topic,
+    )
+    picked = services.picker.pick(context, services.catalog)
+    if picked is None:
+        session.notice = "no_tip"
+        return "none"
+    tip = picked.tip
+    session.topic, session.tip_id, session.tip_done = topic, tip.id, False
+    session.served.append(tip.id)
+    session.pick = {
+        "score": picked.score,
+        "propensity": picked.propensity,
+        "model_version": picked.model_version,
+    }
+    if turn.subscriber is not None:
+        turn.subscriber.mark_heard(tip.id, now)
+        await turn.save_subscriber()
+    turn.emit(
+        EventKind.tip_served,
+        tip_id=tip.id,
+        topic=tip.topic,
+        text_lang=tip.text_for(turn.lang)[1],
+        region=turn.subscriber.region if turn.subscriber else None,
+        **session.pick,
+    )
+    return "ok"
+
+
+async def pick_for_me(turn: Turn) -> str:
+    return await _serve_tip(turn, None)
+
+
+async def pick_in_topic(turn: Turn) -> str:
+    return await _serve_tip(turn, turn.session.value)
+
+
+async def another_tip(turn: Turn) -> str:
+    return await _serve_tip(turn, turn.session.topic)
+
+
+async def _feedback(turn: Turn, *, useful: bool) -> str:
+    tip_id = turn.session.tip_id
+    if tip_id is None:
+        return "ok"
+    if turn.subscriber is not None:
+        turn.subscriber.feedback.append(
+            Feedback(tip_id=tip_id, useful=useful, at=turn.services.clock())
+        )
+        await turn.save_subscriber()
+    turn.emit(EventKind.feedback, tip_id=tip_id, useful=useful, **turn.session.pick)
+    turn.session.notice = "thanks"
+    return "ok"
+
+
+async def feedback_useful(turn: Turn) -> str:
+    return await _feedback(turn, useful=True)
+
+
+async def feedback_not_useful(turn: Turn) -> str:
+    return await _feedback(turn, useful=False)
+
+
+async def need_consent(turn: Turn) -> str:
+    if turn.subscriber is not None:
+        return "given"
+    turn.session.notice = "need_consent"
+    return "missing"
+
+
+def _answer(field: str, value: str) -> str | bool:
+    return value == "yes" if field in {"pregnant", "child_under5"} else value
+
+
+async def save_profile(turn: Turn) -> str:
+    pending, turn.session.pending = turn.session.pending, {}
+    if turn.subscriber is None:
+        turn.session.notice = "need_consent"
+        return "ok"
+    for field, value in pending.items():
+        setattr(turn.subscriber, field, _answer(field, value))
+        shown = {"region": value} if field == "region" else {}
+        turn.emit(EventKind.profile_update, field=field, **shown)
+    await turn.save_subscriber()
+    turn.session.notice = "saved"
+    return "ok"
+
+
+async def sms_status(turn: Turn) -> str:
+    if turn.subscriber is None:
+        turn.session.notice = "need_consent"
+        return "missing"
+    return "subscribed" if turn.subscriber.sms_since else "not_subscribed"
+
+
+async def subscribe_sms(turn: Turn) -> str:
+    if turn.subscriber is not None:
+        turn.subscriber.sms_since = turn.services.clock()
+        turn.subscriber.sms_number = turn.phone
+        await turn.save_subscriber()
+        turn.emit(EventKind.subscribe, medium="sms")
+    return "ok"
+
+
+async def unsubscribe_sms(turn: Turn) -> str:
+    if turn.subscriber is not None:
+        turn.subscriber.sms_since = turn.subscriber.sms_number = None
+        await turn.save_subscriber()
+        turn.emit(EventKind.unsubscribe, medium="sms")
+    return "ok"
+
+
+async def delete_data(turn: Turn) -> str:
+    pseudonym = turn.session.subscriber
+    await turn.services.subscribers.delete(pseudonym)
+    await turn.services.sessions.drop_resume(pseudonym)
+    turn.emit(EventKind.data_deleted)
+    turn.subscriber = None
+    turn.session.consent = None
+    return "ok"
+
+
+ACTIONS: dict[str, Action] = {
+    "start": start,
+    "resume": resume,
+    "start_over": start_over,
+    "set_language": set_language,
+    "accept_consent": accept_consent,
+    "decline_consent": decline_consent,
+    "pick_for_me": pick_for_me,
+    "pick_in_topic": pick_in_topic,
+    "another_tip": another_tip,
+    "feedback_useful": feedback_useful,
+    "feedback_not_useful": feedback_not_useful,
+    "need_consent": need_consent,
+    "save_profile": save_profile,
+    "sms_status": sms_status,
+    "subscribe_sms": subscribe_sms,
+    "unsubscribe_sms": unsubscribe_sms,
+    "delete_data": delete_data,
+}

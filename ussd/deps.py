@@ -1,0 +1,18 @@
+"""Dependency aliases for the USSD routes."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from ussd.engine import UssdEngine
+
+__all__ = ["UssdEngineDep"]
+
+
+def get_engine(request: Request) -> UssdEngine:
+    return request.state.ussd
+
+
+UssdEngineDep = Annotated[UssdEngine, Depends(get_engine)]

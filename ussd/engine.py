@@ -1,0 +1,305 @@
+"""The menu engine: walks the journey one hop at a time and renders the screen to show.
+
+Africa's Talking sends every input of the session joined by `*`; the engine keeps the text it
+has already seen in the session and applies only what is new, so a retried hop is answered
+again without being applied twice.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from ussd.actions import ACTIONS
+from ussd.menus import ActionScreen, EndScreen, Journey, MenuScreen, Option, TipScreen
+from ussd.paging import PageLayout, paginate
+from ussd.schemas import AtUssdForm, AtUssdNotice
+from ussd.store import UssdSession
+from ussd.turn import Jump, Services, Turn
+from willay.catalog import Catalog, Tip
+from willay.errors import ConfigurationError
+from willay.events import Event, EventKind
+from willay.gsm7 import to_gsm7
+from willay.languages import LANGUAGES, pick_text
+from willay.profiles import pseudonym
+
+__all__ = ["UssdEngine", "UssdReply", "tip_fit_problems", "tip_text"]
+
+log = logging.getLogger(__name__)
+
+MAX_ACTION_CHAIN = 8
+MAX_TIP_PAGES = 3
+RESUMABLE_FROM = 2  # hops: a session cut before its second screen is not worth resuming
+
+
+@dataclass(frozen=True)
+class UssdReply:
+    text: str
+    end: bool
+
+    @property
+    def body(self) -> str:
+        """The response body: `CON ...` or `END ...`."""
+        return ("END " if self.end else "CON ") + self.text
+
+
+def new_inputs(seen: str, text: str) -> list[str]:
+    """The inputs in `text` that were not in `seen`, the text of the previous hop."""
+    if text == seen:
+        return []
+    if seen and text.startswith(seen + "*"):
+        return text[len(seen) + 1 :].split("*")
+    if not seen:
+        return text.split("*")
+    return [text.rsplit("*", 1)[-1]]
+
+
+def tip_text(journey: Journey, tip: Tip, lang: str) -> str:
+    """What a tip screen says: the tip in `lang` (or its fallback) and its source."""
+    source = pick_text(journey.notices["source"], lang)[0]
+    return f"{tip.text_for(lang)[0]} {source} {tip.source.short}"
+
+
+def tip_fit_problems(journey: Journey, catalog: Catalog, *, page_chars: int) -> list[str]:
+    """Tips whose text cannot be shown well on a phone: odd characters or too many pages."""
+    nav = journey.navigation
+    problems = []
+    for tip in catalog.tips:
+        for lang, raw in tip.text.items():
+            if to_gsm7(raw).count("?") > raw.count("?"):
+                problems.append(f"tip {tip.id}: {lang} text has characters a phone cannot show")
+            tip_screen = journey.screens[journey.tip_screen]
+            options = [
+                f"{i} {pick_text(o.label, lang)[0]}"
+                for i, o in enumerate(getattr(tip_screen, "options", []), start=1)
+            ]
+            lines = [
+                f"{k.key} {pick_text(k.label, lang)[0]}" for k in (nav.back, nav.home, nav.danger)
+            ]
+            layout = PageLayout(
+                budget=page_chars, more_line=f"{nav.more.key} {pick_text(nav.more.label, lang)[0]}"
+            )
+            pages = paginate(tip_text(journey, tip, lang), options, lines, layout)
+            if len(pages) > MAX_TIP_PAGES:
+                problems.append(
+                    f"tip {tip.id}: {lang} text takes {len(pages)} pages of {page_chars} "
+                    f"septets (at most {MAX_TIP_PAGES})"
+                )
+    return problems
+
+
+class UssdEngine:
+    """Answers hops and end-of-session notices for one journey."""
+
+    def __init__(
+        self, *, journey: Journey, services: Services, page_chars: int, pseudonym_key: str
+    ) -> None:
+        self.journey = journey
+        self.services = services
+        self._key = pseudonym_key
+        nav = journey.navigation
+        self._nav = {nav.back.key: "back", nav.more.key: "more", nav.home.key: "home"}
+        self._nav[nav.danger.key] = "danger"
+        self._layouts = {
+            code: PageLayout(
+                budget=page_chars, more_line=f"{nav.more.key} {pick_text(nav.more.label, code)[0]}"
+            )
+            for code in LANGUAGES
+        }
+
+    # -- hops ---------------------------------------------------------------------------------
+
+    async def handle(self, form: AtUssdForm) -> UssdReply:
+        """Apply the new inputs of one hop and render the screen to show."""
+        services = self.services
+        subscriber_id = pseudonym(form.phoneNumber, self._key)
+        session = await services.sessions.get(form.sessionId)
+        subscriber = await services.subscribers.get(subscriber_id)
+        fresh = session is None or session.subscriber != subscriber_id
+        if fresh:
+            session = UssdSession(
+                id=form.sessionId,
+                subscriber=subscriber_id,
+                text=form.text,
+                screen=self.journey.initial_screen,
+                lang=subscriber.language if subscriber else None,
+                consent=True if subscriber else None,
+            )
+        turn = Turn(
+            services=services, session=session, subscriber=subscriber, phone=form.phoneNumber
+        )
+        if fresh:
+            turn.emit(EventKind.session_start, network=form.networkCode)
+            await self._enter(turn, self.journey.initial_screen)
+        else:
+            for key in new_inputs(session.text, form.text):
+                await self._apply(turn, key.strip())
+            session.text = form.text
+        reply = self._render(turn)
+        session.hops += 1
+        await services.sessions.save(session)
+        return reply
+
+    async def _apply(self, turn: Turn, key: str) -> None:
+        session = turn.session
+        before = session.screen
+        nav = self._nav.get(key)
+        if nav == "home":
+            session.history.clear()
+            await self._enter(
+                turn, self.journey.home_screen if session.lang else self.journey.initial_screen
+            )
+        elif nav == "danger":
+            if before != self.journey.danger_screen:
+                session.history.append((before, session.page))
+                await self._enter(turn, self.journey.danger_screen)
+        elif nav == "back":
+            if session.page > 0:
+                session.page -= 1
+            elif session.history:
+                session.screen, session.page = session.history.pop()
+            else:
+                session.notice = "no_back"
+        elif nav == "more":
+            if session.page + 1 < len(self._pages(turn)):
+                session.page += 1
+            else:
+                session.notice = "no_more"
+        else:
+            await self._choose(turn, key)
+        turn.emit(EventKind.menu_step, screen=before, to=session.screen, key=nav or "option")
+
+    async def _choose(self, turn: Turn, key: str) -> None:
+        session = turn.session
+        screen = self.journey.screens[session.screen]
+        options = self._options(turn, screen)
+        index = int(key) - 1 if key.isdigit() else -1
+        if not 0 <= index < len(options):
+            session.notice = "invalid"
+            return
+        option = options[index]
+        session.value = option.value
+        if isinstance(screen, MenuScreen) and screen.field and option.value is not None:
+            session.pending[screen.field] = option.value
+        session.history.append((session.screen, session.page))
+        await self._enter(turn, option.next)
+
+    async def _enter(self, turn: Turn, name: str) -> None:
+        """Go to screen `name`, running action screens until one is to be shown."""
+        session = turn.session
+        for _ in range(MAX_ACTION_CHAIN):
+            screen = self.journey.screens[name]
+            if not isinstance(screen, ActionScreen):
+                session.screen, session.page = name, 0
+                return
+            outcome = await ACTIONS[screen.run](turn)
+            if isinstance(outcome, Jump):
+                session.screen, session.page = outcome.screen, outcome.page
+                return
+            name = screen.next[outcome]
+        raise ConfigurationError(f"more than {MAX_ACTION_CHAIN} actions in a row from {name!r}")
+
+    # -- rendering ----------------------------------------------------------------------------
+
+    def _options(self, turn: Turn, screen: object) -> list[Option]:
+        if not isinstance(screen, MenuScreen) or screen.source is None:
+            return list(getattr(screen, "options", []))
+        catalog, target = self.services.catalog, screen.next or ""
+        if screen.source == "topics":
+            return [Option(label=t.name, next=target, value=t.id) for t in catalog.topics]
+        if screen.source == "regions":
+            regions = sorted(catalog.regions, key=lambda r: r.name)
+            return [Option(label={"es": r.name}, next=target, value=r.id) for r in regions]
+        return [
+            Option(label={"es": name}, next=target, value=code)
+            for code, (name, _) in LANGUAGES.items()
+        ]
+
+    def _nav_lines(self, turn: Turn) -> list[str]:
+        session, nav, journey = turn.session, self.journey.navigation, self.journey
+        keys = []
+        if session.history or session.page > 0:
+            keys.append(nav.back)
+        if session.screen not in (journey.home_screen, journey.initial_screen) and session.lang:
+            keys.append(nav.home)
+        if session.screen != journey.danger_screen:
+            keys.append(nav.danger)
+        return [f"{k.key} {pick_text(k.label, turn.lang)[0]}" for k in keys]
+
+    def _text(self, turn: Turn, texts: dict[str, str]) -> str:
+        text = pick_text(texts, turn.lang)[0]
+        notice = turn.session.notice
+        if notice:
+            text = pick_text(self.journey.notices[notice], turn.lang)[0] + "\n" + text
+        return text
+
+    def _body(self, turn: Turn) -> str:
+        screen = self.journey.screens[turn.session.screen]
+        if isinstance(screen, TipScreen):
+            tip = self.services.catalog.by_id[turn.session.tip_id or ""]
+            return self._text(turn, {"es": tip_text(self.journey, tip, turn.lang)})
+        assert isinstance(screen, MenuScreen | EndScreen)
+        return self._text(turn, screen.text)
+
+    def _pages(self, turn: Turn) -> list[str]:
+        screen = self.journey.screens[turn.session.screen]
+        options = [
+            f"{i} {pick_text(o.label, turn.lang)[0]}"
+            for i, o in enumerate(self._options(turn, screen), start=1)
+        ]
+        layout = self._layouts.get(turn.lang, self._layouts["es"])
+        return paginate(self._body(turn), options, self._nav_lines(turn), layout)
+
+    def _render(self, turn: Turn) -> UssdReply:
+        session = turn.session
+        screen = self.journey.screens[session.screen]
+        if isinstance(screen, EndScreen):
+            session.notice = None
+            return UssdReply(to_gsm7(self._body(turn)), end=True)
+        pages = self._pages(turn)
+        session.page = min(session.page, len(pages) - 1)
+        session.notice = None
+        if (
+            isinstance(screen, TipScreen)
+            and session.page == len(pages) - 1
+            and not session.tip_done
+        ):
+            session.tip_done = True
+            turn.emit(EventKind.tip_completed, tip_id=session.tip_id, pages=len(pages))
+        return UssdReply(pages[session.page], end=False)
+
+    # -- end of session -------------------------------------------------------------------------
+
+    async def session_ended(self, notice: AtUssdNotice) -> None:
+        """Record the provider's end-of-session notice; keep a resume point if it was cut short."""
+        services = self.services
+        session = await services.sessions.get(notice.sessionId)
+        anonymous = Event(
+            channel="ussd",
+            kind=EventKind.session_end,
+            subscriber="unknown",
+            session=notice.sessionId,
+        )
+        data = {
+            "status": notice.status,
+            "hops": notice.hopsCount,
+            "duration_ms": notice.durationInMillis,
+            "network": notice.networkCode,
+            "error": notice.errorMessage,
+        }
+        if session is None:
+            services.events.publish(anonymous.model_copy(update={"data": data}))
+            return
+        subscriber = await services.subscribers.get(session.subscriber)
+        turn = Turn(
+            services=services, session=session, subscriber=subscriber, phone=notice.phoneNumber
+        )
+        turn.emit(EventKind.session_end, screen=session.screen, **data)
+        screen = self.journey.screens[session.screen]
+        if (
+            notice.status == "Incomplete"
+            and session.hops >= RESUMABLE_FROM
+            and session.screen != self.journey.home_screen
+            and not isinstance(screen, EndScreen)
+        ):
+            await services.sessions.save_resume(session)

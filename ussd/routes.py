@@ -1,0 +1,66 @@
+"""Africa's Talking USSD callbacks and the browser simulator."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Annotated
+
+from fastapi import APIRouter, Form
+from fastapi.responses import HTMLResponse, PlainTextResponse
+
+from ussd.deps import UssdEngineDep
+from ussd.schemas import AtUssdForm, AtUssdNotice
+from willay.deps import CallbackGuard
+from willay.errors import ServiceUnavailable
+from willay.events import Event, EventKind
+from willay.gsm7 import septets, to_gsm7
+from willay.languages import pick_text
+
+__all__ = ["router", "simulator_router"]
+
+log = logging.getLogger(__name__)
+
+SIMULATOR_PAGE = Path(__file__).parent / "static" / "simulator.html"
+
+router = APIRouter(prefix="/ussd", tags=["ussd"], dependencies=[CallbackGuard])
+simulator_router = APIRouter(tags=["simulator"])
+
+
+@router.post("/africastalking", response_class=PlainTextResponse)
+async def ussd_hop(form: Annotated[AtUssdForm, Form()], engine: UssdEngineDep) -> PlainTextResponse:
+    """One USSD hop: answers `CON <screen>` or `END <screen>` as text/plain."""
+    try:
+        reply = await engine.handle(form)
+        body = reply.body
+    except ServiceUnavailable as exc:
+        log.error("USSD hop %s failed: %s", form.sessionId, exc)
+        engine.services.events.publish(
+            Event(
+                channel="ussd",
+                kind=EventKind.error,
+                subscriber="unknown",
+                session=form.sessionId,
+                data={"error": type(exc).__name__, "input": form.text},
+            )
+        )
+        notice = engine.journey.notices["unavailable"]
+        body = "END " + to_gsm7(pick_text(notice, "es")[0])
+    return PlainTextResponse(body, headers={"X-Willay-Septets": str(septets(body[4:]))})
+
+
+@router.post("/africastalking/events", response_class=PlainTextResponse)
+async def ussd_session_ended(notice: Annotated[AtUssdNotice, Form()], engine: UssdEngineDep) -> str:
+    """The provider's end-of-session notice (Success, Incomplete or Failed)."""
+    try:
+        await engine.session_ended(notice)
+    except ServiceUnavailable as exc:
+        log.error("end-of-session notice for %s not recorded: %s", notice.sessionId, exc)
+        raise
+    return "OK"
+
+
+@simulator_router.get("/simulator", response_class=HTMLResponse, include_in_schema=False)
+async def simulator() -> HTMLResponse:
+    """A phone emulator in the browser for content teams and demos."""
+    return HTMLResponse(SIMULATOR_PAGE.read_text(encoding="utf-8"))

@@ -1,0 +1,45 @@
+"""Africa's Talking USSD requests, as the provider posts them (form fields, camelCase)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from willay.profiles import normalise_msisdn
+
+__all__ = ["AtUssdForm", "AtUssdNotice"]
+
+
+class _AtForm(BaseModel):
+    model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
+
+    sessionId: str = Field(min_length=1, max_length=128, pattern=r"^[\w.:-]+$")
+    phoneNumber: str = Field(min_length=1, max_length=32)
+    serviceCode: str | None = Field(default=None, max_length=32)
+    networkCode: str | None = Field(default=None, max_length=16)
+
+    @field_validator("phoneNumber")
+    @classmethod
+    def _international(cls, value: str) -> str:
+        return normalise_msisdn(value)
+
+
+class AtUssdForm(_AtForm):
+    """One hop: `text` is every input of the session so far, joined by `*`."""
+
+    serviceCode: str = Field(min_length=1, max_length=32)
+    text: str = Field(default="", max_length=1024)
+
+
+class AtUssdNotice(_AtForm):
+    """The end-of-session notice posted to the events URL."""
+
+    status: Literal["Success", "Incomplete", "Failed"]
+    durationInMillis: int | None = Field(default=None, ge=0)
+    hopsCount: int | None = Field(default=None, ge=0)
+    input: str | None = Field(default=None, max_length=1024)
+    lastAppResponse: str | None = Field(default=None, max_length=2048)
+    errorMessage: str | None = Field(default=None, max_length=2048)
+    cost: str | None = Field(default=None, max_length=64)
+    date: str | None = Field(default=None, max_length=64)

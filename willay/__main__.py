@@ -1,0 +1,3 @@
+from willay.cli import main
+
+main()

@@ -1,0 +1,219 @@
+"""The tip catalog: topics, regions and tips loaded from `content/`, validated as a whole."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Literal, TypeVar
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+
+from willay.errors import ContentError
+from willay.languages import DEFAULT_LANGUAGE, LANGUAGES, pick_text
+
+__all__ = [
+    "Audience",
+    "Catalog",
+    "Region",
+    "Source",
+    "Tip",
+    "Topic",
+    "Zone",
+    "load_catalog",
+]
+
+M = TypeVar("M", bound=BaseModel)
+Slug = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_-]*$", max_length=48)]
+Month = Annotated[int, Field(ge=1, le=12)]
+
+
+class Zone(StrEnum):
+    costa = "costa"
+    sierra = "sierra"
+    selva = "selva"
+
+
+class Audience(StrEnum):
+    general = "general"
+    pregnant = "pregnant"
+    child_under5 = "child_under5"
+    older_adult = "older_adult"
+    chronic = "chronic"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Topic(_Strict):
+    id: Slug
+    name: dict[str, str]
+
+
+class Region(_Strict):
+    id: Slug
+    name: str
+    zone: Zone
+
+
+class Source(_Strict):
+    name: str = Field(min_length=3)
+    short: str = Field(min_length=2, max_length=10)
+    url: str = Field(pattern=r"^https://")
+
+
+class Tip(_Strict):
+    id: Slug
+    topic: Slug
+    text: dict[str, str]
+    review: dict[str, Literal["draft", "reviewed"]] = {}
+    audiences: frozenset[Audience] = frozenset({Audience.general})
+    zones: frozenset[Zone] = frozenset()
+    regions: frozenset[Slug] = frozenset()
+    months: frozenset[Month] = frozenset()
+    source: Source
+    reviewer: str = Field(min_length=3)
+    reviewed_on: dt.date
+    expires_on: dt.date
+
+    def text_for(self, lang: str) -> tuple[str, str]:
+        """The tip's text in `lang` (or its fallback) and the language used."""
+        return pick_text(self.text, lang)
+
+    def is_current(self, today: dt.date) -> bool:
+        """False once the tip has expired: it is then never served."""
+        return today < self.expires_on
+
+
+@dataclass(frozen=True)
+class Catalog:
+    """Every topic, region and tip, with indexes the channels need."""
+
+    topics: tuple[Topic, ...]
+    regions: tuple[Region, ...]
+    tips: tuple[Tip, ...]
+    by_id: dict[str, Tip] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "by_id", {tip.id: tip for tip in self.tips})
+
+    @property
+    def languages(self) -> list[str]:
+        """Language codes with text in at least one tip, Spanish first."""
+        seen = {code for tip in self.tips for code in tip.text}
+        return [DEFAULT_LANGUAGE] + sorted(seen - {DEFAULT_LANGUAGE})
+
+    def region(self, region_id: str | None) -> Region | None:
+        """The region with this id, if any."""
+        return next((r for r in self.regions if r.id == region_id), None)
+
+    def topic(self, topic_id: str) -> Topic:
+        """The topic with this id."""
+        return next(t for t in self.topics if t.id == topic_id)
+
+    def current_tips(self, today: dt.date, topic: str | None = None) -> list[Tip]:
+        """Tips not expired on `today`, optionally of one topic."""
+        return [t for t in self.tips if t.is_current(today) and (topic is None or t.topic == topic)]
+
+    def expiring(self, today: dt.date, within_days: int) -> list[Tip]:
+        """Tips still served today that expire within `within_days`."""
+        limit = today + dt.timedelta(days=within_days)
+        return [t for t in self.tips if today < t.expires_on <= limit]
+
+    def summary(self) -> str:
+        """`66 tips in 11 topics; es 66/66, quy 66/66`: counts per language."""
+        total = len(self.tips)
+        per_lang = ", ".join(
+            f"{code} {sum(1 for t in self.tips if t.text.get(code))}/{total}"
+            for code in self.languages
+        )
+        return f"{total} tips in {len(self.topics)} topics; {per_lang}"
+
+
+def _read_yaml(path: Path, problems: list[str]) -> object:
+    try:
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        problems.append(f"{path}: cannot read YAML: {exc}")
+        return None
+
+
+def _parse(model: type[M], data: object, where: str, problems: list[str]) -> M | None:
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        for err in exc.errors():
+            loc = ".".join(str(p) for p in err["loc"])
+            problems.append(f"{where}: {loc}: {err['msg']}")
+        return None
+
+
+def _parse_all(model: type[M], items: object, where: str, problems: list[str]) -> list[M]:
+    if not isinstance(items, list):
+        problems.append(f"{where}: expected a list")
+        return []
+    parsed = (_parse(model, item, f"{where}[{i}]", problems) for i, item in enumerate(items))
+    return [p for p in parsed if p is not None]
+
+
+def _check_tips(
+    tips: Iterable[Tip], topics: set[str], regions: set[str], problems: list[str]
+) -> None:
+    seen: set[str] = set()
+    for tip in tips:
+        where = f"tip {tip.id}"
+        if tip.id in seen:
+            problems.append(f"{where}: duplicate id")
+        seen.add(tip.id)
+        if tip.topic not in topics:
+            problems.append(f"{where}: unknown topic {tip.topic!r}")
+        for code, text in tip.text.items():
+            if code not in LANGUAGES:
+                problems.append(f"{where}: unknown language {code!r}")
+            if not text.strip():
+                problems.append(f"{where}: empty {code} text")
+        if DEFAULT_LANGUAGE not in tip.text:
+            problems.append(f"{where}: missing es text")
+        if not any(code != DEFAULT_LANGUAGE for code in tip.text):
+            problems.append(f"{where}: missing Quechua text (quy or quz)")
+        for code in tip.review:
+            if code not in tip.text:
+                problems.append(f"{where}: review status for {code} but no {code} text")
+        for region in tip.regions - regions:
+            problems.append(f"{where}: unknown region {region!r}")
+        if tip.expires_on <= tip.reviewed_on:
+            problems.append(f"{where}: expires_on is not after reviewed_on")
+
+
+def load_catalog(content_dir: Path) -> Catalog:
+    """Load and validate `content_dir`; raise `ContentError` listing every problem found."""
+    problems: list[str] = []
+    if not content_dir.is_dir():
+        raise ContentError([f"{content_dir}: content folder not found"])
+    topics = _parse_all(
+        Topic, _read_yaml(content_dir / "topics.yaml", problems), "topics.yaml", problems
+    )
+    regions = _parse_all(
+        Region, _read_yaml(content_dir / "regions.yaml", problems), "regions.yaml", problems
+    )
+    tips: list[Tip] = []
+    for path in sorted((content_dir / "tips").glob("*.yaml")):
+        data = _read_yaml(path, problems)
+        if not isinstance(data, dict) or "topic" not in data:
+            problems.append(f"{path.name}: expected a mapping with 'topic' and 'tips'")
+            continue
+        items = [
+            {**item, "topic": data["topic"]} if isinstance(item, dict) else item
+            for item in data.get("tips") or []
+        ]
+        tips += _parse_all(Tip, items, path.name, problems)
+    if not tips:
+        problems.append(f"{content_dir / 'tips'}: no tips found")
+    _check_tips(tips, {t.id for t in topics}, {r.id for r in regions}, problems)
+    if problems:
+        raise ContentError(problems)
+    return Catalog(topics=tuple(topics), regions=tuple(regions), tips=tuple(tips))

@@ -1,0 +1,41 @@
+"""What routes get from the app's lifespan state, as `Annotated` dependency aliases."""
+
+from __future__ import annotations
+
+from typing import Annotated, TypedDict
+
+from fastapi import Depends, Request
+
+from willay.catalog import Catalog
+from willay.config import Settings
+from willay.events import EventSink
+from willay.kv import KeyValueStore
+from willay.security import check_callback
+
+__all__ = ["AppState", "CallbackGuard", "SettingsDep", "StoreDep", "get_settings"]
+
+
+class AppState(TypedDict):
+    settings: Settings
+    kv: KeyValueStore
+    events: EventSink
+    catalog: Catalog
+    ussd: object
+
+
+def get_settings(request: Request) -> Settings:
+    return request.state.settings
+
+
+def get_store(request: Request) -> KeyValueStore:
+    return request.state.kv
+
+
+def guard_callback(request: Request) -> None:
+    """Provider callbacks only: the secret token and, if configured, the network allow-list."""
+    check_callback(request, request.state.settings)
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+StoreDep = Annotated[KeyValueStore, Depends(get_store)]
+CallbackGuard = Depends(guard_callback)

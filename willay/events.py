@@ -1,0 +1,109 @@
+"""Session events: one versioned schema for every channel, and where they go.
+
+`EventSink` is the protocol the channels publish through. `publish` must never block nor raise on
+a user's request path. `FileEventSink` (JSON lines in a local file) is the embedded default;
+`MemoryEventSink` keeps events in a list for tests and the simulator. The MQTT publisher arrives
+with the telemetry package as a third implementation.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import threading
+import uuid
+from enum import StrEnum
+from pathlib import Path
+from typing import Any, Protocol
+
+from pydantic import BaseModel, Field
+
+__all__ = ["Event", "EventKind", "EventSink", "FileEventSink", "MemoryEventSink"]
+
+SCHEMA_VERSION = 1
+
+log = logging.getLogger(__name__)
+
+
+class EventKind(StrEnum):
+    session_start = "session_start"
+    session_end = "session_end"
+    menu_step = "menu_step"
+    tip_served = "tip_served"
+    tip_completed = "tip_completed"
+    feedback = "feedback"
+    consent = "consent"
+    profile_update = "profile_update"
+    subscribe = "subscribe"
+    unsubscribe = "unsubscribe"
+    data_deleted = "data_deleted"
+    error = "error"
+
+
+class Event(BaseModel):
+    """One step of one session. `subscriber` is a pseudonym, never a phone number."""
+
+    v: int = SCHEMA_VERSION
+    id: str = Field(default_factory=lambda: uuid.uuid4().hex)
+    ts: dt.datetime = Field(default_factory=lambda: dt.datetime.now(dt.UTC))
+    channel: str
+    kind: EventKind
+    subscriber: str
+    session: str | None = None
+    lang: str | None = None
+    data: dict[str, Any] = {}
+
+    def to_json(self) -> str:
+        """Compact JSON without empty fields."""
+        return self.model_dump_json(exclude_none=True, exclude_defaults=False)
+
+
+class EventSink(Protocol):
+    """Where events go; `publish` neither blocks nor raises."""
+
+    def publish(self, event: Event) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class FileEventSink:
+    """Appends each event as one JSON line to a local file."""
+
+    def __init__(self, path: Path) -> None:
+        self._path = path
+        self._lock = threading.Lock()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._file = path.open("a", encoding="utf-8")
+
+    def publish(self, event: Event) -> None:
+        """Append the event; a failed write is logged, never raised."""
+        line = event.to_json() + "\n"
+        with self._lock:
+            try:
+                self._file.write(line)
+                self._file.flush()
+            except (OSError, ValueError):
+                log.exception("event %s not written to %s", event.id, self._path)
+
+    def close(self) -> None:
+        """Close the file."""
+        with self._lock:
+            self._file.close()
+
+
+class MemoryEventSink:
+    """Keeps events in memory, newest last."""
+
+    def __init__(self) -> None:
+        self.events: list[Event] = []
+
+    def publish(self, event: Event) -> None:
+        """Keep the event."""
+        self.events.append(event)
+
+    def close(self) -> None:
+        """Nothing to close."""
+
+    def kinds(self) -> list[str]:
+        """The kinds of the events kept, in order."""
+        return [e.kind.value for e in self.events]

@@ -1,0 +1,107 @@
+"""Subscriber profiles, kept under a keyed pseudonym of the phone number.
+
+The raw number is never a key, never in an event or a log line: `pseudonym()` turns it into an
+HMAC-SHA256 under `WILLAY_PSEUDONYM_KEY`. The number itself is stored only inside the profile of a
+person who subscribed to SMS, since sending needs it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import hmac
+import re
+
+from pydantic import BaseModel, Field
+
+from willay.catalog import Audience
+from willay.kv import KeyValueStore
+
+__all__ = ["Feedback", "Subscriber", "SubscriberStore", "normalise_msisdn", "pseudonym"]
+
+MSISDN = re.compile(r"^\+\d{7,15}$")
+CONSENT_VERSION = 1
+HEARD_LIMIT = 200
+
+
+def normalise_msisdn(number: str) -> str:
+    """The number in international form `+<digits>`; `ValueError` if it is not a phone number."""
+    cleaned = re.sub(r"[\s().-]", "", number)
+    if cleaned.startswith("00"):
+        cleaned = "+" + cleaned[2:]
+    if not MSISDN.match(cleaned):
+        raise ValueError(f"not an international phone number: {len(number)} characters")
+    return cleaned
+
+
+def pseudonym(number: str, key: str) -> str:
+    """The keyed pseudonym of a phone number: 32 hex digits of HMAC-SHA256."""
+    digest = hmac.new(key.encode(), normalise_msisdn(number).encode(), hashlib.sha256)
+    return digest.hexdigest()[:32]
+
+
+class Feedback(BaseModel):
+    tip_id: str
+    useful: bool
+    at: dt.datetime
+
+
+class Subscriber(BaseModel):
+    """What we keep about a person who consented: nothing is stored for anyone else."""
+
+    id: str = Field(description="the keyed pseudonym")
+    language: str
+    consent_at: dt.datetime
+    consent_version: int = CONSENT_VERSION
+    region: str | None = None
+    age_group: str | None = None
+    pregnant: bool | None = None
+    child_under5: bool | None = None
+    heard: dict[str, dt.datetime] = {}
+    feedback: list[Feedback] = []
+    sms_since: dt.datetime | None = None
+    sms_number: str | None = None
+
+    @property
+    def audiences(self) -> set[Audience]:
+        """The audiences whose tips fit this person."""
+        found = {Audience.general}
+        if self.pregnant:
+            found.add(Audience.pregnant)
+        if self.child_under5:
+            found.add(Audience.child_under5)
+        if self.age_group == "60+":
+            found.add(Audience.older_adult)
+        return found
+
+    def mark_heard(self, tip_id: str, at: dt.datetime) -> None:
+        """Remember that the tip was served, keeping the most recent `HEARD_LIMIT`."""
+        self.heard[tip_id] = at
+        if len(self.heard) > HEARD_LIMIT:
+            oldest = sorted(self.heard, key=self.heard.__getitem__)[: len(self.heard) - HEARD_LIMIT]
+            for old in oldest:
+                del self.heard[old]
+
+
+class SubscriberStore:
+    """Profiles as JSON under `<prefix>:sub:<pseudonym>`, with no expiry."""
+
+    def __init__(self, kv: KeyValueStore, *, prefix: str) -> None:
+        self._kv = kv
+        self._prefix = prefix
+
+    def _key(self, subscriber_id: str) -> str:
+        return f"{self._prefix}:sub:{subscriber_id}"
+
+    async def get(self, subscriber_id: str) -> Subscriber | None:
+        """The profile, or None if the person never consented or deleted it."""
+        raw = await self._kv.get(self._key(subscriber_id))
+        return Subscriber.model_validate_json(raw) if raw else None
+
+    async def save(self, subscriber: Subscriber) -> None:
+        """Store the whole profile."""
+        await self._kv.set(self._key(subscriber.id), subscriber.model_dump_json())
+
+    async def delete(self, subscriber_id: str) -> None:
+        """Erase the profile."""
+        await self._kv.delete(self._key(subscriber_id))
