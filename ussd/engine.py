@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from ussd.actions import ACTIONS
 from ussd.menus import ActionScreen, EndScreen, Journey, MenuScreen, Option, TipScreen
-from ussd.paging import PageLayout, paginate
+from ussd.paging import Page, PageLayout, paginate
 from ussd.schemas import AtUssdForm, AtUssdNotice
 from ussd.store import UssdSession
 from ussd.turn import Jump, Services, Turn
@@ -74,7 +74,7 @@ def tip_fit_problems(journey: Journey, catalog: Catalog, *, page_chars: int) -> 
                 for i, o in enumerate(getattr(tip_screen, "options", []), start=1)
             ]
             lines = [
-                f"{k.key} {pick_text(k.label, lang)[0]}" for k in (nav.back, nav.home, nav.danger)
+                [f"{k.key} {pick_text(k.label, lang)[0]}" for k in (nav.back, nav.home, nav.danger)]
             ]
             layout = PageLayout(
                 budget=page_chars, more_line=f"{nav.more.key} {pick_text(nav.more.label, lang)[0]}"
@@ -97,6 +97,7 @@ class UssdEngine:
         self.journey = journey
         self.services = services
         self._key = pseudonym_key
+        self._budget = page_chars
         nav = journey.navigation
         self._nav = {nav.back.key: "back", nav.more.key: "more", nav.home.key: "home"}
         self._nav[nav.danger.key] = "danger"
@@ -191,6 +192,8 @@ class UssdEngine:
             screen = self.journey.screens[name]
             if not isinstance(screen, ActionScreen):
                 session.screen, session.page = name, 0
+                if name == self.journey.home_screen:
+                    session.history.clear()
                 return
             outcome = await ACTIONS[screen.run](turn)
             if isinstance(outcome, Jump):
@@ -215,50 +218,41 @@ class UssdEngine:
             for code, (name, _) in LANGUAGES.items()
         ]
 
-    def _nav_lines(self, turn: Turn) -> list[str]:
+    def _nav_choices(self, turn: Turn) -> list[list[str]]:
+        """Navigation footers for this screen, fullest first: home goes first, then back."""
         session, nav, journey = turn.session, self.journey.navigation, self.journey
-        keys = []
-        if session.history or session.page > 0:
-            keys.append(nav.back)
-        if session.screen not in (journey.home_screen, journey.initial_screen) and session.lang:
-            keys.append(nav.home)
-        if session.screen != journey.danger_screen:
-            keys.append(nav.danger)
-        return [f"{k.key} {pick_text(k.label, turn.lang)[0]}" for k in keys]
-
-    def _text(self, turn: Turn, texts: dict[str, str]) -> str:
-        text = pick_text(texts, turn.lang)[0]
-        notice = turn.session.notice
-        if notice:
-            text = pick_text(self.journey.notices[notice], turn.lang)[0] + "\n" + text
-        return text
+        back = [nav.back] if session.history else []
+        home = [nav.home] if session.screen != journey.home_screen and session.lang else []
+        danger = [nav.danger] if session.screen != journey.danger_screen else []
+        choices = [back + home + danger, back + danger, danger]
+        return [[f"{k.key} {pick_text(k.label, turn.lang)[0]}" for k in keys] for keys in choices]
 
     def _body(self, turn: Turn) -> str:
         screen = self.journey.screens[turn.session.screen]
         if isinstance(screen, TipScreen):
             tip = self.services.catalog.by_id[turn.session.tip_id or ""]
-            return self._text(turn, {"es": tip_text(self.journey, tip, turn.lang)})
+            return tip_text(self.journey, tip, turn.lang)
         assert isinstance(screen, MenuScreen | EndScreen)
-        return self._text(turn, screen.text)
+        return pick_text(screen.text, turn.lang)[0]
 
-    def _pages(self, turn: Turn) -> list[str]:
+    def _pages(self, turn: Turn) -> list[Page]:
         screen = self.journey.screens[turn.session.screen]
         options = [
             f"{i} {pick_text(o.label, turn.lang)[0]}"
             for i, o in enumerate(self._options(turn, screen), start=1)
         ]
         layout = self._layouts.get(turn.lang, self._layouts["es"])
-        return paginate(self._body(turn), options, self._nav_lines(turn), layout)
+        return paginate(self._body(turn), options, self._nav_choices(turn), layout)
 
     def _render(self, turn: Turn) -> UssdReply:
         session = turn.session
         screen = self.journey.screens[session.screen]
+        notice, session.notice = session.notice, None
         if isinstance(screen, EndScreen):
-            session.notice = None
             return UssdReply(to_gsm7(self._body(turn)), end=True)
         pages = self._pages(turn)
         session.page = min(session.page, len(pages) - 1)
-        session.notice = None
+        page = pages[session.page]
         if (
             isinstance(screen, TipScreen)
             and session.page == len(pages) - 1
@@ -266,7 +260,10 @@ class UssdEngine:
         ):
             session.tip_done = True
             turn.emit(EventKind.tip_completed, tip_id=session.tip_id, pages=len(pages))
-        return UssdReply(pages[session.page], end=False)
+        if notice is None:
+            return UssdReply(str(page), end=False)
+        line = pick_text(self.journey.notices[notice], turn.lang)[0]
+        return UssdReply(page.with_notice(line, self._budget), end=False)
 
     # -- end of session -------------------------------------------------------------------------
 
