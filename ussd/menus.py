@@ -173,12 +173,12 @@ def _problems(journey: Journey, actions: set[str], budget: int) -> list[str]:
             problems.append(f"{where}: missing language {', '.join(missing)}")
     nav = journey.navigation
     for code in REQUIRED_LANGUAGES:
-        footer = [f"{k.key} {k.label.get(code, '')}" for k in (nav.more, nav.back, nav.home)]
-        footer.append(f"{nav.danger.key} {nav.danger.label.get(code, '')}")
+        # the tightest page: the re-prompt line, one option, the "more" line
+        more = f"{nav.more.key} {nav.more.label.get(code, '')}"
         invalid = journey.notices.get("invalid", {}).get(code, "")
         for where, texts in _texts_of(journey):
             if ".options[" in where:
-                lines = [invalid, f"99 {texts.get(code, '')}", *footer]
+                lines = [invalid, f"99 {texts.get(code, '')}", more]
                 if septets(to_gsm7("\n".join(lines))) > budget:
                     problems.append(f"{where}: option does not fit a {budget}-septet page ({code})")
     if not isinstance(journey.screens.get(journey.tip_screen), TipScreen):

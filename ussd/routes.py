@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import logging
 from pathlib import Path
 from typing import Annotated
@@ -11,7 +12,7 @@ from fastapi.responses import HTMLResponse, PlainTextResponse
 
 from ussd.deps import UssdEngineDep
 from ussd.schemas import AtUssdForm, AtUssdNotice
-from willay.deps import CallbackGuard
+from willay.deps import CallbackGuard, SettingsDep
 from willay.errors import ServiceUnavailable
 from willay.events import Event, EventKind
 from willay.gsm7 import septets, to_gsm7
@@ -61,6 +62,7 @@ async def ussd_session_ended(notice: Annotated[AtUssdNotice, Form()], engine: Us
 
 
 @simulator_router.get("/simulator", response_class=HTMLResponse, include_in_schema=False)
-async def simulator() -> HTMLResponse:
+async def simulator(settings: SettingsDep) -> HTMLResponse:
     """A phone emulator in the browser for content teams and demos."""
-    return HTMLResponse(SIMULATOR_PAGE.read_text(encoding="utf-8"))
+    page = SIMULATOR_PAGE.read_text(encoding="utf-8")
+    return HTMLResponse(page.replace("{{SHORT_CODE}}", html.escape(settings.short_code)))

@@ -42,7 +42,7 @@ class Settings(BaseSettings):
     content_dir: Path = PROJECT_ROOT / "content"
     events_file: Path = PROJECT_ROOT / "var" / "events.jsonl"
     short_code: str = "*123#"
-    ussd_page_chars: int = Field(default=160, ge=100, le=GSM7_USSD_MAX)
+    ussd_page_chars: int = Field(default=160, ge=120, le=GSM7_USSD_MAX)
     ussd_session_ttl: int = Field(default=300, ge=30, description="seconds")
     ussd_resume_ttl: int = Field(default=86_400, ge=60, description="seconds")
     repeat_days: int = Field(default=30, ge=0)

@@ -1,0 +1,7 @@
+"""Fixtures for the whole suite, loaded from themed modules in tests/fixtures/."""
+
+pytest_plugins = [
+    "tests.fixtures.environment",
+    "tests.fixtures.services",
+    "tests.fixtures.ussd",
+]

@@ -1,0 +1,95 @@
+import datetime as dt
+import re
+
+import pytest
+
+from tests.fixtures.catalog import raw_tip, write_content
+from willay.catalog import Zone, load_catalog
+from willay.config import Settings
+from willay.errors import ContentError
+from willay.gsm7 import to_gsm7
+
+
+@pytest.fixture(scope="module")
+def catalog():
+    return load_catalog(Settings().content_dir)
+
+
+class TestShippedCatalog:
+    def test_size_and_topics(self, catalog) -> None:
+        assert len(catalog.tips) >= 60
+        assert len(catalog.topics) >= 10
+        assert {t.topic for t in catalog.tips} == {t.id for t in catalog.topics}
+
+    def test_one_quechua_variant_is_complete_in_three_vowels(self, catalog) -> None:
+        complete = [code for code in ("quy", "quz") if all(t.text.get(code) for t in catalog.tips)]
+        assert complete
+        words = [w for t in catalog.tips for w in re.findall(r"\w+", t.text[complete[0]])]
+        with_e_or_o = [w for w in words if re.search(r"[eoéó]", w.lower())]
+        # only Spanish loanwords (dengue, anemia, presion...) may carry e or o
+        assert len(with_e_or_o) / len(words) < 0.08, sorted(set(with_e_or_o))
+
+    def test_every_tip_is_governed_and_sourced(self, catalog) -> None:
+        for tip in catalog.tips:
+            assert tip.source.url.startswith("https://")
+            assert tip.reviewer and tip.reviewed_on < tip.expires_on
+            assert set(tip.review) <= set(tip.text) - {"es"}
+
+    def test_chanka_has_no_aspirates_or_ejectives(self, catalog) -> None:
+        for tip in catalog.tips:
+            assert not re.search(r"(ph|th|chh|kh|qh)[aiu]|[ptkq]'", tip.text["quy"]), tip.id
+
+    def test_seasonal_tips_match_the_sources(self, catalog) -> None:
+        dengue = [t for t in catalog.tips if t.topic == "dengue" and t.months]
+        assert dengue and all(t.months <= {1, 2, 3, 4, 5, 6} for t in dengue)
+        assert all(Zone.sierra not in t.zones for t in dengue)
+        heladas = [t for t in catalog.tips if t.topic == "heladas" and t.months]
+        assert heladas and all(t.months <= {4, 5, 6, 7, 8, 9} for t in heladas)
+
+    def test_summary_counts_languages(self, catalog) -> None:
+        n = len(catalog.tips)
+        quz = sum(1 for t in catalog.tips if "quz" in t.text)
+        expected = (
+            f"{n} tips in {len(catalog.topics)} topics; es {n}/{n}, quy {n}/{n}, quz {quz}/{n}"
+        )
+        assert catalog.summary() == expected
+
+    def test_texts_survive_transliteration(self, catalog) -> None:
+        for tip in catalog.tips:
+            for text in tip.text.values():
+                assert to_gsm7(text).count("?") == text.count("?"), tip.id
+
+
+class TestValidation:
+    def test_every_problem_is_reported(self, tmp_path) -> None:
+        tips = [
+            raw_tip(),
+            raw_tip(),
+            raw_tip(id="anemia-2", text={"es": "Solo castellano."}),
+            raw_tip(id="anemia-3", regions=["atlantis"]),
+            raw_tip(id="anemia-4", source={"name": "x", "short": "Minsa", "url": "http://x"}),
+            raw_tip(id="anemia-5", expires_on="2025-01-01"),
+        ]
+        with pytest.raises(ContentError) as caught:
+            load_catalog(write_content(tmp_path, tips))
+        problems = caught.value.problems
+        assert "tip anemia-1: duplicate id" in problems
+        assert "tip anemia-2: missing Quechua text (quy or quz)" in problems
+        assert "tip anemia-3: unknown region 'atlantis'" in problems
+        assert any(p.startswith("anemia.yaml[4]: source.name") for p in problems)
+        assert any(p.startswith("anemia.yaml[4]: source.url") for p in problems)
+        assert "tip anemia-5: expires_on is not after reviewed_on" in problems
+
+    def test_unknown_topic_and_missing_folder(self, tmp_path) -> None:
+        with pytest.raises(ContentError, match="unknown topic 'dengue'"):
+            load_catalog(write_content(tmp_path, [raw_tip(topic="dengue")], topics=["anemia"]))
+        with pytest.raises(ContentError, match="content folder not found"):
+            load_catalog(tmp_path / "nowhere")
+
+    def test_expired_tips_are_not_current_and_near_expiry_is_reported(self, tmp_path) -> None:
+        tips = [raw_tip(), raw_tip(id="anemia-2", expires_on="2026-03-01")]
+        catalog = load_catalog(write_content(tmp_path, tips))
+        today = dt.date(2026, 2, 1)
+        assert [t.id for t in catalog.expiring(today, 60)] == ["anemia-2"]
+        later = dt.date(2026, 3, 1)
+        assert [t.id for t in catalog.current_tips(later)] == ["anemia-1"]

@@ -1,0 +1,45 @@
+import pytest
+from pydantic import ValidationError
+
+from willay.config import Environment, Settings
+from willay.errors import ConfigurationError
+from willay.profiles import normalise_msisdn, pseudonym
+
+
+class TestSettings:
+    def test_placeholder_key_refused_outside_development(self) -> None:
+        with pytest.raises(ConfigurationError, match="WILLAY_PSEUDONYM_KEY"):
+            Settings(environment=Environment.production, callback_token="t")
+        assert Settings().environment is Environment.development
+
+    def test_production_needs_callback_token(self) -> None:
+        with pytest.raises(ConfigurationError, match="WILLAY_CALLBACK_TOKEN"):
+            Settings(environment=Environment.production, pseudonym_key="k" * 32)
+
+    def test_page_budget_never_above_182(self, monkeypatch) -> None:
+        monkeypatch.setenv("WILLAY_USSD_PAGE_CHARS", "183")
+        with pytest.raises(ValidationError):
+            Settings()
+        monkeypatch.setenv("WILLAY_USSD_PAGE_CHARS", "182")
+        assert Settings().ussd_page_chars == 182
+
+    def test_environment_variables(self, monkeypatch) -> None:
+        monkeypatch.setenv("WILLAY_PORT", "9001")
+        monkeypatch.setenv("WILLAY_REDIS_URL", "redis://127.0.0.1:6390/2")
+        monkeypatch.setenv("WILLAY_CALLBACK_NETWORKS", "196.201.214.0/24, 10.0.0.0/8")
+        settings = Settings()
+        assert settings.port == 9001 and not settings.embedded
+        assert [str(n) for n in settings.callback_networks] == ["196.201.214.0/24", "10.0.0.0/8"]
+
+
+class TestPseudonym:
+    def test_keyed_stable_and_not_the_number(self) -> None:
+        a = pseudonym("+51 987 654 321", "key-1")
+        assert a == pseudonym("+51987654321", "key-1") == pseudonym("0051987654321", "key-1")
+        assert a != pseudonym("+51987654321", "key-2")
+        assert len(a) == 32 and "987654321" not in a
+
+    @pytest.mark.parametrize("bad", ["", "987654321", "+51abc", "+1" + "9" * 20])
+    def test_refuses_what_is_not_a_number(self, bad: str) -> None:
+        with pytest.raises(ValueError):
+            normalise_msisdn(bad)
