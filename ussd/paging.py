@@ -32,10 +32,13 @@ class Page:
         return "\n".join(self.text + self.tail)
 
     def with_notice(self, notice: str, budget: int) -> str:
-        """The page under a one-line notice; its text gives way if both do not fit."""
+        """The page under a one-line notice; its text, then the notice, give way to fit."""
         notice = to_gsm7(notice)
-        full = "\n".join((notice, *self.text, *self.tail))
-        return full if septets(full) <= budget else "\n".join((notice, *self.tail))
+        for lines in ((notice, *self.text, *self.tail), (notice, *self.tail)):
+            shown = "\n".join(lines)
+            if septets(shown) <= budget:
+                return shown
+        return str(self)
 
 
 def _size(lines: list[str]) -> int:

@@ -1,0 +1,115 @@
+import logging
+from ipaddress import ip_network
+
+import pytest
+from fastapi.testclient import TestClient
+from pydantic import SecretStr
+
+from tests.fixtures.ussd import Phone
+from willay.app import create_app
+from willay.events import MemoryEventSink
+
+FORM = {"sessionId": "ATUid_1", "serviceCode": "*123#", "phoneNumber": "+51987654321", "text": ""}
+
+
+class TestUssdHop:
+    def test_missing_field_is_400_with_reason(self, client: TestClient) -> None:
+        response = client.post("/ussd/africastalking", data={"sessionId": "ATUid_1", "text": ""})
+        assert response.status_code == 400
+        body = response.json()
+        assert body["error"] == "BadRequest"
+        assert "phoneNumber: Field required" in body["detail"]
+        assert "serviceCode: Field required" in body["detail"]
+
+    @pytest.mark.parametrize(
+        ("field", "value", "reason"),
+        [
+            ("phoneNumber", "hello", "phoneNumber"),
+            ("sessionId", "bad id with spaces", "sessionId"),
+            ("text", "1" * 2000, "text"),
+        ],
+    )
+    def test_malformed_field_is_400(self, client, field, value, reason) -> None:
+        response = client.post("/ussd/africastalking", data={**FORM, field: value})
+        assert response.status_code == 400 and reason in response.json()["detail"]
+
+    def test_reply_is_plain_text_con(self, client: TestClient) -> None:
+        response = client.post("/ussd/africastalking", data=FORM)
+        assert response.status_code == 200
+        assert response.headers["content-type"].startswith("text/plain")
+        assert response.text.startswith("CON ")
+        assert int(response.headers["x-willay-septets"]) == len(response.text) - 4
+
+    def test_letters_typed_by_a_person_reprompt(self, phone: Phone) -> None:
+        phone.dial()
+        reply = phone.press("abc")
+        assert reply.status == 200 and reply.screen.startswith("Opcion no valida.")
+
+
+class TestCallbackGuard:
+    @pytest.fixture
+    def guarded(self, settings, events) -> TestClient:
+        secured = settings.model_copy(update={"callback_token": SecretStr("s3cret")})
+        with TestClient(create_app(secured, events=events)) as c:
+            yield c
+
+    def test_without_or_with_wrong_token_is_403_and_logged(self, guarded, caplog) -> None:
+        caplog.set_level(logging.WARNING)
+        assert guarded.post("/ussd/africastalking", data=FORM).status_code == 403
+        wrong = guarded.post("/ussd/africastalking?token=nope", data=FORM)
+        assert wrong.status_code == 403 and wrong.json()["error"] == "Forbidden"
+        assert "wrong token" in caplog.text and "nope" not in caplog.text
+        ended = guarded.post("/ussd/africastalking/events", data={**FORM, "status": "Success"})
+        assert ended.status_code == 403
+
+    def test_with_token_is_served(self, guarded) -> None:
+        assert Phone(guarded, token="s3cret").dial().status == 200
+
+    def test_network_allow_list(self, settings, events) -> None:
+        only_at = settings.model_copy(
+            update={"callback_networks": [ip_network("196.201.214.0/24")]}
+        )
+        with TestClient(create_app(only_at, events=events)) as c:
+            assert c.post("/ussd/africastalking", data=FORM).status_code == 403
+        local = settings.model_copy(update={"callback_networks": [ip_network("127.0.0.0/8")]})
+        with TestClient(create_app(local, events=events), client=("127.0.0.1", 5000)) as c:
+            assert c.post("/ussd/africastalking", data=FORM).status_code == 200
+
+
+class TestNoticeEndpoint:
+    def test_bad_status_is_400(self, client) -> None:
+        response = client.post("/ussd/africastalking/events", data={**FORM, "status": "Maybe"})
+        assert response.status_code == 400 and "status" in response.json()["detail"]
+
+
+class TestHealth:
+    def test_healthz_and_readyz_embedded(self, client) -> None:
+        assert client.get("/healthz").json() == {"status": "ok"}
+        assert client.get("/readyz").json() == {"status": "ok", "store": "memory"}
+
+    @pytest.mark.redis
+    def test_readyz_with_redis(self, redis_client) -> None:
+        assert redis_client.get("/readyz").json() == {"status": "ok", "store": "redis"}
+
+
+class TestRedisDown:
+    @pytest.fixture
+    def down(self, settings, events: MemoryEventSink) -> TestClient:
+        dead = settings.model_copy(update={"redis_url": "redis://127.0.0.1:9/0"})
+        with TestClient(create_app(dead, events=events)) as c:
+            yield c
+
+    def test_hop_ends_with_apology_not_500(self, down, events, caplog) -> None:
+        caplog.set_level(logging.ERROR)
+        response = down.post("/ussd/africastalking", data={**FORM, "text": "1*2"})
+        assert response.status_code == 200
+        assert response.text.startswith("END Lo sentimos")
+        assert "106" in response.text
+        assert "USSD hop ATUid_1 failed" in caplog.text
+        error = events.events[-1]
+        assert error.kind == "error" and error.data["input"] == "1*2"
+        assert "987654321" not in error.to_json()
+
+    def test_readyz_names_redis(self, down) -> None:
+        response = down.get("/readyz")
+        assert response.status_code == 503 and response.json()["redis"] == "down"
