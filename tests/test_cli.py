@@ -71,7 +71,7 @@ def test_serve_passes_host_and_port(monkeypatch) -> None:
     monkeypatch.setattr("uvicorn.run", lambda app, **kw: calls.update(kw))
     result = runner.invoke(app, ["serve", "--host", "127.0.0.2", "--port", "8123"])
     assert result.exit_code == 0, result.output
-    assert calls == {"host": "127.0.0.2", "port": 8123, "log_level": "info"}
+    assert calls == {"host": "127.0.0.2", "port": 8123, "log_level": "info", "access_log": False}
     assert "POST http://127.0.0.2:8123/ussd/africastalking" in result.stdout
     assert "http://127.0.0.2:8123/simulator" in result.stdout
 

@@ -95,7 +95,10 @@ def serve(
     if settings.simulator:
         out.print(f"Simulator:      {base}/simulator")
     out.print(f"Store: {'in-process (embedded)' if settings.embedded else 'Redis'}")
-    uvicorn.run(application, host=settings.host, port=settings.port, log_level="info")
+    # no access log: callback URLs carry the secret token
+    uvicorn.run(
+        application, host=settings.host, port=settings.port, log_level="info", access_log=False
+    )
 
 
 @content_app.command("check")
