@@ -4,4 +4,8 @@ pytest_plugins = [
     "tests.fixtures.environment",
     "tests.fixtures.services",
     "tests.fixtures.ussd",
+    "tests.fixtures.telemetry",
+    "tests.fixtures.recommender",
+    "tests.fixtures.audio",
+    "tests.fixtures.sms",
 ]

@@ -44,6 +44,16 @@ def _open_store(settings: Settings) -> KeyValueStore:
     return RedisStore(create_redis(settings.redis_url, name="willay-app"))
 
 
+def _open_events(settings: Settings) -> EventSink:
+    """Where events go: a local file by default."""
+    return FileEventSink(settings.events_file)
+
+
+def _open_picker(settings: Settings) -> TipPicker:
+    """What chooses tips: the rule-based picker by default."""
+    return RuleBasedPicker(repeat_days=settings.repeat_days)
+
+
 def create_app(
     settings: Settings,
     *,
@@ -61,7 +71,7 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[AppState]:
         kv = store if store is not None else _open_store(settings)
-        sink = events if events is not None else FileEventSink(settings.events_file)
+        sink = events if events is not None else _open_events(settings)
         services = Services(
             catalog=catalog,
             sessions=SessionStore(
@@ -71,7 +81,7 @@ def create_app(
                 resume_ttl=settings.ussd_resume_ttl,
             ),
             subscribers=SubscriberStore(kv, prefix=settings.redis_prefix),
-            picker=picker or RuleBasedPicker(repeat_days=settings.repeat_days),
+            picker=picker or _open_picker(settings),
             events=sink,
             clock=clock,
         )

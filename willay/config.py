@@ -49,6 +49,14 @@ class Settings(BaseSettings):
     expiry_warning_days: int = Field(default=60, ge=0)
     simulator: bool = True
 
+    # -- telemetry (MQTT, InfluxDB) --
+
+    # -- recommender --
+
+    # -- audio and IVR --
+
+    # -- SMS (Africa's Talking) --
+
     @model_validator(mode="before")
     @classmethod
     def _split_networks(cls, data: dict) -> dict:

@@ -38,6 +38,10 @@ class EventKind(StrEnum):
     unsubscribe = "unsubscribe"
     data_deleted = "data_deleted"
     error = "error"
+    call_end = "call_end"
+    sms_sent = "sms_sent"
+    sms_delivered = "sms_delivered"
+    sms_failed = "sms_failed"
 
 
 class Event(BaseModel):
