@@ -8,4 +8,5 @@ pytest_plugins = [
     "tests.fixtures.recommender",
     "tests.fixtures.audio",
     "tests.fixtures.sms",
+    "tests.fixtures.africastalking",
 ]
