@@ -49,6 +49,11 @@ class Settings(BaseSettings):
     expiry_warning_days: int = Field(default=60, ge=0)
     simulator: bool = True
 
+    # -- Africa's Talking (voice and SMS) --
+    at_username: str = "sandbox"
+    at_api_key: SecretStr | None = None
+    public_url: str = Field(default="http://127.0.0.1:8000", pattern=r"^https?://[^/]+")
+
     # -- telemetry (MQTT, InfluxDB) --
 
     # -- recommender --

@@ -8,7 +8,8 @@
     ├── BadRequest              a provider request is malformed (HTTP 400)
     ├── Forbidden               a callback without the secret or from elsewhere (HTTP 403)
     └── ServiceUnavailable      a backing service (Redis, ...) cannot be reached
-        └── StoreUnavailable    the session or subscriber store failed
+        ├── StoreUnavailable    the session or subscriber store failed
+        └── ProviderError       Africa's Talking refused or failed a request
 
 Foreign errors (redis, ...) are translated where they enter, chained with `from exc`.
 """
@@ -22,6 +23,7 @@ __all__ = [
     "Forbidden",
     "MenuDefinitionError",
     "ProblemsError",
+    "ProviderError",
     "ServiceUnavailable",
     "StoreUnavailable",
     "WillayError",
@@ -78,3 +80,7 @@ class ServiceUnavailable(WillayError):
 
 class StoreUnavailable(ServiceUnavailable):
     """The session or subscriber store failed."""
+
+
+class ProviderError(ServiceUnavailable):
+    """Africa's Talking refused or failed a request."""
