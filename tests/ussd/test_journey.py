@@ -77,6 +77,13 @@ class TestConsent:
         again = redis_phone.dial()
         assert "1 Español" in again.screen, "a person who declined is asked again"
 
+    @pytest.mark.parametrize("language", ["1", "2", "3"])
+    def test_consent_is_one_screen_in_every_language(self, phone: Phone, language: str) -> None:
+        phone.dial()
+        consent = phone.press(language)
+        assert "98 " not in consent.screen, "what is kept and why fits one screen"
+        assert consent.screen.count("\n") >= 2
+
     def test_profile_needs_consent(self, redis_phone: Phone) -> None:
         new_user_to_main(redis_phone, accept=False)
         screen = redis_phone.press("3")
