@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, cast
 
 from fastapi import Depends, Request
 
@@ -12,7 +12,7 @@ __all__ = ["UssdEngineDep"]
 
 
 def get_engine(request: Request) -> UssdEngine:
-    return request.state.ussd
+    return cast(UssdEngine, request.state.ussd)
 
 
 UssdEngineDep = Annotated[UssdEngine, Depends(get_engine)]

@@ -114,11 +114,13 @@ class UssdEngine:
         """Apply the new inputs of one hop and render the screen to show."""
         services = self.services
         subscriber_id = pseudonym(form.phoneNumber, self._key)
-        session = await services.sessions.get(form.sessionId)
+        known = await services.sessions.get(form.sessionId)
         subscriber = await services.subscribers.get(subscriber_id)
-        fresh = session is None or session.subscriber != subscriber_id
-        if fresh:
-            session = UssdSession(
+        fresh = known is None or known.subscriber != subscriber_id
+        session = (
+            known
+            if known is not None and not fresh
+            else UssdSession(
                 id=form.sessionId,
                 subscriber=subscriber_id,
                 text=form.text,
@@ -126,6 +128,7 @@ class UssdEngine:
                 lang=subscriber.language if subscriber else None,
                 consent=True if subscriber else None,
             )
+        )
         turn = Turn(
             services=services, session=session, subscriber=subscriber, phone=form.phoneNumber
         )

@@ -83,10 +83,10 @@ def paginate(
     room = layout.budget - septets(more) - 1
     pages: list[Page] = []
     while True:
-        text = [" ".join(words) for words in lines]
-        if _size(text + items) <= layout.budget and len(items) <= layout.max_options:
-            nav = next(f for f in footers if _size(text + items + f) <= layout.budget)
-            pages.append(Page(tuple(text), tuple(items + nav)))
+        rest = [" ".join(words) for words in lines]
+        if _size(rest + items) <= layout.budget and len(items) <= layout.max_options:
+            nav = next(f for f in footers if _size(rest + items + f) <= layout.budget)
+            pages.append(Page(tuple(rest), tuple(items + nav)))
             return pages
         body = _take_text(lines, room)
         text_lines = len(body)

@@ -6,7 +6,7 @@ import ipaddress
 import logging
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -64,7 +64,7 @@ class Settings(BaseSettings):
 
     @model_validator(mode="before")
     @classmethod
-    def _split_networks(cls, data: dict) -> dict:
+    def _split_networks(cls, data: Any) -> Any:
         raw = data.get("callback_networks") if isinstance(data, dict) else None
         if isinstance(raw, str):
             data["callback_networks"] = [n.strip() for n in raw.split(",") if n.strip()]

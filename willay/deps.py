@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, TypedDict
+from typing import Annotated, TypedDict, cast
 
 from fastapi import Depends, Request
 
@@ -24,11 +24,11 @@ class AppState(TypedDict):
 
 
 def get_settings(request: Request) -> Settings:
-    return request.state.settings
+    return cast(Settings, request.state.settings)
 
 
 def get_store(request: Request) -> KeyValueStore:
-    return request.state.kv
+    return cast(KeyValueStore, request.state.kv)
 
 
 def guard_callback(request: Request) -> None:

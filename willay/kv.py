@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Protocol
+from typing import Protocol, cast
 
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
@@ -97,7 +97,7 @@ class RedisStore:
     async def get(self, key: str) -> str | None:
         """The value under `key`, or None."""
         with _translated("GET"):
-            return await self._redis.get(key)
+            return cast(str | None, await self._redis.get(key))
 
     async def set(self, key: str, value: str, *, ttl: int | None = None) -> None:
         """Store `value` under `key`, expiring after `ttl` seconds if given."""
