@@ -1,6 +1,22 @@
 """Choosing the tip each person is most likely to find useful."""
 
+from recommender.model_picker import FixedModel, ModelPicker
 from recommender.picker import PickContext, PickedTip, TipPicker
+from recommender.policy import Exploration, ExplorationPolicy
+from recommender.registry import ModelRegistry
 from recommender.rules import RuleBasedPicker
+from recommender.runtime import RecommenderModel, load_model
 
-__all__ = ["PickContext", "PickedTip", "RuleBasedPicker", "TipPicker"]
+__all__ = [
+    "Exploration",
+    "ExplorationPolicy",
+    "FixedModel",
+    "ModelPicker",
+    "ModelRegistry",
+    "PickContext",
+    "PickedTip",
+    "RecommenderModel",
+    "RuleBasedPicker",
+    "TipPicker",
+    "load_model",
+]

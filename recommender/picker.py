@@ -19,7 +19,11 @@ __all__ = ["PickContext", "PickedTip", "TipPicker"]
 
 @dataclass(frozen=True)
 class PickContext:
-    """What is known of the person and the moment, for choosing a tip."""
+    """What is known of the person and the moment, for choosing a tip.
+
+    `heard` maps tip ids to when they were served; `rated` maps tip ids to the person's latest
+    answer (useful or not); `exclude` holds the tips already served in this session.
+    """
 
     today: dt.date
     channel: str
@@ -29,6 +33,8 @@ class PickContext:
     heard: dict[str, dt.datetime] = field(default_factory=dict)
     exclude: frozenset[str] = frozenset()
     topic: str | None = None
+    age_group: str | None = None
+    rated: dict[str, bool] = field(default_factory=dict)
 
     @classmethod
     def for_subscriber(
@@ -59,6 +65,8 @@ class PickContext:
             heard=dict(subscriber.heard),
             exclude=frozenset(exclude),
             topic=topic,
+            age_group=subscriber.age_group,
+            rated={f.tip_id: f.useful for f in sorted(subscriber.feedback, key=lambda f: f.at)},
         )
 
 

@@ -5,9 +5,9 @@ It stands behind "a tip for me" until the trained model lands, and stays as the 
 
 from __future__ import annotations
 
-import datetime as dt
 import random
 
+from recommender.candidates import pools
 from recommender.picker import PickContext, PickedTip
 from willay.catalog import Audience, Catalog, Tip
 
@@ -20,7 +20,7 @@ class RuleBasedPicker:
     """Scores tips by how well they fit; picks uniformly among the best, logging the odds."""
 
     def __init__(self, *, repeat_days: int = 30, rng: random.Random | None = None) -> None:
-        self._repeat = dt.timedelta(days=repeat_days)
+        self._repeat_days = repeat_days
         self._rng = rng or random.Random()
 
     def _score(self, tip: Tip, context: PickContext, catalog: Catalog) -> float | None:
@@ -46,33 +46,27 @@ class RuleBasedPicker:
                 return None
         return score
 
-    def _pools(self, context: PickContext, catalog: Catalog) -> tuple[list[Tip], list[Tip]]:
-        """Tips not heard recently, then every tip (once the catalog is exhausted)."""
-        tips = [
-            t
-            for t in catalog.current_tips(context.today, context.topic)
-            if t.id not in context.exclude
-        ]
-        since = dt.datetime.combine(context.today, dt.time(), tzinfo=dt.UTC) - self._repeat
-        return [t for t in tips if context.heard.get(t.id, since) <= since], tips
-
-    def pick(self, context: PickContext, catalog: Catalog) -> PickedTip | None:
-        """The best-fitting tip not heard in the last `repeat_days`, or None if nothing fits."""
-        for pool in self._pools(context, catalog):
+    def best(self, context: PickContext, catalog: Catalog) -> tuple[list[Tip], float]:
+        """The best-fitting tips (equally good) and their score; no tips when nothing fits."""
+        for pool in pools(context, catalog, repeat_days=self._repeat_days):
             scored = [
                 (score, tip)
                 for tip in pool
                 if (score := self._score(tip, context, catalog)) is not None
             ]
             if scored:
-                break
-        else:
+                best = max(score for score, _ in scored)
+                return [tip for score, tip in scored if score == best], best
+        return [], 0.0
+
+    def pick(self, context: PickContext, catalog: Catalog) -> PickedTip | None:
+        """The best-fitting tip not heard in the last `repeat_days`, or None if nothing fits."""
+        top, score = self.best(context, catalog)
+        if not top:
             return None
-        best = max(score for score, _ in scored)
-        top = [tip for score, tip in scored if score == best]
         return PickedTip(
             tip=self._rng.choice(top),
-            score=best,
+            score=score,
             propensity=1 / len(top),
             model_version=MODEL_VERSION,
         )

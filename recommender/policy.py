@@ -1,0 +1,82 @@
+"""Exploration on top of the model's scores, with the exact probability of every choice.
+
+Both strategies turn the candidates' scores into a probability vector and draw the tip from it,
+so the logged propensity is the probability the chosen tip really had:
+
+- `epsilon`: the best-scoring tips (ties share) with probability 1 - epsilon, any candidate
+  uniformly with probability epsilon (Vowpal Wabbit's default epsilon is 0.05).
+- `thompson`: each score is read as a Beta belief worth `strength` answers; a tip's chance is
+  how often its draw is the highest over `draws` Monte Carlo rounds (Thompson sampling as
+  probability matching), mixed with epsilon uniform so every candidate keeps some chance.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+import numpy as np
+
+from willay.config import Settings
+
+__all__ = ["Exploration", "ExplorationPolicy"]
+
+
+class Exploration(StrEnum):
+    epsilon = "epsilon"
+    thompson = "thompson"
+
+
+@dataclass(frozen=True)
+class ExplorationPolicy:
+    """How the picker explores; `probabilities` sums to 1 over the candidates."""
+
+    kind: Exploration = Exploration.epsilon
+    epsilon: float = 0.05
+    strength: float = 50.0
+    draws: int = 512
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.epsilon <= 1.0:
+            raise ValueError(f"epsilon must be in [0, 1], got {self.epsilon}")
+        if self.strength <= 0 or self.draws < 1:
+            raise ValueError("strength must be positive and draws at least 1")
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> ExplorationPolicy:
+        """The policy `WILLAY_EXPLORATION`, `..._EPSILON` and `WILLAY_THOMPSON_STRENGTH` name."""
+        return cls(
+            kind=Exploration(settings.exploration),
+            epsilon=settings.exploration_epsilon,
+            strength=settings.thompson_strength,
+        )
+
+    def _greedy(self, scores: np.ndarray) -> np.ndarray:
+        best = scores == scores.max()
+        return best / best.sum()
+
+    def _thompson(self, scores: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        p = np.clip(scores.astype(np.float64), 0.0, 1.0)
+        samples = rng.beta(
+            p * self.strength + 1.0, (1.0 - p) * self.strength + 1.0, size=(self.draws, len(p))
+        )
+        wins = np.bincount(samples.argmax(axis=1), minlength=len(p))
+        return wins / self.draws
+
+    def probabilities(self, scores: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """The chance of serving each candidate, given its score."""
+        count = len(scores)
+        if count == 0:
+            return np.zeros(0)
+        exploit = (
+            self._greedy(scores)
+            if self.kind is Exploration.epsilon
+            else self._thompson(scores, rng)
+        )
+        probabilities = (1.0 - self.epsilon) * exploit + self.epsilon / count
+        return probabilities / probabilities.sum()
+
+    def choose(self, scores: np.ndarray, rng: np.random.Generator) -> tuple[int, np.ndarray]:
+        """The index drawn and the probability vector it was drawn from."""
+        probabilities = self.probabilities(scores, rng)
+        return int(rng.choice(len(scores), p=probabilities)), probabilities

@@ -1,0 +1,187 @@
+"""Training and evaluation: the feedback loop from interactions to a better model."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+
+import pytest
+from typer.testing import CliRunner
+
+from recommender import FixedModel, ModelPicker, load_model
+from recommender.evaluation import auc, evaluate, hit_and_ndcg
+from recommender.interactions import interactions_from_events
+from recommender.registry import model_files
+from recommender.runtime import card_path
+from recommender.simulator import CallerSimulator, LoggingPolicy, training_log
+from recommender.training import TrainingConfig, float_model_file, train
+from telemetry import event_to_line
+from tests.fixtures.recommender import events_from_interactions
+from willay.cli import app
+from willay.config import PROJECT_ROOT
+
+runner = CliRunner()
+LAST_LINE = re.compile(r"NDCG@5 model \d\.\d{3} popularity \d\.\d{3} random \d\.\d{3}")
+
+
+def test_metrics_on_hand_computed_cases() -> None:
+    assert auc([0.1, 0.4, 0.35, 0.8], [0, 0, 1, 1]) == 0.75
+    assert auc([0.5, 0.5], [0, 1]) == 0.5
+    hit, ndcg = hit_and_ndcg([0.9, 0.8, 0.1], [0.0, 1.0, 1.0], k=5)
+    ideal = 1 + 1 / 1.5849625007211563
+    assert hit == 0.0 and ndcg == pytest.approx((1 / 1.5849625007211563 + 0.5) / ideal)
+
+
+def test_events_rebuild_what_the_picker_knew(content_catalog) -> None:
+    sim = CallerSimulator(content_catalog, seed=5)
+    log = sim.run(sim.callers(40), LoggingPolicy(epsilon=0.3))
+    rebuilt = interactions_from_events(events_from_interactions(log.interactions))
+    assert len(rebuilt) == len(log.interactions)
+    by_key = {(i.session, i.tip_id): i for i in rebuilt}
+    for original in log.interactions:
+        again = by_key[(original.session, original.tip_id)]
+        assert again.useful == original.useful
+        assert again.position == original.position
+        assert again.propensity == pytest.approx(original.propensity)
+        assert again.context.region == original.context.region
+        assert again.context.language == original.context.language
+        assert again.context.today == original.context.today
+        assert again.context.exclude == original.context.exclude
+        assert set(again.context.heard) == set(original.context.heard)
+        assert again.context.rated == original.context.rated
+
+
+@pytest.fixture(scope="module")
+def small_model(tmp_path_factory, content_catalog):
+    """A model trained on 800 simulated callers, as CI can afford."""
+    found, source = training_log(content_catalog, seed=7, callers=800)
+    return train(
+        found,
+        content_catalog,
+        out_dir=tmp_path_factory.mktemp("models"),
+        source=source,
+        config=TrainingConfig(seed=7, epochs=6),
+    )
+
+
+def test_a_small_training_beats_popularity_on_held_out_callers(small_model, content_catalog):
+    model = load_model(small_model.model_path)
+    result = evaluate(
+        ModelPicker(FixedModel(model)),
+        content_catalog,
+        seed=7,
+        callers=300,
+        train_callers=800,
+        logged_callers=200,
+    )
+    ndcg, hit = result.ndcg_at_5, result.hit_at_1
+    assert ndcg["model"] > ndcg["popularity"] + 0.05 > ndcg["random"] + 0.05, ndcg
+    assert hit["model"] > hit["popularity"] + 0.04, hit
+    assert result.auc["model"] > result.auc["popularity"] + 0.05, result.auc
+    assert ndcg["ceiling"] > ndcg["model"], "the simulator's own odds are the ceiling"
+    assert LAST_LINE.fullmatch(result.lines()[-1])
+
+
+def test_training_writes_model_float_twin_and_card(small_model) -> None:
+    path = small_model.model_path
+    assert path.name == "willay-recommender-v1.tflite"
+    card = json.loads(card_path(path).read_text())
+    assert card["version"] == "willay-recommender-v1" and card["size_bytes"] < 100_000
+    assert float_model_file(path).stat().st_size == card["float_model"]["size_bytes"]
+    q = card["quantization"]
+    assert q["requests"] > 100 and q["max_abs_diff"] < 0.05 and q["top1_agreement"] > 0.9
+    assert q["keras_vs_float_tflite_max_diff"] < 1e-5
+    assert card["training"]["callers"] == 800 and card["training"]["seed"] == 7
+    assert card["metrics"]["heldout_auc"]["model_quantized"] > 0.6
+    assert path.with_suffix(".md").exists()
+
+
+def test_train_from_influx(influx, tmp_path, content_catalog, monkeypatch) -> None:
+    sim = CallerSimulator(content_catalog, seed=9)
+    log = sim.run(sim.callers(150), LoggingPolicy(epsilon=0.3))
+    events = events_from_interactions(log.interactions)
+    influx.write([event_to_line(e) for e in events])
+    monkeypatch.setenv("WILLAY_INFLUX_URL", influx.url)
+    monkeypatch.setenv("WILLAY_INFLUX_DATABASE", influx.database)
+    out = tmp_path / "models"
+    result = runner.invoke(
+        app,
+        ["train", "--from-influx", "--since-days", "3650", "--epochs", "2", "--out-dir", str(out)],
+    )
+    assert result.exit_code == 0, result.output
+    assert "wrote " in result.stdout and "top-1 agreement" in result.stdout
+    (number, path), *_ = model_files(out)
+    card = json.loads(card_path(path).read_text())
+    assert card["training"]["source"] == "InfluxDB, events of the last 3650 days"
+    answered = sum(1 for i in log.interactions if i.useful is not None)
+    assert card["training"]["answered_interactions"] == answered
+    assert load_model(path).version == "willay-recommender-v1"
+
+
+def test_train_on_too_few_events_is_one_clear_line(tmp_path, content_catalog) -> None:
+    sim = CallerSimulator(content_catalog, seed=9)
+    log = sim.run(sim.callers(3), LoggingPolicy(epsilon=0.3))
+    exported = tmp_path / "events.jsonl"
+    exported.write_text(
+        "".join(e.to_json() + "\n" for e in events_from_interactions(log.interactions))
+    )
+    result = runner.invoke(app, ["train", "--events", str(exported), "--out-dir", str(tmp_path)])
+    assert result.exit_code == 1
+    assert "too little data to train" in result.stderr
+    broken = tmp_path / "broken.jsonl"
+    broken.write_text('{"kind": "tip_served"}\n')
+    result = runner.invoke(app, ["train", "--events", str(broken), "--out-dir", str(tmp_path)])
+    said = " ".join(result.stderr.split())
+    assert result.exit_code == 1
+    assert "broken.jsonl:1: not an event: channel: Field required; subscriber: Field" in said
+
+
+def test_train_without_tensorflow_names_the_extra(tmp_path) -> None:
+    shadow = tmp_path / "no_tf" / "tensorflow"
+    shadow.mkdir(parents=True)
+    (shadow / "__init__.py").write_text("raise ImportError('No module named tensorflow')\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("WILLAY_")}
+    env["PYTHONPATH"] = f"{shadow.parent}{os.pathsep}{PROJECT_ROOT}"
+    done = subprocess.run(
+        [sys.executable, "-m", "willay", "train", "--out-dir", str(tmp_path / "models")],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    assert done.returncode == 1, done.stderr
+    assert "pip install 'willay[train]'" in " ".join(done.stderr.split())
+    assert "Traceback" not in done.stderr
+    assert not (tmp_path / "models").exists()
+
+
+def test_evaluate_prints_the_scripted_last_line(shipped_model) -> None:
+    result = runner.invoke(
+        app,
+        [
+            "evaluate",
+            "--model",
+            str(shipped_model),
+            "--callers",
+            "100",
+            "--train-callers",
+            "200",
+            "--logged-callers",
+            "100",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.strip().splitlines()
+    assert LAST_LINE.fullmatch(lines[-1]), lines[-1]
+    assert any(line.startswith("AUC") for line in lines)
+    assert any("SNIPS" in line for line in lines)
+
+
+def test_evaluate_without_a_model_fails_clearly(tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("WILLAY_MODEL_DIR", str(tmp_path))
+    result = runner.invoke(app, ["evaluate"])
+    assert result.exit_code == 1
+    assert "run `willay train` first" in " ".join(result.stderr.split())
