@@ -4,7 +4,11 @@ WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY willay willay
 COPY ussd ussd
+COPY ivr ivr
+COPY sms sms
 COPY recommender recommender
+COPY audio_cache audio_cache
+COPY telemetry telemetry
 COPY content content
 RUN pip install --no-cache-dir . && useradd --system willay && mkdir -p /app/var && chown willay /app/var
 USER willay

@@ -1,0 +1,321 @@
+"""The bridge: events from MQTT into InfluxDB, in batches, losing none.
+
+It subscribes to `$share/<group>/<root>/v1/events/#` (several bridges share the load) with a
+persistent MQTT 5 session under a fixed client id (the broker keeps its messages while it is
+away) and acknowledges a message only once it is stored: written to InfluxDB, or, when InfluxDB
+cannot take it, written and synced to the bridge's disk spool, or, when it is not an event, set
+aside in the dead-letter file. A crash before that leaves the message unacknowledged, and the
+broker sends it again. Spooled points are sent again with exponential backoff; a point InfluxDB
+refuses (a field of another type) is found by halving the batch and set aside alone. Every
+`health_seconds` the bridge writes its own point (`bridge` measurement): counters, spool size
+and lag.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+import json
+import logging
+import os
+import socket
+import threading
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import paho.mqtt.client as mqtt
+
+from telemetry._errors import InfluxRejected, InfluxUnavailable, MalformedEvent
+from telemetry._influx import InfluxClient
+from telemetry._mqtt import KEEPALIVE, Broker, connect_properties, make_client
+from telemetry._points import MEASUREMENT, decode_message, event_to_line
+from telemetry._spool import Spool
+from telemetry._topics import shared_filter
+from willay.config import Settings
+
+__all__ = ["Bridge", "BridgeStats"]
+
+log = logging.getLogger(__name__)
+
+HEALTH_MEASUREMENT = "bridge"
+# Messages the broker may have in flight to the bridge, unacknowledged (MQTT 5 Receive Maximum):
+# a burst waits here rather than in the broker's per-client queue (`max_queued_messages`).
+MAX_RECEIVE = 65_535
+
+
+@dataclass
+class BridgeStats:
+    """Counters since the bridge started."""
+
+    received: int = 0
+    written: int = 0
+    spooled: int = 0
+    malformed: int = 0
+    rejected: int = 0
+    write_errors: int = 0
+    lag_ms: float = 0.0
+
+
+@dataclass(frozen=True)
+class _Message:
+    mid: int
+    qos: int
+    topic: str
+    payload: bytes
+
+
+class Bridge:
+    """Moves events from the broker to InfluxDB until `run`'s stop event is set."""
+
+    def __init__(
+        self,
+        *,
+        broker: Broker,
+        influx: InfluxClient,
+        workdir: Path,
+        client_id: str,
+        topic_root: str = "willay",
+        group: str = "willay-bridge",
+        batch_size: int = 500,
+        batch_seconds: float = 1.0,
+        session_expiry: int = 604_800,
+        health_seconds: float = 10.0,
+        reconnect: tuple[float, float] = (1.0, 60.0),
+        retry: tuple[float, float] = (1.0, 60.0),
+    ) -> None:
+        self.broker, self.influx = broker, influx
+        self.client_id, self.topic_root, self.group = client_id, topic_root, group
+        self.batch_size, self.batch_seconds = batch_size, batch_seconds
+        self.health_seconds = health_seconds
+        self.stats = BridgeStats()
+        self.spool = Spool(workdir / "spool", segment_lines=batch_size, sync=True)
+        self.dead_letter = workdir / "dead-letter.jsonl"
+        self._session_expiry = session_expiry
+        self._retry_min, self._retry_max = retry
+        self._retry_delay = 0.0
+        self._retry_at = 0.0
+        self._lag_ms = 0.0
+        self._pending: list[_Message] = []
+        self._stopping = False
+        self._arrived = threading.Condition()
+        self.ready = threading.Event()  # subscribed: messages published from now on come here
+        self._client = make_client(
+            broker, client_id=client_id, reconnect=reconnect, manual_ack=True
+        )
+        self._client.on_connect = self._on_connect
+        self._client.on_disconnect = self._on_disconnect
+        self._client.on_subscribe = self._on_subscribe
+        self._client.on_message = self._on_message
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Bridge:
+        """The bridge `WILLAY_MQTT_*`, `WILLAY_INFLUX_*` and `WILLAY_BRIDGE_*` describe."""
+        client_id = settings.bridge_client_id or f"willay-bridge-{socket.gethostname()}"
+        return cls(
+            broker=Broker.from_settings(settings),
+            influx=InfluxClient.from_settings(settings),
+            workdir=settings.spool_dir / f"bridge-{client_id}",
+            client_id=client_id,
+            topic_root=settings.mqtt_topic_root,
+            group=settings.bridge_group,
+            batch_size=settings.bridge_batch_size,
+            batch_seconds=settings.bridge_batch_seconds,
+            session_expiry=settings.bridge_session_expiry,
+            health_seconds=settings.bridge_health_seconds,
+            reconnect=(settings.mqtt_reconnect_min, settings.mqtt_reconnect_max),
+            retry=(settings.influx_retry_min, settings.influx_retry_max),
+        )
+
+    # -- running ------------------------------------------------------------------------------
+
+    def run(self, stop: threading.Event) -> None:
+        """Bridge until `stop` is set, then store what was received and disconnect."""
+        self._client.connect_async(
+            self.broker.host,
+            self.broker.port,
+            keepalive=KEEPALIVE,
+            clean_start=False,
+            properties=connect_properties(
+                session_expiry=self._session_expiry,
+                receive_maximum=MAX_RECEIVE,
+            ),
+        )
+        self._client.loop_start()
+        self.influx.create_database()
+        next_health = time.monotonic()
+        try:
+            while not stop.is_set():
+                self._flush(self._collect(stop))
+                self._drain_spool()
+                if time.monotonic() >= next_health:
+                    self._store([self._health_line()])
+                    next_health = time.monotonic() + self.health_seconds
+            while batch := self._collect(stop):
+                self._flush(batch)
+        finally:
+            self._stopping = True
+            self._client.disconnect()
+            self._client.loop_stop()
+            self.spool.close()
+            log.info("bridge stopped: %s", asdict(self.stats))
+
+    def _collect(self, stop: threading.Event) -> list[_Message]:
+        """Wait up to `batch_seconds` for a full batch; take at most `batch_size` messages."""
+        with self._arrived:
+            self._arrived.wait_for(
+                lambda: len(self._pending) >= self.batch_size or stop.is_set(),
+                timeout=self.batch_seconds,
+            )
+            batch = self._pending[: self.batch_size]
+            del self._pending[: self.batch_size]
+        return batch
+
+    # -- paho callbacks (network thread) ------------------------------------------------------
+
+    def _on_connect(
+        self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, props: Any
+    ) -> None:
+        if reason.is_failure:
+            log.warning("broker %s refused the bridge: %s", self.broker, reason)
+            return
+        client.subscribe(shared_filter(self.group, self.topic_root), qos=1)
+        resumed = "resumed" if flags.session_present else "new"
+        log.info("bridge connected to %s as %s (%s session)", self.broker, self.client_id, resumed)
+
+    def _on_subscribe(
+        self, client: mqtt.Client, userdata: Any, mid: int, reasons: Any, props: Any
+    ) -> None:
+        if any(reason.is_failure for reason in reasons):
+            log.error("broker %s refused the subscription: %s", self.broker, reasons)
+            return
+        log.info("bridge subscribed to %s", shared_filter(self.group, self.topic_root))
+        self.ready.set()
+
+    def _on_disconnect(
+        self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, props: Any
+    ) -> None:
+        self.ready.clear()
+        if not self._stopping:
+            log.warning("bridge lost the broker %s: %s", self.broker, reason)
+
+    def _on_message(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
+        item = _Message(message.mid, message.qos, message.topic, message.payload)
+        with self._arrived:
+            self._pending.append(item)
+            if len(self._pending) >= self.batch_size:
+                self._arrived.notify()
+
+    # -- storing ------------------------------------------------------------------------------
+
+    def _flush(self, batch: list[_Message]) -> None:
+        """Store a batch of messages, then acknowledge every one of them."""
+        if not batch:
+            return
+        self.stats.received += len(batch)
+        lines = []
+        for message in batch:
+            try:
+                event = decode_message(self.topic_root, message.topic, message.payload)
+            except MalformedEvent as exc:
+                self.stats.malformed += 1
+                log.warning("malformed message on %s set aside: %s", message.topic, exc.message)
+                text = message.payload.decode("utf-8", "replace")
+                self._set_aside(topic=message.topic, reason=exc.message, payload=text)
+                continue
+            lines.append(event_to_line(event))
+        log.debug("storing %d event(s)", len(lines))
+        self._store(lines)
+        for message in batch:
+            self._client.ack(message.mid, message.qos)
+
+    def _store(self, lines: list[str]) -> None:
+        """Write the lines to InfluxDB, or to the spool when it cannot take them now."""
+        if not lines:
+            return
+        if self.spool.unread or time.monotonic() < self._retry_at:
+            self._spool(lines)
+            return
+        try:
+            self._write(lines)
+        except InfluxUnavailable as exc:
+            self._failed(exc)
+            self._spool(lines)
+
+    def _spool(self, lines: list[str]) -> None:
+        self.spool.append(lines)
+        self.stats.spooled += len(lines)
+
+    def _drain_spool(self) -> None:
+        """Send spooled points again, a batch at a time, once the backoff has passed."""
+        while self.spool.unread and time.monotonic() >= self._retry_at:
+            taken = list(itertools.islice(iter(self.spool.take, None), self.batch_size))
+            if not taken:
+                return
+            try:
+                self._write([line for _, line in taken])
+            except InfluxUnavailable as exc:
+                self._failed(exc)
+                self.spool.rewind()
+                return
+            for segment, _ in taken:
+                self.spool.done(segment)
+            log.info("sent %d spooled point(s); %d left", len(taken), self.spool.pending)
+
+    def _write(self, lines: list[str]) -> None:
+        """Write to InfluxDB; a refused batch is halved until the refused point stands alone."""
+        try:
+            self.influx.write(lines)
+        except InfluxRejected as exc:
+            if len(lines) == 1:
+                self.stats.rejected += 1
+                log.error("InfluxDB refused a point, set aside: %s", exc.message)
+                self._set_aside(topic=None, reason=exc.message, payload=lines[0])
+                return
+            half = len(lines) // 2
+            self._write(lines[:half])
+            self._write(lines[half:])
+            return
+        self._written(lines)
+
+    def _written(self, lines: list[str]) -> None:
+        log.debug("wrote %d point(s)", len(lines))
+        now = time.time_ns()
+        events = [line for line in lines if line.startswith(MEASUREMENT + ",")]
+        self.stats.written += len(events)
+        if events:
+            oldest = min(int(line.rsplit(" ", 1)[1]) for line in events)
+            self._lag_ms = max(self._lag_ms, (now - oldest) / 1e6)
+        self._retry_delay = 0.0
+        self._retry_at = 0.0
+
+    def _failed(self, exc: InfluxUnavailable) -> None:
+        self.stats.write_errors += 1
+        self._retry_delay = min(self._retry_max, max(self._retry_min, self._retry_delay * 2))
+        self._retry_at = time.monotonic() + self._retry_delay
+        log.warning(
+            "InfluxDB write failed (%s); retrying in %.1f s", exc.message, self._retry_delay
+        )
+        if "database not found" in exc.message:
+            self.influx.create_database()
+
+    def _set_aside(self, *, topic: str | None, reason: str, payload: str) -> None:
+        record = {
+            "at": dt.datetime.now(dt.UTC).isoformat(),
+            "topic": topic,
+            "reason": reason,
+            "payload": payload,
+        }
+        with self.dead_letter.open("a", encoding="utf-8") as f:
+            f.write(json.dumps(record, ensure_ascii=False) + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+
+    def _health_line(self) -> str:
+        """The bridge's own point: counters, spool size and the largest lag since the last."""
+        self.stats.lag_ms, self._lag_ms = self._lag_ms, 0.0
+        fields = asdict(self.stats) | {"spool": self.spool.pending}
+        values = ",".join(f"{key}={float(value)!r}" for key, value in sorted(fields.items()))
+        name = self.client_id.replace(" ", "_").replace(",", "_")
+        return f"{HEALTH_MEASUREMENT},bridge={name} {values} {time.time_ns()}"

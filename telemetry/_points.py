@@ -1,0 +1,158 @@
+"""Events as InfluxDB points, and back.
+
+One measurement, `events`. Tags (low cardinality only): `channel`, `kind`, `lang` and the data
+keys in `DATA_TAGS` (`topic`, `region`, `status`, `network`, `screen`, ...), always strings.
+Fields: `id`, `v`, `subscriber`, `session` and every other data key: numbers as floats,
+booleans, strings; a value that is not one of these (a list, a mapping, a string with a line
+break, a number JSON must spell) is stored as JSON text under `json.<key>`, and a key that would
+clash with the names above under `data.<key>`, so every event can be rebuilt from its point.
+
+The timestamp is the event's `ts` (microseconds) in nanoseconds, plus a number below 1000 taken
+from the event id: the same event always lands on the same point (a duplicate delivery
+overwrites it, which is the dedupe) and two events of the same microsecond stay apart.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+import re
+import zlib
+from collections.abc import Mapping
+from typing import Any
+
+from pydantic import ValidationError
+
+from telemetry._errors import MalformedEvent
+from telemetry._topics import parse_event_topic
+from willay.events import SCHEMA_VERSION, Event
+
+__all__ = [
+    "DATA_TAGS",
+    "MEASUREMENT",
+    "decode_message",
+    "event_from_row",
+    "event_to_line",
+    "timestamp_ns",
+]
+
+MEASUREMENT = "events"
+EVENT_TAGS = ("channel", "kind", "lang")
+EVENT_FIELDS = ("id", "v", "subscriber", "session")
+DATA_TAGS = frozenset(
+    {"topic", "region", "status", "network", "screen", "to", "key", "field", "medium"}
+    | {"text_lang", "model_version", "direction", "hangup_cause"}
+)
+JSON_PREFIX = "json."
+ESCAPE_PREFIX = "data."
+RESERVED = frozenset({*EVENT_TAGS, *EVENT_FIELDS, "time"})
+EXACT_FLOAT = 2**53
+EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+PHONE = re.compile(r"^\+?\d{8,15}$")
+
+_TAG_ESCAPES = str.maketrans({",": r"\,", "=": r"\=", " ": r"\ ", "\n": " ", "\r": " ", "\\": "/"})
+_KEY_ESCAPES = str.maketrans({",": r"\,", "=": r"\=", " ": r"\ "})
+
+
+def timestamp_ns(event: Event) -> int:
+    """The point's time: the event's microsecond in nanoseconds plus a tie-breaker from its id."""
+    ts = event.ts if event.ts.tzinfo else event.ts.replace(tzinfo=dt.UTC)
+    micros = (ts - EPOCH) // dt.timedelta(microseconds=1)
+    return micros * 1000 + zlib.crc32(event.id.encode()) % 1000
+
+
+def _string(value: str) -> str:
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _field_key(key: str) -> str:
+    if key in RESERVED or key.startswith(("_", JSON_PREFIX, ESCAPE_PREFIX)):
+        key = ESCAPE_PREFIX + key
+    return key.translate(_KEY_ESCAPES)
+
+
+def _data_field(key: str, value: Any) -> str | None:
+    """A data value as `key=value` in line protocol; None for None."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return f"{_field_key(key)}={'true' if value else 'false'}"
+    if isinstance(value, int | float) and math.isfinite(value) and abs(value) <= EXACT_FLOAT:
+        return f"{_field_key(key)}={float(value)!r}"
+    if isinstance(value, str) and "\n" not in value and "\r" not in value:
+        return f"{_field_key(key)}={_string(value)}"
+    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)
+    return f"{(JSON_PREFIX + key).translate(_KEY_ESCAPES)}={_string(text)}"
+
+
+def event_to_line(event: Event) -> str:
+    """The event as one line of InfluxDB line protocol."""
+    tags = {"channel": event.channel, "kind": event.kind.value, "lang": event.lang}
+    data = dict(event.data)
+    for key in DATA_TAGS & data.keys():
+        if data[key] is not None and not isinstance(data[key], dict | list):
+            tags[key] = str(data.pop(key))
+    tag_part = "".join(
+        f",{key}={value.translate(_TAG_ESCAPES)}"
+        for key, value in sorted(tags.items())
+        if value and value.translate(_TAG_ESCAPES).strip()
+    )
+    fields = [f"id={_string(event.id)}", f"v={event.v}i", f"subscriber={_string(event.subscriber)}"]
+    if event.session is not None:
+        fields.append(f"session={_string(event.session)}")
+    fields += [_data_field(key, value) for key, value in sorted(data.items())]
+    field_part = ",".join(f for f in fields if f is not None)
+    return f"{MEASUREMENT}{tag_part} {field_part} {timestamp_ns(event)}"
+
+
+def decode_message(root: str, topic: str, payload: bytes) -> Event:
+    """The event an MQTT message carries; `MalformedEvent` says what is wrong with it."""
+    where = parse_event_topic(root, topic)
+    if where is None:
+        raise MalformedEvent(f"not an event topic: {topic!r}")
+    try:
+        event = Event.model_validate_json(payload)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        place = ".".join(str(p) for p in first["loc"]) or "payload"
+        raise MalformedEvent(f"not an event: {place}: {first['msg']}") from exc
+    if event.v != SCHEMA_VERSION:
+        raise MalformedEvent(f"unsupported schema version {event.v}")
+    if (event.channel, event.kind.value) != where:
+        raise MalformedEvent(f"event {event.channel}/{event.kind.value} on topic {topic!r}")
+    if PHONE.match(event.subscriber):
+        raise MalformedEvent("subscriber looks like a phone number, not a pseudonym")
+    return event
+
+
+def _data_value(column: str, value: Any) -> tuple[str, Any]:
+    if column.startswith(JSON_PREFIX):
+        return column[len(JSON_PREFIX) :], json.loads(value)
+    key = column[len(ESCAPE_PREFIX) :] if column.startswith(ESCAPE_PREFIX) else column
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    return key, value
+
+
+def event_from_row(row: Mapping[str, Any]) -> Event:
+    """Rebuild an event from one row of `SELECT * FROM events` (times in nanoseconds)."""
+    ns = int(row["time"])
+    data = dict(
+        _data_value(column, value)
+        for column, value in row.items()
+        if value is not None and column not in RESERVED
+    )
+    return Event.model_validate(
+        {
+            "v": int(row.get("v") or SCHEMA_VERSION),
+            "id": row["id"],
+            "ts": EPOCH + dt.timedelta(microseconds=ns // 1000),
+            "channel": row["channel"],
+            "kind": row["kind"],
+            "subscriber": row["subscriber"],
+            "session": row.get("session"),
+            "lang": row.get("lang"),
+            "data": data,
+        }
+    )

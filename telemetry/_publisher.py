@@ -1,0 +1,288 @@
+"""The MQTT `EventSink`: QoS 1 publishing that never blocks a request and never loses an event.
+
+`publish()` only appends to a bounded in-memory queue, or, when the broker is unreachable, the
+queue is full or older events wait on disk, to a disk spool (`Spool`), and wakes a sender
+thread. The sender hands events to paho (network loop in its own thread, `connect_async`,
+reconnect with backoff): first the queue, then the spool, in order, at most `max_inflight` at
+a time. paho keeps unacknowledged QoS 1 messages only in memory, so a spooled line leaves the
+spool only at its PUBACK, and on `close()` whatever is still in memory or unacknowledged is
+written to the front of the spool: the next start sends it again (the bridge's points are
+idempotent, so a second delivery changes nothing).
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import os
+import socket
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import paho.mqtt.client as mqtt
+
+from telemetry._mqtt import KEEPALIVE, Broker, connect_properties, make_client
+from telemetry._spool import Spool
+from telemetry._topics import event_topic
+from willay.config import Settings
+from willay.errors import ConfigurationError
+from willay.events import Event
+
+__all__ = ["MqttEventSink"]
+
+log = logging.getLogger(__name__)
+
+MAX_SPOOL_DIRS = 64
+IDLE_WAIT = 0.5
+NO_MATCHING_SUBSCRIBERS = 16  # MQTT 5 PUBACK reason: the broker had nobody to give it to
+
+
+def _line(topic: str, payload: str) -> str:
+    return f"{topic} {payload}"
+
+
+def open_publisher_spool(root: Path) -> Spool:
+    """The first spool under `root/publisher-N` no other process holds (one per app process)."""
+    for n in range(MAX_SPOOL_DIRS):
+        try:
+            return Spool(root / f"publisher-{n}")
+        except ConfigurationError:
+            continue
+    raise ConfigurationError(f"every publisher spool under {root} is in use")
+
+
+class MqttEventSink:
+    """Publishes events at QoS 1 to `<root>/v1/events/<channel>/<kind>`, spooling when needed."""
+
+    def __init__(
+        self,
+        broker: Broker,
+        *,
+        spool: Spool,
+        topic_root: str = "willay",
+        client_id: str | None = None,
+        queue_size: int = 10_000,
+        max_inflight: int = 100,
+        reconnect: tuple[float, float] = (1.0, 60.0),
+        close_timeout: float = 5.0,
+    ) -> None:
+        self.broker = broker
+        self.topic_root = topic_root
+        self.client_id = client_id or f"willay-app-{socket.gethostname()}-{os.getpid()}"
+        self._queue: collections.deque[Event] = collections.deque()
+        self._queue_size = queue_size
+        self._max_inflight = max_inflight
+        self._close_timeout = close_timeout
+        self._spool = spool
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._acked: collections.deque[tuple[int, bool]] = collections.deque()
+        self._reconnect = reconnect
+        self._hold_delay = 0.0
+        self._hold_until = 0.0
+        self._inflight: dict[int, tuple[int | None, str]] = {}
+        self._connected = False
+        self._closing = False
+        self._stopping = False
+        self._closed = False
+        self.dropped = 0
+        self._client = make_client(broker, client_id=self.client_id, reconnect=reconnect)
+        self._client.max_inflight_messages_set(max_inflight)
+        self._client.max_queued_messages_set(0)
+        self._client.on_connect = self._on_connect
+        self._client.on_disconnect = self._on_disconnect
+        self._client.on_publish = self._on_publish
+        self._client.connect_async(
+            broker.host, broker.port, keepalive=KEEPALIVE, properties=connect_properties()
+        )
+        self._client.loop_start()
+        self._sender = threading.Thread(
+            target=self._send_loop, name="willay-mqtt-sender", daemon=True
+        )
+        self._sender.start()
+        log.info("publishing events to %s as %s", broker, self.client_id)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> MqttEventSink:
+        """The sink `WILLAY_MQTT_*` describe, spooling under `WILLAY_SPOOL_DIR`."""
+        broker = Broker.from_settings(settings)
+        spool = open_publisher_spool(settings.spool_dir)
+        try:
+            return cls(
+                broker,
+                spool=spool,
+                topic_root=settings.mqtt_topic_root,
+                client_id=settings.mqtt_client_id,
+                queue_size=settings.mqtt_queue_size,
+                max_inflight=settings.mqtt_max_inflight,
+                reconnect=(settings.mqtt_reconnect_min, settings.mqtt_reconnect_max),
+                close_timeout=settings.mqtt_close_timeout,
+            )
+        except BaseException:
+            spool.close()
+            raise
+
+    # -- what the app calls -------------------------------------------------------------------
+
+    def publish(self, event: Event) -> None:
+        """Queue the event for the broker; never blocks on the network, never raises."""
+        try:
+            with self._lock:
+                if self._closed:
+                    self.dropped += 1
+                    log.error("event %s published after close: dropped", event.id)
+                    return
+                if (
+                    self._spool.unread
+                    or not self._connected
+                    or len(self._queue) >= self._queue_size
+                ):
+                    self._spool.append([self._encode(event)])
+                else:
+                    self._queue.append(event)
+            self._wake.set()
+        except Exception:
+            self.dropped += 1
+            log.exception("event %s could not be queued", event.id)
+
+    @property
+    def backlog(self) -> int:
+        """Events not yet acknowledged by the broker: queued, in flight or spooled."""
+        with self._lock:
+            return len(self._queue) + len(self._inflight) + self._spool.pending
+
+    @property
+    def connected(self) -> bool:
+        """True while the broker connection is up."""
+        return self._connected
+
+    def close(self) -> None:
+        """Send what can be sent within `close_timeout`, spool the rest, disconnect."""
+        if self._closing:
+            return
+        self._closing = True
+        deadline = time.monotonic() + self._close_timeout
+        while self._connected and self.backlog and time.monotonic() < deadline:
+            self._wake.set()
+            time.sleep(0.01)
+        self._stopping = True
+        self._wake.set()
+        self._sender.join()
+        self._client.disconnect()
+        self._client.loop_stop()
+        with self._lock:
+            self._settle_acks()
+            left = [line for source, line in self._inflight.values() if source is None]
+            left += [self._encode(event) for event in self._queue]
+            self._spool.prepend(left)
+            self._inflight.clear()
+            self._queue.clear()
+            self._closed = True
+            pending = self._spool.pending
+            self._spool.close()
+        if pending:
+            log.warning("%d event(s) left in the spool %s", pending, self._spool.directory)
+
+    # -- paho callbacks (network thread: never take self._lock here) --------------------------
+
+    def _on_connect(
+        self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, props: Any
+    ) -> None:
+        if reason.is_failure:
+            log.warning("broker %s refused the connection: %s", self.broker, reason)
+            return
+        self._connected = True
+        log.info("connected to %s", self.broker)
+        self._wake.set()
+
+    def _on_disconnect(
+        self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, props: Any
+    ) -> None:
+        if self._connected and not self._closing:
+            log.warning("lost the broker %s (%s); spooling events", self.broker, reason)
+        self._connected = False
+        self._wake.set()
+
+    def _on_publish(
+        self, client: mqtt.Client, userdata: Any, mid: int, reason: Any, props: Any
+    ) -> None:
+        if reason.is_failure:
+            log.error("broker refused an event (message %d): %s", mid, reason)
+        self._acked.append((mid, reason.value == NO_MATCHING_SUBSCRIBERS))
+        self._wake.set()
+
+    # -- the sender thread --------------------------------------------------------------------
+
+    def _encode(self, event: Event) -> str:
+        return _line(event_topic(self.topic_root, event), event.to_json())
+
+    def _settle_acks(self) -> None:
+        """Forget acknowledged messages; a spooled line leaves the spool now (lock held).
+
+        A message the broker had no subscriber for (no bridge has subscribed yet, or the
+        broker restarted and lost the shared subscription) was not delivered: it goes back to
+        the front of the spool, after which the sender waits, with backoff, before trying again.
+        """
+        bounced, delivered = [], False
+        while self._acked:
+            mid, unheard = self._acked.popleft()
+            source, line = self._inflight.pop(mid, (None, ""))
+            if unheard and line:
+                bounced.append(line)
+            delivered = delivered or not unheard
+            if source is not None:
+                self._spool.done(source)
+        if bounced:
+            self._spool.prepend(bounced + [self._encode(e) for e in self._queue])
+            self._queue.clear()
+            low, high = self._reconnect
+            self._hold_delay = min(high, max(low, self._hold_delay * 2))
+            self._hold_until = time.monotonic() + self._hold_delay
+            log.warning(
+                "no subscriber for %d event(s) (is a bridge running?); kept, retry in %.1f s",
+                len(bounced),
+                self._hold_delay,
+            )
+        elif delivered:
+            self._hold_delay = 0.0
+
+    def _next(self) -> tuple[int | None, str] | None:
+        """The next line to send and the spool segment it came from (lock held)."""
+        if not self._connected:
+            if self._queue:  # keep them on disk while the broker is away
+                self._spool.prepend(self._encode(e) for e in self._queue)
+                self._queue.clear()
+            return None
+        if len(self._inflight) >= self._max_inflight or time.monotonic() < self._hold_until:
+            return None
+        if self._queue:
+            return None, self._encode(self._queue.popleft())
+        return self._spool.take()
+
+    def _send_loop(self) -> None:
+        while True:
+            holding = self._hold_until - time.monotonic()
+            self._wake.wait(holding if 0 < holding < IDLE_WAIT else IDLE_WAIT)
+            self._wake.clear()
+            while True:
+                with self._lock:
+                    self._settle_acks()
+                    item = None if self._stopping else self._next()
+                if item is None:
+                    break
+                source, line = item
+                topic, _, payload = line.partition(" ")
+                try:
+                    info = self._client.publish(topic, payload, qos=1)
+                except ValueError:
+                    log.error("unsendable spool line dropped: %.80s", line)
+                    if source is not None:
+                        with self._lock:
+                            self._spool.done(source)
+                    continue
+                with self._lock:
+                    self._inflight[info.mid] = (source, line)
+            if self._stopping:
+                return
