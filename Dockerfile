@@ -1,5 +1,7 @@
 # The Willay app image: `docker compose up` runs it beside Redis (see compose.yaml).
 FROM python:3.11-slim
+RUN apt-get update && apt-get install -y --no-install-recommends espeak-ng ffmpeg \
+    && rm -rf /var/lib/apt/lists/*
 WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY willay willay
@@ -12,6 +14,9 @@ COPY telemetry telemetry
 COPY content content
 RUN pip install --no-cache-dir . && useradd --system willay && mkdir -p /app/var && chown willay /app/var
 USER willay
-ENV WILLAY_HOST=0.0.0.0 WILLAY_CONTENT_DIR=/app/content
+ENV WILLAY_HOST=0.0.0.0 WILLAY_CONTENT_DIR=/app/content \
+    WILLAY_RECORDINGS_DIR=/app/content/recordings WILLAY_AUDIO_DIR=/app/var/audio \
+    WILLAY_EVENTS_FILE=/app/var/events.jsonl WILLAY_SPOOL_DIR=/app/var/spool
 EXPOSE 8000
-CMD ["willay", "serve"]
+# the audio cache is built on first start (a volume keeps it), then the app serves
+CMD ["sh", "-c", "willay audio build --if-missing && willay serve"]

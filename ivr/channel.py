@@ -1,0 +1,112 @@
+"""The IVR channel as the app holds it: engine, XML writer and call-backs, built in one place."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import urllib.parse
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from audio_cache import AudioLibrary
+from ivr.actions import ACTIONS
+from ivr.callback import CallBacker
+from ivr.engine import NOTICES, IvrEngine
+from ivr.flow import FLOW_FILE, Flow, load_flow
+from ivr.store import CallbackLedger, CallStore
+from ivr.turn import Services
+from ivr.voicexml import VoiceXml
+from recommender import TipPicker
+from willay.catalog import Catalog
+from willay.config import Settings
+from willay.errors import ConfigurationError
+from willay.events import EventSink
+from willay.kv import KeyValueStore
+from willay.languages import LANGUAGES
+from willay.profiles import SubscriberStore
+from willay.provider import voice_service
+
+__all__ = ["IvrChannel", "callback_url", "load_call_flow"]
+
+ROUTE = "/ivr/africastalking"
+
+log = logging.getLogger(__name__)
+
+
+def load_call_flow(catalog: Catalog) -> Flow:
+    """The shipped call flow, validated against the catalog's topics and the languages."""
+    return load_flow(
+        FLOW_FILE,
+        actions=set(ACTIONS),
+        choices={"set_language": set(LANGUAGES), "pick_in_topic": {t.id for t in catalog.topics}},
+        notices=NOTICES,
+    )
+
+
+def callback_url(settings: Settings) -> str:
+    """Where the provider posts the call's next notification (with the secret, if set)."""
+    url = settings.public_url.rstrip("/") + ROUTE
+    if settings.callback_token is not None:
+        query = urllib.parse.urlencode({"token": settings.callback_token.get_secret_value()})
+        url += "?" + query
+    return url
+
+
+@dataclass(frozen=True)
+class IvrChannel:
+    engine: IvrEngine
+    xml: VoiceXml
+    callbacks: CallBacker | None
+
+    @classmethod
+    def create(
+        cls,
+        *,
+        settings: Settings,
+        flow: Flow,
+        catalog: Catalog,
+        kv: KeyValueStore,
+        events: EventSink,
+        picker: TipPicker,
+        clock: Callable[[], dt.datetime],
+        audio: AudioLibrary,
+    ) -> IvrChannel:
+        """Build the channel; call-backs need the service's voice number and an API key."""
+        callbacks = ledger = None
+        if settings.ivr_callback:
+            if settings.ivr_voice_number is None:
+                raise ConfigurationError("WILLAY_IVR_CALLBACK needs WILLAY_IVR_VOICE_NUMBER")
+            callbacks = CallBacker(
+                voice_service(settings), from_number=settings.ivr_voice_number, events=events
+            )
+            ledger = CallbackLedger(
+                kv,
+                prefix=settings.redis_prefix,
+                dedup=settings.ivr_callback_dedup,
+                limit=settings.ivr_callback_limit,
+                window=settings.ivr_callback_window,
+            )
+        services = Services(
+            catalog=catalog,
+            calls=CallStore(kv, prefix=settings.redis_prefix, ttl=settings.ivr_call_ttl),
+            subscribers=SubscriberStore(kv, prefix=settings.redis_prefix),
+            picker=picker,
+            events=events,
+            clock=clock,
+        )
+        engine = IvrEngine(
+            flow=flow,
+            services=services,
+            pseudonym_key=settings.pseudonym_key.get_secret_value(),
+            service_number=settings.ivr_voice_number,
+            callbacks=ledger,
+        )
+        if not audio.ready:
+            log.warning(
+                "no audio in %s: callers hear the provider's voice (run `willay audio build`)",
+                settings.audio_dir,
+            )
+        xml = VoiceXml(
+            audio=audio, callback_url=callback_url(settings), timeout=settings.ivr_digit_timeout
+        )
+        return cls(engine=engine, xml=xml, callbacks=callbacks)

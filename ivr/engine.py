@@ -1,0 +1,224 @@
+"""The call engine: walks the flow one notification at a time and says what the caller hears.
+
+A reply is data (clips to play, the prompt to ask, or a rejection); `ivr.voicexml` turns it into
+Africa's Talking XML. A notification without digits is "no key" (the `Redirect` after a
+`GetDigits` that timed out, or the provider's own empty callback); no key or a wrong key replays
+the prompt `max_replays` times, then the call ends politely.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from audio_cache import MIXED
+from ivr.actions import ACTIONS
+from ivr.flow import ActionNode, EndNode, Flow, PlayNode, TipNode
+from ivr.schemas import AtVoiceForm
+from ivr.store import CallbackDecision, CallbackLedger, IvrCall
+from ivr.turn import CHANNEL, CallTurn, Services, public_id
+from willay.errors import ConfigurationError
+from willay.events import Event, EventKind
+from willay.profiles import pseudonym
+
+__all__ = ["NOTICES", "Clip", "IvrEngine", "IvrReply"]
+
+NOTICES = ("invalid", "thanks", "no_tip", "unavailable")  # prompts the engine plays by name
+MAX_ACTION_CHAIN = 8
+
+
+@dataclass(frozen=True)
+class Clip:
+    """Something to play; `text` is what the provider's voice says if no audio file exists."""
+
+    kind: Literal["prompt", "tip"]
+    id: str
+    lang: str
+    text: str
+
+
+@dataclass(frozen=True)
+class IvrReply:
+    """What to answer: clips, then a prompt waiting for a key (or nothing: the call ends)."""
+
+    plays: tuple[Clip, ...] = ()
+    ask: Clip | None = None
+    reject: bool = False
+    call_back: str | None = None  # the number to call back once this reply is sent
+    subscriber: str | None = None
+
+
+class IvrEngine:
+    """Answers the voice notifications of one flow."""
+
+    def __init__(
+        self,
+        *,
+        flow: Flow,
+        services: Services,
+        pseudonym_key: str,
+        service_number: str | None,
+        callbacks: CallbackLedger | None,
+    ) -> None:
+        self.flow = flow
+        self.services = services
+        self._key = pseudonym_key
+        self._service_number = service_number
+        self._callbacks = callbacks
+
+    # -- notifications ------------------------------------------------------------------------
+
+    async def handle(self, form: AtVoiceForm) -> IvrReply:
+        """Apply one notification and say what the caller hears next."""
+        if not form.active:
+            await self.call_ended(form)
+            return IvrReply()
+        services = self.services
+        number = form.person(self._service_number)
+        subscriber_id = pseudonym(number, self._key) if number else None
+        subscriber = await services.subscribers.get(subscriber_id) if subscriber_id else None
+        call = await services.calls.get(form.sessionId)
+        if call is None:
+            call = IvrCall(
+                id=form.sessionId,
+                subscriber=subscriber_id,
+                direction=form.direction,
+                node=self.flow.initial,
+                lang=subscriber.language if subscriber else None,
+                consent=True if subscriber else None,
+            )
+            turn = CallTurn(services=services, call=call, subscriber=subscriber)
+            decision = await self._callback_decision(turn, form)
+            turn.emit(
+                EventKind.session_start,
+                direction=form.direction,
+                **({"callback": decision.value} if decision else {}),
+            )
+            if decision in (CallbackDecision.queued, CallbackDecision.duplicate):
+                call.rejected = True
+                await services.calls.save(call)
+                return IvrReply(
+                    reject=True,
+                    call_back=number if decision is CallbackDecision.queued else None,
+                    subscriber=call.subscriber,
+                )
+            await self._enter(turn, self.flow.initial)
+        elif call.rejected:
+            return IvrReply(reject=True)  # the provider retried a rejected call's notification
+        else:
+            turn = CallTurn(services=services, call=call, subscriber=subscriber)
+            await self._press(turn, (form.dtmfDigits or "").rstrip("#"))  # "#" ends input
+        reply = self._render(turn)
+        call.steps += 1
+        await services.calls.save(call)
+        return reply
+
+    async def _callback_decision(
+        self, turn: CallTurn, form: AtVoiceForm
+    ) -> CallbackDecision | None:
+        """For a subscriber's inbound call when call-backs are on: reject and call back?"""
+        if self._callbacks is None or form.direction != "Inbound" or turn.subscriber is None:
+            return None
+        return await self._callbacks.claim(turn.subscriber.id, self.services.clock())
+
+    async def _press(self, turn: CallTurn, key: str) -> None:
+        call, flow = turn.call, self.flow
+        node = flow.heard(call.node)
+        if isinstance(node, TipNode) and call.tip_id and not call.tip_done:
+            call.tip_done = True  # a notification after the tip: it was heard to the end
+            turn.emit(EventKind.tip_completed, tip_id=call.tip_id)
+        if isinstance(node, EndNode) or key == flow.repeat_key:
+            turn.emit(EventKind.menu_step, node=call.node, to=call.node, key="repeat")
+            return
+        option = node.options.get(key)
+        if option is not None:
+            before = call.node
+            call.value = option.value
+            await self._enter(turn, option.next)
+            turn.emit(EventKind.menu_step, node=before, to=call.node, key=key)
+            return
+        call.misses += 1
+        missed = "invalid" if key else "no_key"
+        if call.misses > flow.max_replays:
+            before = call.node
+            await self._enter(turn, flow.goodbye)
+            turn.emit(EventKind.menu_step, node=before, to=call.node, key=missed)
+            return
+        if key:
+            call.notices.append("invalid")
+        turn.emit(EventKind.menu_step, node=call.node, to=call.node, key=missed)
+
+    async def _enter(self, turn: CallTurn, name: str) -> None:
+        """Go to node `name`, running actions and plays until a node is to be heard."""
+        call = turn.call
+        for _ in range(MAX_ACTION_CHAIN):
+            node = self.flow.nodes[name]
+            if isinstance(node, ActionNode):
+                outcome = await ACTIONS[node.run](turn)
+                if outcome not in node.next:
+                    raise ConfigurationError(f"node {name!r} has no next for outcome {outcome!r}")
+                name = node.next[outcome]
+            elif isinstance(node, PlayNode):
+                call.notices.append(node.prompt)
+                name = node.next
+            else:
+                call.node, call.misses = name, 0
+                return
+        raise ConfigurationError(f"more than {MAX_ACTION_CHAIN} actions in a row from {name!r}")
+
+    # -- what the caller hears ----------------------------------------------------------------
+
+    def prompt(self, name: str, lang: str) -> Clip:
+        """A prompt of the flow in `lang` (or `mul` for a mixed prompt)."""
+        prompt = self.flow.prompts[name]
+        return Clip("prompt", name, MIXED if prompt.mixed else lang, prompt.text(lang))
+
+    def _render(self, turn: CallTurn) -> IvrReply:
+        call, lang = turn.call, turn.lang
+        node = self.flow.heard(call.node)
+        plays = tuple(self.prompt(name, lang) for name in call.notices)
+        call.notices = []
+        if isinstance(node, EndNode):
+            return IvrReply(plays=(*plays, self.prompt(node.prompt, lang)))
+        if isinstance(node, TipNode) and call.play_tip and call.tip_id:
+            tip = self.services.catalog.by_id[call.tip_id]
+            plays += (Clip("tip", tip.id, lang, tip.text_for(lang)[0]),)
+            call.play_tip = False
+        return IvrReply(plays=plays, ask=self.prompt(node.prompt, lang))
+
+    def unavailable(self) -> IvrReply:
+        """The apology when a backing service is down, in Spanish then Quechua."""
+        return IvrReply(plays=(self.prompt("unavailable", "es"), self.prompt("unavailable", "quy")))
+
+    # -- end of call ----------------------------------------------------------------------------
+
+    async def call_ended(self, form: AtVoiceForm) -> None:
+        """Record the final notification's duration and cost as a `call_end` event."""
+        services = self.services
+        call = await services.calls.get(form.sessionId)
+        if call is not None:
+            subscriber_id = call.subscriber
+        else:
+            number = form.person(self._service_number)
+            subscriber_id = pseudonym(number, self._key) if number else None
+        subscriber = await services.subscribers.get(subscriber_id) if subscriber_id else None
+        services.events.publish(
+            Event(
+                channel=CHANNEL,
+                kind=EventKind.call_end,
+                subscriber=public_id(subscriber, form.sessionId),
+                session=form.sessionId,
+                lang=call.lang if call else None,
+                data={
+                    "duration_s": form.durationInSeconds,
+                    "amount": form.amount,
+                    "currency": form.currencyCode,
+                    "hangup_cause": form.hangupCause,
+                    "state": form.callSessionState,
+                    "direction": form.direction,
+                    "node": call.node if call else None,
+                    "steps": call.steps if call else 0,
+                },
+            )
+        )
+        await services.calls.delete(form.sessionId)

@@ -1,0 +1,268 @@
+"""The call flow as data: the YAML as typed nodes and prompts, validated as a whole before serving.
+
+Shorthand is normalised on load (`"1": main` becomes `{next: main}`, `next: x` on an action
+becomes `{ok: x}`, a prompt's languages sit beside its `mixed` flag), so the engine handles one
+shape. `load_flow` gathers every problem (unknown type or action, dangling next node, a missing
+prompt or language, a key that is not one digit, an option value the action cannot take, a node
+never reached, a menu deeper than 4 levels) and raises `MenuDefinitionError` with all of them.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Collection, Mapping
+from pathlib import Path
+from typing import Annotated, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from audio_cache import MIXED, Segment, Utterance
+from willay.errors import ConfigurationError, MenuDefinitionError
+from willay.languages import pick_text
+
+__all__ = [
+    "FLOW_FILE",
+    "MAX_DEPTH",
+    "ActionNode",
+    "EndNode",
+    "Flow",
+    "MenuNode",
+    "Node",
+    "Option",
+    "PlayNode",
+    "Prompt",
+    "TipNode",
+    "load_flow",
+]
+
+FLOW_FILE = Path(__file__).parent / "flows" / "call.yaml"
+REQUIRED_LANGUAGES = ("es", "quy")
+MAX_DEPTH = 4
+KEYS = "0123456789"
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Prompt(_Model):
+    """What a caller hears, per language; `mixed`: every language in a row, in one clip."""
+
+    texts: dict[str, str]
+    mixed: bool = False
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shorthand(cls, value: object) -> object:
+        if isinstance(value, dict) and "texts" not in value:
+            texts = {k: v for k, v in value.items() if k != "mixed"}
+            return {"texts": texts, "mixed": value.get("mixed", False)}
+        return value
+
+    def text(self, lang: str) -> str:
+        """The text in `lang` (or its fallback); all of them, in order, for a mixed prompt."""
+        if self.mixed:
+            return " ".join(self.texts.values())
+        return pick_text(self.texts, lang)[0]
+
+
+class Option(_Model):
+    next: str
+    value: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shorthand(cls, value: object) -> object:
+        return {"next": value} if isinstance(value, str) else value
+
+
+class _Asking(_Model):
+    prompt: str
+    options: dict[str, Option]
+
+
+class MenuNode(_Asking):
+    """Asks `prompt` and follows the key pressed."""
+
+    type: Literal["menu"]
+
+
+class TipNode(_Asking):
+    """Plays the tip being served, then asks `prompt` like a menu."""
+
+    type: Literal["tip"]
+
+
+class ActionNode(_Model):
+    """Runs an action (ivr/actions.py) and goes on to `next[outcome]`; never heard."""
+
+    type: Literal["action"]
+    run: str
+    next: dict[str, str]
+
+    @field_validator("next", mode="before")
+    @classmethod
+    def _shorthand(cls, value: object) -> object:
+        return {"ok": value} if isinstance(value, str) else value
+
+
+class PlayNode(_Model):
+    """Plays `prompt` and goes on to `next` without waiting for a key."""
+
+    type: Literal["play"]
+    prompt: str
+    next: str
+
+
+class EndNode(_Model):
+    """Plays `prompt`; the call ends."""
+
+    type: Literal["end"]
+    prompt: str
+
+
+Node = Annotated[MenuNode | TipNode | ActionNode | PlayNode | EndNode, Field(discriminator="type")]
+
+
+class Flow(_Model):
+    initial: str
+    home: str
+    goodbye: str
+    repeat_key: Literal["*"] = "*"  # "#" ends a GetDigits input, so it cannot be a key
+    max_replays: int = Field(default=2, ge=0, le=3)
+    prompts: dict[str, Prompt]
+    nodes: dict[str, Node]
+
+    def targets(self, name: str) -> list[str]:
+        """The nodes reachable in one step from node `name`."""
+        node = self.nodes[name]
+        if isinstance(node, MenuNode | TipNode):
+            return [o.next for o in node.options.values()]
+        if isinstance(node, ActionNode):
+            return list(node.next.values())
+        if isinstance(node, PlayNode):
+            return [node.next]
+        return []
+
+    def heard(self, name: str) -> MenuNode | TipNode | EndNode:
+        """Node `name`, which a caller hears (a call never rests on an action or a play)."""
+        node = self.nodes[name]
+        if isinstance(node, ActionNode | PlayNode):
+            raise ConfigurationError(f"node {name!r} is never heard")
+        return node
+
+    def utterances(self) -> list[Utterance]:
+        """Every prompt in every language it has (one `mul` clip for a mixed prompt)."""
+        found = []
+        for name, prompt in self.prompts.items():
+            segments = tuple(Segment(lang, text) for lang, text in prompt.texts.items())
+            if prompt.mixed:
+                found.append(Utterance(kind="prompt", id=name, lang=MIXED, segments=segments))
+            else:
+                found += [
+                    Utterance(kind="prompt", id=name, lang=s.lang, segments=(s,)) for s in segments
+                ]
+        return found
+
+
+def _depths(flow: Flow, start: str) -> dict[str, int]:
+    """Menu levels from `start`: action and play nodes pass through without a level."""
+    depth = {start: 1}
+    queue = deque([start])
+    while queue:
+        name = queue.popleft()
+        for target in flow.targets(name):
+            if target not in flow.nodes or target in depth:
+                continue
+            heard = isinstance(flow.nodes[target], MenuNode | TipNode)
+            depth[target] = depth[name] + (1 if heard else 0)
+            queue.append(target)
+    return depth
+
+
+def _node_problems(
+    flow: Flow, actions: Collection[str], choices: Mapping[str, Collection[str]]
+) -> list[str]:
+    problems = []
+    for name, node in flow.nodes.items():
+        where = f"nodes.{name}"
+        for target in flow.targets(name):
+            if target not in flow.nodes:
+                problems.append(f"{where}: next node {target!r} does not exist")
+        if isinstance(node, ActionNode) and node.run not in actions:
+            problems.append(f"{where}: unknown action {node.run!r}")
+        prompt = getattr(node, "prompt", None)
+        if prompt is not None and prompt not in flow.prompts:
+            problems.append(f"{where}: prompt {prompt!r} does not exist")
+        for key, option in getattr(node, "options", {}).items():
+            if len(key) != 1 or key not in KEYS:
+                problems.append(f"{where}: key {key!r} is not one digit")
+            target = flow.nodes.get(option.next)
+            if (
+                isinstance(target, ActionNode)
+                and target.run in choices
+                and option.value not in choices[target.run]
+            ):
+                problems.append(f"{where}.options.{key}: {target.run} cannot take {option.value!r}")
+    return problems
+
+
+def _problems(
+    flow: Flow,
+    *,
+    actions: Collection[str],
+    choices: Mapping[str, Collection[str]],
+    notices: Collection[str],
+) -> list[str]:
+    problems = []
+    for field, kind in (("initial", None), ("home", "menu"), ("goodbye", "end")):
+        name = getattr(flow, field)
+        if name not in flow.nodes:
+            problems.append(f"{field}: no node named {name!r}")
+        elif kind is not None and flow.nodes[name].type != kind:
+            problems.append(f"{field}: {name!r} must be a node of type {kind}")
+    problems += _node_problems(flow, actions, choices)
+    for notice in notices:
+        if notice not in flow.prompts:
+            problems.append(f"prompts: missing {notice!r} (the engine plays it)")
+    for name, prompt in flow.prompts.items():
+        missing = [code for code in REQUIRED_LANGUAGES if not prompt.texts.get(code)]
+        if missing:
+            problems.append(f"prompts.{name}: missing language {', '.join(missing)}")
+    if flow.initial in flow.nodes:
+        for name in sorted(set(flow.nodes) - set(_depths(flow, flow.initial))):
+            problems.append(f"nodes.{name}: never reached from {flow.initial!r}")
+    if flow.home in flow.nodes:
+        for name, level in _depths(flow, flow.home).items():
+            if level > MAX_DEPTH:
+                problems.append(f"nodes.{name}: menu level {level}, deeper than {MAX_DEPTH}")
+    return problems
+
+
+def load_flow(
+    path: Path,
+    *,
+    actions: Collection[str],
+    choices: Mapping[str, Collection[str]],
+    notices: Collection[str],
+) -> Flow:
+    """Parse and validate a flow file; raise `MenuDefinitionError` listing every problem.
+
+    `actions` are the names ivr/actions.py defines, `choices` the option values an action
+    accepts (languages, topics), `notices` the prompts the engine plays by name.
+    """
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        raise MenuDefinitionError([f"{path}: cannot read YAML: {exc}"]) from exc
+    try:
+        flow = Flow.model_validate(data)
+    except ValidationError as exc:
+        raise MenuDefinitionError(
+            [f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()]
+        ) from exc
+    problems = _problems(flow, actions=actions, choices=choices, notices=notices)
+    if problems:
+        raise MenuDefinitionError(problems)
+    return flow

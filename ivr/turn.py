@@ -1,0 +1,69 @@
+"""One notification of one call: the state an action may read and change, and what it may call."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from ivr.store import CallStore, IvrCall
+from recommender import TipPicker
+from willay.catalog import Catalog
+from willay.events import Event, EventKind, EventSink
+from willay.languages import DEFAULT_LANGUAGE
+from willay.profiles import Subscriber, SubscriberStore
+
+__all__ = ["CHANNEL", "CallTurn", "Services", "public_id"]
+
+CHANNEL = "ivr"
+
+
+def public_id(subscriber: Subscriber | None, session_id: str) -> str:
+    """The id events carry: the pseudonym once consented, else one per call."""
+    if subscriber is not None:
+        return subscriber.id
+    return "anon-" + hashlib.sha256(session_id.encode()).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class Services:
+    """What the engine and its actions work with, built once by the app."""
+
+    catalog: Catalog
+    calls: CallStore
+    subscribers: SubscriberStore
+    picker: TipPicker
+    events: EventSink
+    clock: Callable[[], dt.datetime]
+
+
+@dataclass
+class CallTurn:
+    """The call being served, the caller's profile (if they consented) and the services."""
+
+    services: Services
+    call: IvrCall
+    subscriber: Subscriber | None
+
+    @property
+    def lang(self) -> str:
+        return self.call.lang or DEFAULT_LANGUAGE
+
+    def emit(self, kind: EventKind, **data: object) -> None:
+        """Publish an event of this call."""
+        self.services.events.publish(
+            Event(
+                channel=CHANNEL,
+                kind=kind,
+                subscriber=public_id(self.subscriber, self.call.id),
+                session=self.call.id,
+                lang=self.call.lang,
+                data=data,
+            )
+        )
+
+    async def save_subscriber(self) -> None:
+        """Store the profile, if there is one."""
+        if self.subscriber is not None:
+            await self.services.subscribers.save(self.subscriber)
