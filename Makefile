@@ -18,6 +18,7 @@ $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
 	touch $@ $(VENV)/.installed
 
 run: $(VENV)/.installed
+	$(BIN)/willay audio build --if-missing
 	$(BIN)/willay serve
 
 test: $(VENV)/.installed-dev
@@ -26,6 +27,8 @@ test: $(VENV)/.installed-dev
 	scripts/services.sh start
 	status=0; \
 	WILLAY_TEST_REDIS_URL=redis://127.0.0.1:$${WILLAY_TEST_REDIS_PORT:-6379}/0 \
+	WILLAY_TEST_MQTT_URL=mqtt://127.0.0.1:$${WILLAY_TEST_MQTT_PORT:-1883} \
+	WILLAY_TEST_INFLUX_URL=http://127.0.0.1:$${WILLAY_TEST_INFLUX_PORT:-8086} \
 	  $(BIN)/pytest $(PYTEST_ARGS) || status=$$?; \
 	scripts/services.sh stop; \
 	exit $$status

@@ -66,6 +66,7 @@ allow_anonymous true
 user root
 persistence true
 persistence_location $run/mosquitto/
+max_queued_messages 0
 log_dest file $run/mosquitto.log
 pid_file $run/mosquitto.pid
 CONF

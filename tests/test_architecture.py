@@ -9,12 +9,16 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-PACKAGES = ["willay", "ussd", "recommender"]
+PACKAGES = ["willay", "ussd", "recommender", "sms", "audio_cache", "ivr", "telemetry"]
 # package -> packages it may import (besides itself)
 ALLOWED = {
     "willay": set(),
     "recommender": {"willay"},
     "ussd": {"willay", "recommender"},
+    "sms": {"willay", "recommender"},
+    "audio_cache": {"willay"},
+    "telemetry": {"willay"},
+    "ivr": {"willay", "recommender", "audio_cache"},
 }
 SHELL = {"willay/app.py", "willay/cli.py"}
 

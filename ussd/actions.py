@@ -128,7 +128,9 @@ async def _feedback(turn: Turn, *, useful: bool) -> str:
             Feedback(tip_id=tip_id, useful=useful, at=turn.services.clock())
         )
         await turn.save_subscriber()
-    turn.emit(EventKind.feedback, tip_id=tip_id, useful=useful, **turn.session.pick)
+    tip = turn.services.catalog.by_id.get(tip_id)
+    topic = tip.topic if tip else None
+    turn.emit(EventKind.feedback, tip_id=tip_id, topic=topic, useful=useful, **turn.session.pick)
     turn.session.notice = "thanks"
     return "ok"
 

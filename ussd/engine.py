@@ -8,6 +8,8 @@ again without being applied twice.
 from __future__ import annotations
 
 import logging
+import math
+import time
 from dataclasses import dataclass
 
 from ussd.actions import ACTIONS
@@ -19,7 +21,7 @@ from ussd.turn import Jump, Services, Turn
 from willay.catalog import Catalog, Tip
 from willay.errors import ConfigurationError
 from willay.events import Event, EventKind
-from willay.gsm7 import to_gsm7
+from willay.gsm7 import septets, to_gsm7
 from willay.languages import LANGUAGES, pick_text
 from willay.profiles import pseudonym
 
@@ -112,6 +114,7 @@ class UssdEngine:
 
     async def handle(self, form: AtUssdForm) -> UssdReply:
         """Apply the new inputs of one hop and render the screen to show."""
+        started = time.perf_counter()
         services = self.services
         subscriber_id = pseudonym(form.phoneNumber, self._key)
         known = await services.sessions.get(form.sessionId)
@@ -133,7 +136,6 @@ class UssdEngine:
             services=services, session=session, subscriber=subscriber, phone=form.phoneNumber
         )
         if fresh:
-            turn.emit(EventKind.session_start, network=form.networkCode)
             await self._enter(turn, self.journey.initial_screen)
         else:
             for key in new_inputs(session.text, form.text):
@@ -142,6 +144,17 @@ class UssdEngine:
         reply = self._render(turn)
         session.hops += 1
         await services.sessions.save(session)
+        # one event per request, with what it cost: the first hop's is session_start
+        cost = {
+            "screen": session.screen,
+            "elapsed_ms": round((time.perf_counter() - started) * 1000, 3),
+            "bytes": math.ceil(septets(reply.text) * 7 / 8),
+        }
+        if fresh:
+            region = turn.subscriber.region if turn.subscriber else None
+            turn.emit(EventKind.session_start, network=form.networkCode, region=region, **cost)
+        else:
+            turn.emit(EventKind.hop, **cost)
         return reply
 
     async def _apply(self, turn: Turn, key: str) -> None:
@@ -271,7 +284,7 @@ class UssdEngine:
     # -- end of session -------------------------------------------------------------------------
 
     async def session_ended(self, notice: AtUssdNotice) -> None:
-        """Record the provider's end-of-session notice; keep a resume point if it was cut short."""
+        """Record the end-of-session notice; if cut short, keep a resume point and text the tip."""
         services = self.services
         session = await services.sessions.get(notice.sessionId)
         anonymous = Event(
@@ -303,3 +316,18 @@ class UssdEngine:
             and not isinstance(screen, EndScreen)
         ):
             await services.sessions.save_resume(session)
+        if (
+            notice.status == "Incomplete"
+            and services.texter is not None
+            and isinstance(screen, TipScreen)
+            and session.tip_id is not None
+            and session.consent
+            and subscriber is not None
+        ):
+            await services.texter.text_tip(
+                subscriber=subscriber,
+                phone=notice.phoneNumber,
+                tip_id=session.tip_id,
+                lang=turn.lang,
+                session_id=session.id,
+            )

@@ -12,6 +12,7 @@ from ussd.store import SessionStore, UssdSession
 from willay.catalog import Catalog
 from willay.events import Event, EventKind, EventSink
 from willay.languages import DEFAULT_LANGUAGE
+from willay.messaging import TipTexter
 from willay.profiles import Subscriber, SubscriberStore
 
 __all__ = ["Jump", "Services", "Turn"]
@@ -37,6 +38,7 @@ class Services:
     picker: TipPicker
     events: EventSink
     clock: Callable[[], dt.datetime]
+    texter: TipTexter | None = None  # "text me this": SMS the tip of a session cut short
 
 
 @dataclass

@@ -11,7 +11,14 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
-from recommender import RuleBasedPicker, TipPicker
+from audio_cache import AudioLibrary
+from audio_cache.routes import router as audio_router
+from ivr import IvrChannel, load_call_flow
+from ivr import router as ivr_router
+from recommender import ModelPicker, RuleBasedPicker, TipPicker
+from sms import SmsChannel
+from sms import router as sms_router
+from telemetry import MqttEventSink
 from ussd.actions import ACTIONS
 from ussd.engine import UssdEngine
 from ussd.menus import JOURNEY_FILE, load_journey
@@ -23,12 +30,12 @@ from willay import __version__
 from willay.catalog import load_catalog
 from willay.config import Settings
 from willay.deps import AppState, StoreDep
-from willay.errors import ServiceUnavailable, WillayError
+from willay.errors import ModelError, ServiceUnavailable, WillayError
 from willay.events import EventSink, FileEventSink
 from willay.kv import KeyValueStore, MemoryStore, RedisStore, create_redis
 from willay.profiles import SubscriberStore
 
-__all__ = ["create_app"]
+__all__ = ["create_app", "open_sms_channel"]
 
 log = logging.getLogger(__name__)
 
@@ -45,13 +52,28 @@ def _open_store(settings: Settings) -> KeyValueStore:
 
 
 def _open_events(settings: Settings) -> EventSink:
-    """Where events go: a local file by default."""
+    """Where events go: the MQTT broker when `WILLAY_MQTT_URL` is set, else a local file."""
+    if settings.mqtt_url is not None:
+        return MqttEventSink.from_settings(settings)
     return FileEventSink(settings.events_file)
 
 
 def _open_picker(settings: Settings) -> TipPicker:
-    """What chooses tips: the rule-based picker by default."""
-    return RuleBasedPicker(repeat_days=settings.repeat_days)
+    """What chooses tips: the newest TFLite model, or the rule-based picker if none loads."""
+    rules = RuleBasedPicker(repeat_days=settings.repeat_days)
+    if settings.recommender == "rules":
+        return rules
+    try:
+        return ModelPicker.from_settings(settings)
+    except ModelError as exc:
+        log.warning("%s; choosing tips with the rule-based picker", exc.message)
+        return rules
+
+
+def _close_picker(picker: TipPicker) -> None:
+    """Stop what the picker runs in the background (the model folder watch)."""
+    if isinstance(picker, ModelPicker):
+        picker.close()
 
 
 def create_app(
@@ -65,6 +87,7 @@ def create_app(
     """Build the app; catalog and menus are validated now, so an invalid one never serves."""
     catalog = load_catalog(settings.content_dir)
     journey = load_journey(JOURNEY_FILE, actions=set(ACTIONS), budget=settings.ussd_page_chars)
+    flow = load_call_flow(catalog)
     if settings.callback_token is None:
         log.warning("WILLAY_CALLBACK_TOKEN is unset: provider callbacks are not authenticated")
 
@@ -72,6 +95,10 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[AppState]:
         kv = store if store is not None else _open_store(settings)
         sink = events if events is not None else _open_events(settings)
+        chooser = picker or _open_picker(settings)
+        sms = SmsChannel.build(
+            settings, kv=kv, events=sink, catalog=catalog, picker=chooser, clock=clock
+        )
         services = Services(
             catalog=catalog,
             sessions=SessionStore(
@@ -81,9 +108,10 @@ def create_app(
                 resume_ttl=settings.ussd_resume_ttl,
             ),
             subscribers=SubscriberStore(kv, prefix=settings.redis_prefix),
-            picker=picker or _open_picker(settings),
+            picker=chooser,
             events=sink,
             clock=clock,
+            texter=sms.texter,
         )
         engine = UssdEngine(
             journey=journey,
@@ -91,9 +119,32 @@ def create_app(
             page_chars=settings.ussd_page_chars,
             pseudonym_key=settings.pseudonym_key.get_secret_value(),
         )
+        audio = AudioLibrary(settings.audio_dir, base_url=settings.public_url)
+        ivr = IvrChannel.create(
+            settings=settings,
+            flow=flow,
+            catalog=catalog,
+            kv=kv,
+            events=sink,
+            picker=chooser,
+            clock=clock,
+            audio=audio,
+        )
         try:
-            yield AppState(settings=settings, kv=kv, events=sink, catalog=catalog, ussd=engine)
+            yield AppState(
+                settings=settings,
+                kv=kv,
+                events=sink,
+                catalog=catalog,
+                ussd=engine,
+                sms=sms,
+                audio=audio,
+                ivr=ivr,
+            )
         finally:
+            await sms.close()
+            if picker is None:
+                _close_picker(chooser)
             if events is None:
                 sink.close()
             if store is None:
@@ -101,6 +152,9 @@ def create_app(
 
     app = FastAPI(title="Willay", version=__version__, lifespan=lifespan)
     app.include_router(ussd_router)
+    app.include_router(sms_router)
+    app.include_router(ivr_router)
+    app.include_router(audio_router)
     if settings.simulator:
         app.include_router(simulator_router)
 
@@ -136,3 +190,20 @@ def create_app(
         return JSONResponse({"status": "ok", "store": backend})
 
     return app
+
+
+@asynccontextmanager
+async def open_sms_channel(settings: Settings) -> AsyncIterator[SmsChannel]:
+    """The SMS channel on the configured store, event sink and picker, for `willay sms ...`."""
+    catalog = load_catalog(settings.content_dir)
+    kv = _open_store(settings)
+    sink = _open_events(settings)
+    chooser = _open_picker(settings)
+    try:
+        yield SmsChannel.build(
+            settings, kv=kv, events=sink, catalog=catalog, picker=chooser, clock=_utcnow
+        )
+    finally:
+        _close_picker(chooser)
+        sink.close()
+        await kv.close()

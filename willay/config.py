@@ -6,7 +6,7 @@ import ipaddress
 import logging
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -55,12 +55,66 @@ class Settings(BaseSettings):
     public_url: str = Field(default="http://127.0.0.1:8000", pattern=r"^https?://[^/]+")
 
     # -- telemetry (MQTT, InfluxDB) --
+    mqtt_url: str | None = Field(default=None, pattern=r"^mqtts?://[^/]+/?$")
+    mqtt_username: str | None = None
+    mqtt_password: SecretStr | None = None
+    mqtt_ca_file: Path | None = None
+    mqtt_client_id: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_.-]{1,64}$")
+    mqtt_topic_root: str = Field(default="willay", pattern=r"^[a-z0-9_-]+(/[a-z0-9_-]+)*$")
+    mqtt_queue_size: int = Field(default=10_000, ge=1)
+    mqtt_max_inflight: int = Field(default=100, ge=1, le=65_535)
+    mqtt_reconnect_min: float = Field(default=1.0, gt=0, description="seconds")
+    mqtt_reconnect_max: float = Field(default=60.0, gt=0, description="seconds")
+    mqtt_close_timeout: float = Field(default=5.0, ge=0, description="seconds")
+    spool_dir: Path = PROJECT_ROOT / "var" / "spool"
+    bridge_client_id: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_.-]{1,64}$")
+    bridge_group: str = Field(default="willay-bridge", pattern=r"^[A-Za-z0-9_-]+$")
+    bridge_batch_size: int = Field(default=500, ge=1, le=10_000)
+    bridge_batch_seconds: float = Field(default=1.0, gt=0, description="seconds")
+    bridge_session_expiry: int = Field(default=604_800, ge=0, description="seconds")
+    bridge_health_seconds: float = Field(default=10.0, gt=0, description="seconds")
+    influx_url: str | None = Field(default=None, pattern=r"^https?://[^/]+(/.*)?$")
+    influx_database: str = Field(default="willay", pattern=r"^[A-Za-z0-9_.-]+$")
+    influx_token: SecretStr | None = None
+    influx_username: str | None = None
+    influx_password: SecretStr | None = None
+    influx_timeout: float = Field(default=10.0, gt=0, description="seconds")
+    influx_retry_min: float = Field(default=1.0, gt=0, description="seconds")
+    influx_retry_max: float = Field(default=60.0, gt=0, description="seconds")
 
     # -- recommender --
+    recommender: Literal["model", "rules"] = "model"
+    model_dir: Path = PROJECT_ROOT / "recommender" / "models"
+    model_poll_seconds: float = Field(default=10.0, ge=0, description="seconds; 0 = never")
+    exploration: Literal["epsilon", "thompson"] = "epsilon"
+    exploration_epsilon: float = Field(default=0.05, ge=0, le=1)
+    thompson_strength: float = Field(default=50.0, gt=0, description="answers per score")
 
     # -- audio and IVR --
+    audio_dir: Path = PROJECT_ROOT / "var" / "audio"
+    recordings_dir: Path = PROJECT_ROOT / "content" / "recordings"
+    audio_voices: dict[str, str] = {"es": "es-419", "quy": "qu", "quz": "qu"}
+    audio_rate: int = Field(default=145, ge=80, le=300, description="words per minute")
+    audio_loudness: float = Field(default=-24.0, ge=-40, le=-10, description="dBFS RMS")
+    audio_call_kbps: int = Field(default=16, ge=8, le=64, multiple_of=8)
+    audio_app_kbps: int = Field(default=12, ge=6, le=16)
+    audio_workers: int = Field(default=2, ge=1, le=16)
+    ivr_voice_number: str | None = Field(default=None, pattern=r"^\+\d{7,15}$")
+    ivr_digit_timeout: int = Field(default=10, ge=3, le=60, description="seconds")
+    ivr_call_ttl: int = Field(default=3600, ge=60, description="seconds")
+    ivr_callback: bool = False
+    ivr_callback_dedup: int = Field(default=120, ge=0, description="seconds")
+    ivr_callback_limit: int = Field(default=3, ge=1)
+    ivr_callback_window: int = Field(default=86_400, ge=60, description="seconds")
 
     # -- SMS (Africa's Talking) --
+    sms_sender_id: str | None = Field(default=None, pattern=r"^[A-Za-z0-9]{1,11}$")
+    sms_send_day: Literal[
+        "monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"
+    ] = "monday"
+    sms_timezone: str = "America/Lima"
+    sms_batch_size: int = Field(default=100, ge=1, le=1000)
+    sms_pending_seconds: int = Field(default=3600, ge=60, description="seconds")
 
     @model_validator(mode="before")
     @classmethod

@@ -21,6 +21,9 @@ class AppState(TypedDict):
     events: EventSink
     catalog: Catalog
     ussd: object
+    sms: object
+    audio: object
+    ivr: object
 
 
 def get_settings(request: Request) -> Settings:

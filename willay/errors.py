@@ -2,14 +2,18 @@
 
     WillayError
     ├── ConfigurationError      settings or definitions that cannot run
+    │   └── ModelError          a recommender model file is refused (missing, corrupt, mismatched)
     ├── ProblemsError           many problems found at once, one message each
     │   ├── ContentError        the tip catalog is invalid
-    │   └── MenuDefinitionError a USSD menu definition is invalid
+    │   └── MenuDefinitionError a USSD menu or IVR flow definition is invalid
+    ├── AudioError              text to speech or encoding failed for a clip
     ├── BadRequest              a provider request is malformed (HTTP 400)
     ├── Forbidden               a callback without the secret or from elsewhere (HTTP 403)
+    ├── NotFound                no such resource (HTTP 404)
     └── ServiceUnavailable      a backing service (Redis, ...) cannot be reached
         ├── StoreUnavailable    the session or subscriber store failed
         └── ProviderError       Africa's Talking refused or failed a request
+            └── ProviderTimeout no answer in time: the request may or may not have been applied
 
 Foreign errors (redis, ...) are translated where they enter, chained with `from exc`.
 """
@@ -17,13 +21,17 @@ Foreign errors (redis, ...) are translated where they enter, chained with `from 
 from __future__ import annotations
 
 __all__ = [
+    "AudioError",
     "BadRequest",
     "ConfigurationError",
     "ContentError",
     "Forbidden",
     "MenuDefinitionError",
+    "ModelError",
+    "NotFound",
     "ProblemsError",
     "ProviderError",
+    "ProviderTimeout",
     "ServiceUnavailable",
     "StoreUnavailable",
     "WillayError",
@@ -44,6 +52,10 @@ class ConfigurationError(WillayError):
     """Settings or definitions that cannot run."""
 
 
+class ModelError(ConfigurationError):
+    """A recommender model file cannot serve: missing, corrupt, or not what its card says."""
+
+
 class ProblemsError(WillayError):
     """An error that gathers every problem found, one message each."""
 
@@ -57,7 +69,7 @@ class ContentError(ProblemsError):
 
 
 class MenuDefinitionError(ProblemsError):
-    """A USSD menu definition is invalid."""
+    """A USSD menu or IVR flow definition is invalid."""
 
 
 class BadRequest(WillayError):
@@ -72,6 +84,16 @@ class Forbidden(WillayError):
     status_code = 403
 
 
+class NotFound(WillayError):
+    """No such resource."""
+
+    status_code = 404
+
+
+class AudioError(WillayError):
+    """Text to speech or encoding failed for a clip."""
+
+
 class ServiceUnavailable(WillayError):
     """A backing service cannot be reached."""
 
@@ -84,3 +106,7 @@ class StoreUnavailable(ServiceUnavailable):
 
 class ProviderError(ServiceUnavailable):
     """Africa's Talking refused or failed a request."""
+
+
+class ProviderTimeout(ProviderError):
+    """Africa's Talking did not answer in time: the request may or may not have been applied."""

@@ -28,6 +28,7 @@ log = logging.getLogger(__name__)
 class EventKind(StrEnum):
     session_start = "session_start"
     session_end = "session_end"
+    hop = "hop"
     menu_step = "menu_step"
     tip_served = "tip_served"
     tip_completed = "tip_completed"

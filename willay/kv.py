@@ -21,11 +21,19 @@ __all__ = ["KeyValueStore", "MemoryStore", "RedisStore", "create_redis"]
 
 
 class KeyValueStore(Protocol):
-    """Strings under keys, each with an optional time to live in seconds."""
+    """Strings under keys, each with an optional time to live in seconds, and sets of strings."""
 
     async def get(self, key: str) -> str | None: ...
 
     async def set(self, key: str, value: str, *, ttl: int | None = None) -> None: ...
+
+    async def set_new(self, key: str, value: str, *, ttl: int | None = None) -> bool: ...
+
+    async def add_members(self, key: str, *members: str) -> None: ...
+
+    async def remove_members(self, key: str, *members: str) -> None: ...
+
+    async def members(self, key: str) -> set[str]: ...
 
     async def delete(self, *keys: str) -> None: ...
 
@@ -39,6 +47,7 @@ class MemoryStore:
 
     def __init__(self) -> None:
         self._data: dict[str, tuple[str, float | None]] = {}
+        self._sets: dict[str, set[str]] = {}
 
     async def get(self, key: str) -> str | None:
         """The value under `key`, or None if missing or expired."""
@@ -55,10 +64,30 @@ class MemoryStore:
         """Store `value` under `key`, expiring after `ttl` seconds if given."""
         self._data[key] = (value, time.monotonic() + ttl if ttl else None)
 
+    async def set_new(self, key: str, value: str, *, ttl: int | None = None) -> bool:
+        """Store `value` under `key` unless the key exists; True if stored."""
+        if await self.get(key) is not None:
+            return False
+        await self.set(key, value, ttl=ttl)
+        return True
+
+    async def add_members(self, key: str, *members: str) -> None:
+        """Add `members` to the set under `key`."""
+        self._sets.setdefault(key, set()).update(members)
+
+    async def remove_members(self, key: str, *members: str) -> None:
+        """Remove `members` from the set under `key`; missing ones are ignored."""
+        self._sets.get(key, set()).difference_update(members)
+
+    async def members(self, key: str) -> set[str]:
+        """The members of the set under `key` (empty if none)."""
+        return set(self._sets.get(key, ()))
+
     async def delete(self, *keys: str) -> None:
         """Remove `keys`; missing keys are ignored."""
         for key in keys:
             self._data.pop(key, None)
+            self._sets.pop(key, None)
 
     async def ping(self) -> None:
         """Always reachable."""
@@ -103,6 +132,26 @@ class RedisStore:
         """Store `value` under `key`, expiring after `ttl` seconds if given."""
         with _translated("SET"):
             await self._redis.set(key, value, ex=ttl)
+
+    async def set_new(self, key: str, value: str, *, ttl: int | None = None) -> bool:
+        """Store `value` under `key` unless the key exists (SET NX); True if stored."""
+        with _translated("SET NX"):
+            return bool(await self._redis.set(key, value, ex=ttl, nx=True))
+
+    async def add_members(self, key: str, *members: str) -> None:
+        """Add `members` to the set under `key`."""
+        with _translated("SADD"):
+            await self._redis.sadd(key, *members)
+
+    async def remove_members(self, key: str, *members: str) -> None:
+        """Remove `members` from the set under `key`."""
+        with _translated("SREM"):
+            await self._redis.srem(key, *members)
+
+    async def members(self, key: str) -> set[str]:
+        """The members of the set under `key` (empty if none)."""
+        with _translated("SMEMBERS"):
+            return set(await self._redis.smembers(key))
 
     async def delete(self, *keys: str) -> None:
         """Remove `keys`."""

@@ -61,6 +61,12 @@ class Subscriber(BaseModel):
     feedback: list[Feedback] = []
     sms_since: dt.datetime | None = None
     sms_number: str | None = None
+    sms_day: int | None = Field(default=None, ge=0, le=6, description="0 = Monday; None: default")
+
+    @property
+    def sms_subscribed(self) -> bool:
+        """True while the person takes the weekly SMS."""
+        return self.sms_since is not None and self.sms_number is not None
 
     @property
     def audiences(self) -> set[Audience]:
@@ -84,14 +90,23 @@ class Subscriber(BaseModel):
 
 
 class SubscriberStore:
-    """Profiles as JSON under `<prefix>:sub:<pseudonym>`, with no expiry."""
+    """Profiles as JSON under `<prefix>:sub:<pseudonym>`, with no expiry.
+
+    The pseudonyms of SMS subscribers are kept in a set under `<prefix>:sms:subscribers`, updated
+    on every save and delete, so the weekly send need not scan every profile.
+    """
 
     def __init__(self, kv: KeyValueStore, *, prefix: str) -> None:
         self._kv = kv
         self._prefix = prefix
+        self._sms_index = f"{prefix}:sms:subscribers"
 
     def _key(self, subscriber_id: str) -> str:
         return f"{self._prefix}:sub:{subscriber_id}"
+
+    async def sms_subscribers(self) -> set[str]:
+        """The pseudonyms of the people subscribed to the weekly SMS."""
+        return await self._kv.members(self._sms_index)
 
     async def get(self, subscriber_id: str) -> Subscriber | None:
         """The profile, or None if the person never consented or deleted it."""
@@ -101,7 +116,12 @@ class SubscriberStore:
     async def save(self, subscriber: Subscriber) -> None:
         """Store the whole profile."""
         await self._kv.set(self._key(subscriber.id), subscriber.model_dump_json())
+        if subscriber.sms_subscribed:
+            await self._kv.add_members(self._sms_index, subscriber.id)
+        else:
+            await self._kv.remove_members(self._sms_index, subscriber.id)
 
     async def delete(self, subscriber_id: str) -> None:
-        """Erase the profile."""
+        """Erase the profile (and its place in the SMS index)."""
         await self._kv.delete(self._key(subscriber_id))
+        await self._kv.remove_members(self._sms_index, subscriber_id)

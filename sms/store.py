@@ -1,0 +1,100 @@
+"""What the SMS channel keeps in the key-value store: this week's send per person, each message.
+
+    <prefix>:sms:week:<2026-W25>:<pseudonym>             WeekRecord: pending, sent, retry, failed
+    <prefix>:sms:week:<2026-W25>:<pseudonym>:attempt:<n> the claim of attempt n (SET NX)
+    <prefix>:sms:msg:<messageId>                         MessageRecord, for delivery reports
+    <prefix>:sms:texted:<sessionId>                      a USSD session's tip was texted
+    <prefix>:sms:inbound:<id>                            an inbound SMS was handled
+
+Only one run can win attempt n of a person's week, so two `send-due` runs at once never send
+twice. Records expire on their own; none holds a phone number.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Literal
+
+from pydantic import BaseModel
+
+from willay.kv import KeyValueStore
+
+__all__ = ["MessageRecord", "Purpose", "SmsStore", "WeekRecord", "WeekState"]
+
+WEEK_TTL = 15 * 86_400
+MESSAGE_TTL = 14 * 86_400
+TEXTED_TTL = 2 * 86_400
+
+WeekState = Literal["pending", "sent", "retry", "failed"]
+Purpose = Literal["weekly", "texted", "stopped"]
+
+
+class WeekRecord(BaseModel):
+    """One person's weekly tip: claimed (`pending`), `sent`, to `retry`, or `failed` for good."""
+
+    state: WeekState
+    attempt: int = 1
+    at: dt.datetime
+    tip_id: str | None = None
+    message_id: str | None = None
+    status: str | None = None
+
+
+class MessageRecord(BaseModel):
+    """A message the provider accepted, found again by its id when a delivery report arrives."""
+
+    subscriber: str
+    purpose: Purpose
+    lang: str | None = None
+    segments: int | None = None
+    tip_id: str | None = None
+    week: str | None = None
+    session: str | None = None
+    status: str | None = None
+
+
+class SmsStore:
+    """SMS records under `<prefix>:sms:`."""
+
+    def __init__(self, kv: KeyValueStore, *, prefix: str) -> None:
+        self._kv = kv
+        self._prefix = f"{prefix}:sms"
+
+    def _week_key(self, week: str, subscriber: str) -> str:
+        return f"{self._prefix}:week:{week}:{subscriber}"
+
+    async def week(self, week: str, subscriber: str) -> WeekRecord | None:
+        """This person's record for `week`, if any."""
+        raw = await self._kv.get(self._week_key(week, subscriber))
+        return WeekRecord.model_validate_json(raw) if raw else None
+
+    async def claim(self, week: str, subscriber: str, record: WeekRecord) -> bool:
+        """Record attempt `record.attempt` as pending unless another run claimed it first."""
+        key = self._week_key(week, subscriber)
+        if not await self._kv.set_new(f"{key}:attempt:{record.attempt}", "1", ttl=WEEK_TTL):
+            return False
+        await self._kv.set(key, record.model_dump_json(), ttl=WEEK_TTL)
+        return True
+
+    async def put_week(self, week: str, subscriber: str, record: WeekRecord) -> None:
+        """Store this person's record for `week`."""
+        await self._kv.set(self._week_key(week, subscriber), record.model_dump_json(), ttl=WEEK_TTL)
+
+    async def message(self, message_id: str) -> MessageRecord | None:
+        """The message with this provider id, if it is ours and recent."""
+        raw = await self._kv.get(f"{self._prefix}:msg:{message_id}")
+        return MessageRecord.model_validate_json(raw) if raw else None
+
+    async def put_message(self, message_id: str, record: MessageRecord) -> None:
+        """Remember a message the provider accepted."""
+        await self._kv.set(
+            f"{self._prefix}:msg:{message_id}", record.model_dump_json(), ttl=MESSAGE_TTL
+        )
+
+    async def claim_texted(self, session_id: str) -> bool:
+        """True the first time a USSD session's tip is to be texted, False ever after."""
+        return await self._kv.set_new(f"{self._prefix}:texted:{session_id}", "1", ttl=TEXTED_TTL)
+
+    async def claim_inbound(self, sms_id: str) -> bool:
+        """True the first time an inbound SMS (by provider id) is seen: retries are ignored."""
+        return await self._kv.set_new(f"{self._prefix}:inbound:{sms_id}", "1", ttl=TEXTED_TTL)
