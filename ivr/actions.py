@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 
 from ivr.turn import CHANNEL, CallTurn
-from recommender import PickContext
+from recommender import feedback_data, pick_for
 from willay.events import EventKind
 from willay.profiles import Feedback, Subscriber
 
@@ -55,38 +55,25 @@ async def decline_consent(turn: CallTurn) -> str:
 
 async def _serve_tip(turn: CallTurn, topic: str | None) -> str:
     call, services = turn.call, turn.services
-    now = services.clock()
-    context = PickContext.for_subscriber(
+    picked = pick_for(
         turn.subscriber,
-        today=now.date(),
+        picker=services.picker,
+        catalog=services.catalog,
+        now=services.clock(),
         channel=CHANNEL,
         language=turn.lang,
         exclude=call.served,
         topic=topic,
     )
-    picked = services.picker.pick(context, services.catalog)
     if picked is None:
         call.notices.append("no_tip")
         return "none"
-    tip = picked.tip
-    call.topic, call.tip_id, call.tip_done, call.play_tip = topic, tip.id, False, True
-    call.served.append(tip.id)
-    call.pick = {
-        "score": picked.score,
-        "propensity": picked.propensity,
-        "model_version": picked.model_version,
-    }
-    if turn.subscriber is not None:
-        turn.subscriber.mark_heard(tip.id, now)
-        await turn.save_subscriber()
-    turn.emit(
-        EventKind.tip_served,
-        tip_id=tip.id,
-        topic=tip.topic,
-        text_lang=tip.text_for(turn.lang)[1],
-        region=turn.subscriber.region if turn.subscriber else None,
-        **call.pick,
-    )
+    call.topic, call.tip_id, call.tip_done, call.play_tip = topic, picked.tip.id, False, True
+    call.served.append(picked.tip.id)
+    call.pick = picked.log
+    await turn.save_subscriber()
+    region = turn.subscriber.region if turn.subscriber else None
+    turn.emit(EventKind.tip_served, **picked.served_data(language=turn.lang, region=region))
     return "ok"
 
 
@@ -116,7 +103,8 @@ async def _feedback(turn: CallTurn, *, useful: bool) -> str:
             Feedback(tip_id=tip_id, useful=useful, at=turn.services.clock())
         )
         await turn.save_subscriber()
-    turn.emit(EventKind.feedback, tip_id=tip_id, useful=useful, **turn.call.pick)
+    data = feedback_data(turn.services.catalog, tip_id=tip_id, useful=useful, log=turn.call.pick)
+    turn.emit(EventKind.feedback, **data)
     turn.call.notices.append("thanks")
     return "ok"
 

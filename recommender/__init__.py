@@ -1,7 +1,7 @@
 """Choosing the tip each person is most likely to find useful."""
 
 from recommender.model_picker import FixedModel, ModelPicker
-from recommender.picker import PickContext, PickedTip, TipPicker
+from recommender.picker import PickContext, PickedTip, TipPicker, feedback_data, pick_for
 from recommender.policy import Exploration, ExplorationPolicy
 from recommender.registry import ModelRegistry
 from recommender.rules import RuleBasedPicker
@@ -18,5 +18,7 @@ __all__ = [
     "RecommenderModel",
     "RuleBasedPicker",
     "TipPicker",
+    "feedback_data",
     "load_model",
+    "pick_for",
 ]

@@ -7,14 +7,14 @@ propensity, for off-policy evaluation) and the version of the model that chose i
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
 from willay.catalog import Audience, Catalog, Tip
 from willay.profiles import Subscriber
 
-__all__ = ["PickContext", "PickedTip", "TipPicker"]
+__all__ = ["PickContext", "PickedTip", "TipPicker", "feedback_data", "pick_for"]
 
 
 @dataclass(frozen=True)
@@ -77,8 +77,61 @@ class PickedTip:
     propensity: float
     model_version: str
 
+    @property
+    def log(self) -> dict[str, float | str]:
+        """What every served tip is logged with, and its feedback later."""
+        return {
+            "score": self.score,
+            "propensity": self.propensity,
+            "model_version": self.model_version,
+        }
+
+    def served_data(self, *, language: str, region: str | None) -> dict[str, object]:
+        """The data of the `tip_served` event."""
+        return {
+            "tip_id": self.tip.id,
+            "topic": self.tip.topic,
+            "text_lang": self.tip.text_for(language)[1],
+            "region": region,
+            **self.log,
+        }
+
 
 class TipPicker(Protocol):
     """Chooses the tip a person is most likely to find useful."""
 
     def pick(self, context: PickContext, catalog: Catalog) -> PickedTip | None: ...
+
+
+def pick_for(
+    subscriber: Subscriber | None,
+    *,
+    picker: TipPicker,
+    catalog: Catalog,
+    now: dt.datetime,
+    channel: str,
+    language: str,
+    exclude: Collection[str] = (),
+    topic: str | None = None,
+) -> PickedTip | None:
+    """Ask `picker` for this person's tip and mark it heard in their profile (if any)."""
+    context = PickContext.for_subscriber(
+        subscriber,
+        today=now.date(),
+        channel=channel,
+        language=language,
+        exclude=exclude,
+        topic=topic,
+    )
+    picked = picker.pick(context, catalog)
+    if picked is not None and subscriber is not None:
+        subscriber.mark_heard(picked.tip.id, now)
+    return picked
+
+
+def feedback_data(
+    catalog: Catalog, *, tip_id: str, useful: bool, log: Mapping[str, float | str]
+) -> dict[str, object]:
+    """The data of the `feedback` event, joined to how the tip was chosen."""
+    tip = catalog.by_id.get(tip_id)
+    return {"tip_id": tip_id, "topic": tip.topic if tip else None, "useful": useful, **log}

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
-from recommender import PickContext
+from recommender import feedback_data, pick_for
 from ussd.turn import Jump, Turn
 from willay.events import EventKind
 from willay.profiles import Feedback, Subscriber
@@ -72,38 +72,25 @@ async def decline_consent(turn: Turn) -> str:
 
 async def _serve_tip(turn: Turn, topic: str | None) -> str:
     session, services = turn.session, turn.services
-    now = services.clock()
-    context = PickContext.for_subscriber(
+    picked = pick_for(
         turn.subscriber,
-        today=now.date(),
+        picker=services.picker,
+        catalog=services.catalog,
+        now=services.clock(),
         channel="ussd",
         language=turn.lang,
         exclude=session.served,
         topic=topic,
     )
-    picked = services.picker.pick(context, services.catalog)
     if picked is None:
         session.notice = "no_tip"
         return "none"
-    tip = picked.tip
-    session.topic, session.tip_id, session.tip_done = topic, tip.id, False
-    session.served.append(tip.id)
-    session.pick = {
-        "score": picked.score,
-        "propensity": picked.propensity,
-        "model_version": picked.model_version,
-    }
-    if turn.subscriber is not None:
-        turn.subscriber.mark_heard(tip.id, now)
-        await turn.save_subscriber()
-    turn.emit(
-        EventKind.tip_served,
-        tip_id=tip.id,
-        topic=tip.topic,
-        text_lang=tip.text_for(turn.lang)[1],
-        region=turn.subscriber.region if turn.subscriber else None,
-        **session.pick,
-    )
+    session.topic, session.tip_id, session.tip_done = topic, picked.tip.id, False
+    session.served.append(picked.tip.id)
+    session.pick = picked.log
+    await turn.save_subscriber()
+    region = turn.subscriber.region if turn.subscriber else None
+    turn.emit(EventKind.tip_served, **picked.served_data(language=turn.lang, region=region))
     return "ok"
 
 
@@ -128,9 +115,8 @@ async def _feedback(turn: Turn, *, useful: bool) -> str:
             Feedback(tip_id=tip_id, useful=useful, at=turn.services.clock())
         )
         await turn.save_subscriber()
-    tip = turn.services.catalog.by_id.get(tip_id)
-    topic = tip.topic if tip else None
-    turn.emit(EventKind.feedback, tip_id=tip_id, topic=topic, useful=useful, **turn.session.pick)
+    data = feedback_data(turn.services.catalog, tip_id=tip_id, useful=useful, log=turn.session.pick)
+    turn.emit(EventKind.feedback, **data)
     turn.session.notice = "thanks"
     return "ok"
 
