@@ -9,16 +9,15 @@ never reached, a menu deeper than 4 levels) and raises `MenuDefinitionError` wit
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import Collection, Mapping
 from pathlib import Path
 from typing import Annotated, Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from audio_cache import MIXED, Segment, Utterance
 from willay.errors import ConfigurationError, MenuDefinitionError
+from willay.journeys import MAX_DEPTH, ActionStep, menu_depths, read_definition
 from willay.languages import pick_text
 
 __all__ = [
@@ -38,7 +37,6 @@ __all__ = [
 
 FLOW_FILE = Path(__file__).parent / "flows" / "call.yaml"
 REQUIRED_LANGUAGES = ("es", "quy")
-MAX_DEPTH = 4
 KEYS = "0123456789"
 
 
@@ -94,17 +92,8 @@ class TipNode(_Asking):
     type: Literal["tip"]
 
 
-class ActionNode(_Model):
+class ActionNode(ActionStep):
     """Runs an action (ivr/actions.py) and goes on to `next[outcome]`; never heard."""
-
-    type: Literal["action"]
-    run: str
-    next: dict[str, str]
-
-    @field_validator("next", mode="before")
-    @classmethod
-    def _shorthand(cls, value: object) -> object:
-        return {"ok": value} if isinstance(value, str) else value
 
 
 class PlayNode(_Model):
@@ -168,17 +157,12 @@ class Flow(_Model):
 
 def _depths(flow: Flow, start: str) -> dict[str, int]:
     """Menu levels from `start`: action and play nodes pass through without a level."""
-    depth = {start: 1}
-    queue = deque([start])
-    while queue:
-        name = queue.popleft()
-        for target in flow.targets(name):
-            if target not in flow.nodes or target in depth:
-                continue
-            heard = isinstance(flow.nodes[target], MenuNode | TipNode)
-            depth[target] = depth[name] + (1 if heard else 0)
-            queue.append(target)
-    return depth
+    return menu_depths(
+        flow.nodes,
+        start,
+        flow.targets,
+        counts=lambda node: isinstance(node, MenuNode | TipNode),
+    )
 
 
 def _node_problems(
@@ -252,16 +236,7 @@ def load_flow(
     `actions` are the names ivr/actions.py defines, `choices` the option values an action
     accepts (languages, topics), `notices` the prompts the engine plays by name.
     """
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as exc:
-        raise MenuDefinitionError([f"{path}: cannot read YAML: {exc}"]) from exc
-    try:
-        flow = Flow.model_validate(data)
-    except ValidationError as exc:
-        raise MenuDefinitionError(
-            [f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()]
-        ) from exc
+    flow = read_definition(path, Flow)
     problems = _problems(flow, actions=actions, choices=choices, notices=notices)
     if problems:
         raise MenuDefinitionError(problems)

@@ -8,15 +8,14 @@ unknown action, a line over the page budget, a menu deeper than 4 levels) and ra
 
 from __future__ import annotations
 
-from collections import deque
 from pathlib import Path
 from typing import Annotated, Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field
 
 from willay.errors import MenuDefinitionError
 from willay.gsm7 import septets, to_gsm7
+from willay.journeys import MAX_DEPTH, ActionStep, menu_depths, read_definition
 
 __all__ = [
     "JOURNEY_FILE",
@@ -32,7 +31,6 @@ __all__ = [
 
 JOURNEY_FILE = Path(__file__).parent / "menus" / "journey.yaml"
 REQUIRED_LANGUAGES = ("es", "quy")
-MAX_DEPTH = 4
 
 Texts = dict[str, str]
 
@@ -72,17 +70,8 @@ class EndScreen(_Model):
     text: Texts
 
 
-class ActionScreen(_Model):
+class ActionScreen(ActionStep):
     """Runs an action (ussd/actions.py) and goes on to `next[outcome]`; never displayed."""
-
-    type: Literal["action"]
-    run: str
-    next: dict[str, str]
-
-    @field_validator("next", mode="before")
-    @classmethod
-    def _shorthand(cls, value: object) -> object:
-        return {"ok": value} if isinstance(value, str) else value
 
 
 Screen = Annotated[MenuScreen | TipScreen | EndScreen | ActionScreen, Field(discriminator="type")]
@@ -136,18 +125,13 @@ def _texts_of(journey: Journey) -> list[tuple[str, Texts]]:
 
 def _menu_depths(journey: Journey) -> dict[str, int]:
     """Menu levels from the home screen: action screens pass through without a level."""
-    depth = {journey.home_screen: 1}
-    queue = deque([journey.home_screen])
-    while queue:
-        name = queue.popleft()
-        for target in journey.targets(name):
-            if target not in journey.screens or target in depth:
-                continue
-            shown = not isinstance(journey.screens[target], ActionScreen)
-            depth[target] = depth[name] + (1 if shown else 0)
-            if target != journey.danger_screen:
-                queue.append(target)
-    return depth
+    return menu_depths(
+        journey.screens,
+        journey.home_screen,
+        journey.targets,
+        counts=lambda screen: not isinstance(screen, ActionScreen),
+        stop={journey.danger_screen},
+    )
 
 
 def _problems(journey: Journey, actions: set[str], budget: int) -> list[str]:
@@ -191,16 +175,7 @@ def _problems(journey: Journey, actions: set[str], budget: int) -> list[str]:
 
 def load_journey(path: Path, *, actions: set[str], budget: int) -> Journey:
     """Parse and validate a journey file; raise `MenuDefinitionError` listing every problem."""
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as exc:
-        raise MenuDefinitionError([f"{path}: cannot read YAML: {exc}"]) from exc
-    try:
-        journey = Journey.model_validate(data)
-    except ValidationError as exc:
-        raise MenuDefinitionError(
-            [f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()]
-        ) from exc
+    journey = read_definition(path, Journey)
     problems = _problems(journey, actions, budget)
     if problems:
         raise MenuDefinitionError(problems)
