@@ -100,6 +100,7 @@ class IvrChannel:
             pseudonym_key=settings.pseudonym_key.get_secret_value(),
             service_number=settings.ivr_voice_number,
             callbacks=ledger,
+            audio=audio,
         )
         if not audio.ready:
             log.warning(

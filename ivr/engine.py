@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from audio_cache import MIXED
+from audio_cache import MIXED, AudioLibrary
 from ivr.actions import ACTIONS
 from ivr.flow import ActionNode, EndNode, Flow, PlayNode, TipNode
 from ivr.schemas import AtVoiceForm
@@ -59,12 +59,14 @@ class IvrEngine:
         pseudonym_key: str,
         service_number: str | None,
         callbacks: CallbackLedger | None,
+        audio: AudioLibrary | None = None,
     ) -> None:
         self.flow = flow
         self.services = services
         self._key = pseudonym_key
         self._service_number = service_number
         self._callbacks = callbacks
+        self._audio = audio
 
     # -- notifications ------------------------------------------------------------------------
 
@@ -109,6 +111,7 @@ class IvrEngine:
             turn = CallTurn(services=services, call=call, subscriber=subscriber)
             await self._press(turn, (form.dtmfDigits or "").rstrip("#"))  # "#" ends input
         reply = self._render(turn)
+        call.audio_bytes += self._bytes(reply)
         call.steps += 1
         await services.calls.save(call)
         return reply
@@ -186,6 +189,14 @@ class IvrEngine:
             call.play_tip = False
         return IvrReply(plays=plays, ask=self.prompt(node.prompt, lang))
 
+    def _bytes(self, reply: IvrReply) -> int:
+        """Bytes of the cached call audio a reply plays (what the caller's line carries)."""
+        if self._audio is None:
+            return 0
+        clips = (*reply.plays, *([reply.ask] if reply.ask else []))
+        found = (self._audio.clip(c.kind, c.id, c.lang) for c in clips)
+        return sum(f[0].bytes for f in found if f is not None)
+
     def unavailable(self) -> IvrReply:
         """The apology when a backing service is down, in Spanish then Quechua."""
         return IvrReply(plays=(self.prompt("unavailable", "es"), self.prompt("unavailable", "quy")))
@@ -218,6 +229,7 @@ class IvrEngine:
                     "direction": form.direction,
                     "node": call.node if call else None,
                     "steps": call.steps if call else 0,
+                    "bytes": call.audio_bytes if call else None,
                 },
             )
         )

@@ -37,6 +37,7 @@ class IvrCall(BaseModel):
     notices: list[str] = []
     misses: int = 0
     steps: int = 0
+    audio_bytes: int = 0  # of the cached clips played, for bytes-per-call
     rejected: bool = False  # answered <Reject/> for a call-back
     started_at: dt.datetime = Field(default_factory=lambda: dt.datetime.now(dt.UTC))
 

@@ -60,6 +60,24 @@ class TestSpanishCall:
         assert {"session_start", "consent", "tip_served", "tip_completed", "menu_step"} <= kinds
         assert all("+51" not in e.to_json() for e in events.events)
 
+    def test_call_end_counts_the_audio_bytes_played(
+        self, caller: Caller, events, built_audio
+    ) -> None:
+        manifest = built_audio.manifest
+        heard = []
+        for reply in (caller.dial(), caller.press("1"), caller.press("1"), caller.press("1")):
+            heard += reply.plays + ([reply.asks] if reply.asks else [])
+        assert any(label.startswith(TIP_PLAYED) for label in heard)
+        expected = 0
+        for label in heard:
+            kind, item = label.split(":", 1)
+            item_id, lang = item.rsplit(".", 1)
+            section = manifest.tips if kind == "tip" else manifest.prompts
+            expected += section[item_id][lang]["call"].bytes
+        caller.hang_up()
+        end = events.events[-1]
+        assert end.kind == "call_end" and end.data["bytes"] == expected > 0
+
     def test_linear_path_is_one_key_per_tip_then_goodbye(self, caller: Caller):
         caller.dial()
         caller.press("1")
