@@ -162,11 +162,13 @@ async def sms_status(turn: Turn) -> str:
 
 
 async def subscribe_sms(turn: Turn) -> str:
+    day = turn.session.value
     if turn.subscriber is not None:
         turn.subscriber.sms_since = turn.services.clock()
         turn.subscriber.sms_number = turn.phone
+        turn.subscriber.sms_day = int(day) if day is not None and day.isdigit() else None
         await turn.save_subscriber()
-        turn.emit(EventKind.subscribe, medium="sms")
+        turn.emit(EventKind.subscribe, medium="sms", day=turn.subscriber.sms_day)
     return "ok"
 
 

@@ -143,13 +143,15 @@ class TestProfileAndTips:
     def test_subscribe_to_weekly_sms(self, redis_phone: Phone, raw_redis, redis_prefix) -> None:
         new_user_to_main(redis_phone)
         offer = redis_phone.press("4")
-        assert "1 Suscribirme" in offer.screen
-        done = redis_phone.press("1")
+        assert "1 Lunes" in offer.screen and "7 Domingo" in offer.screen
+        assert "98 " not in offer.screen, "the seven days fit one screen"
+        done = redis_phone.press("3")  # Wednesday
         assert done.end
         profile = json.loads(
             raw_redis.get(f"{redis_prefix}:sub:{pseudonym(redis_phone.number, TEST_KEY)}")
         )
         assert profile["sms_since"] and profile["sms_number"] == redis_phone.number
+        assert profile["sms_day"] == 2
         redis_phone.dial()
         assert "1 Dejar de recibir" in redis_phone.press("4").screen
 
