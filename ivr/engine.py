@@ -16,10 +16,10 @@ from ivr.actions import ACTIONS
 from ivr.flow import ActionNode, EndNode, Flow, PlayNode, TipNode
 from ivr.schemas import AtVoiceForm
 from ivr.store import CallbackDecision, CallbackLedger, IvrCall
-from ivr.turn import CHANNEL, CallTurn, Services, public_id
+from ivr.turn import CHANNEL, CallTurn, Services
 from willay.errors import ConfigurationError
 from willay.events import Event, EventKind
-from willay.profiles import pseudonym
+from willay.profiles import event_subject, pseudonym
 
 __all__ = ["NOTICES", "Clip", "IvrEngine", "IvrReply"]
 
@@ -217,7 +217,7 @@ class IvrEngine:
             Event(
                 channel=CHANNEL,
                 kind=EventKind.call_end,
-                subscriber=public_id(subscriber, form.sessionId),
+                subscriber=event_subject(subscriber, form.sessionId),
                 session=form.sessionId,
                 lang=call.lang if call else None,
                 data={

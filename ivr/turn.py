@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -12,18 +11,11 @@ from recommender import TipPicker
 from willay.catalog import Catalog
 from willay.events import Event, EventKind, EventSink
 from willay.languages import DEFAULT_LANGUAGE
-from willay.profiles import Subscriber, SubscriberStore
+from willay.profiles import Subscriber, SubscriberStore, event_subject
 
-__all__ = ["CHANNEL", "CallTurn", "Services", "public_id"]
+__all__ = ["CHANNEL", "CallTurn", "Services"]
 
 CHANNEL = "ivr"
-
-
-def public_id(subscriber: Subscriber | None, session_id: str) -> str:
-    """The id events carry: the pseudonym once consented, else one per call."""
-    if subscriber is not None:
-        return subscriber.id
-    return "anon-" + hashlib.sha256(session_id.encode()).hexdigest()[:16]
 
 
 @dataclass(frozen=True)
@@ -56,7 +48,7 @@ class CallTurn:
             Event(
                 channel=CHANNEL,
                 kind=kind,
-                subscriber=public_id(self.subscriber, self.call.id),
+                subscriber=event_subject(self.subscriber, self.call.id),
                 session=self.call.id,
                 lang=self.call.lang,
                 data=data,

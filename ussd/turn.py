@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -13,7 +12,7 @@ from willay.catalog import Catalog
 from willay.events import Event, EventKind, EventSink
 from willay.languages import DEFAULT_LANGUAGE
 from willay.messaging import TipTexter
-from willay.profiles import Subscriber, SubscriberStore
+from willay.profiles import Subscriber, SubscriberStore, event_subject
 
 __all__ = ["Jump", "Services", "Turn"]
 
@@ -54,20 +53,13 @@ class Turn:
     def lang(self) -> str:
         return self.session.lang or DEFAULT_LANGUAGE
 
-    @property
-    def public_id(self) -> str:
-        """The id events carry: the pseudonym once consented, else one per session."""
-        if self.subscriber is not None:
-            return self.subscriber.id
-        return "anon-" + hashlib.sha256(self.session.id.encode()).hexdigest()[:16]
-
     def emit(self, kind: EventKind, **data: object) -> None:
         """Publish an event of this session."""
         self.services.events.publish(
             Event(
                 channel=CHANNEL,
                 kind=kind,
-                subscriber=self.public_id,
+                subscriber=event_subject(self.subscriber, self.session.id),
                 session=self.session.id,
                 lang=self.session.lang,
                 data=data,

@@ -17,7 +17,14 @@ from pydantic import BaseModel, Field
 from willay.catalog import Audience
 from willay.kv import KeyValueStore
 
-__all__ = ["Feedback", "Subscriber", "SubscriberStore", "normalise_msisdn", "pseudonym"]
+__all__ = [
+    "Feedback",
+    "Subscriber",
+    "SubscriberStore",
+    "event_subject",
+    "normalise_msisdn",
+    "pseudonym",
+]
 
 MSISDN = re.compile(r"^\+\d{7,15}$")
 CONSENT_VERSION = 1
@@ -38,6 +45,13 @@ def pseudonym(number: str, key: str) -> str:
     """The keyed pseudonym of a phone number: 32 hex digits of HMAC-SHA256."""
     digest = hmac.new(key.encode(), normalise_msisdn(number).encode(), hashlib.sha256)
     return digest.hexdigest()[:32]
+
+
+def event_subject(subscriber: Subscriber | None, session_id: str) -> str:
+    """Who an event is about: the pseudonym once consented, else an id of this session only."""
+    if subscriber is not None:
+        return subscriber.id
+    return "anon-" + hashlib.sha256(session_id.encode()).hexdigest()[:16]
 
 
 class Feedback(BaseModel):

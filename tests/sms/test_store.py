@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable
 
 import pytest
 
-from tests.fixtures.africastalking import free_port
+from tests.fixtures.services import free_port
 from willay.errors import StoreUnavailable
 from willay.kv import KeyValueStore, MemoryStore, RedisStore, create_redis
 from willay.profiles import Subscriber, SubscriberStore

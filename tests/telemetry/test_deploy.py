@@ -14,7 +14,8 @@ import pytest
 import yaml
 from paho.mqtt.enums import CallbackAPIVersion
 
-from tests.fixtures.telemetry import MOSQUITTO, free_port, listening, wait_until
+from tests.fixtures.services import free_port
+from tests.fixtures.telemetry import MOSQUITTO, listening, wait_until
 from willay.config import Settings
 
 ROOT = Path(__file__).resolve().parents[2]

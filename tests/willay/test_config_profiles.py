@@ -1,9 +1,11 @@
+import datetime as dt
+
 import pytest
 from pydantic import ValidationError
 
 from willay.config import Environment, Settings
 from willay.errors import ConfigurationError
-from willay.profiles import normalise_msisdn, pseudonym
+from willay.profiles import Subscriber, event_subject, normalise_msisdn, pseudonym
 
 
 class TestSettings:
@@ -43,3 +45,13 @@ class TestPseudonym:
     def test_refuses_what_is_not_a_number(self, bad: str) -> None:
         with pytest.raises(ValueError):
             normalise_msisdn(bad)
+
+
+def test_event_subject_is_the_pseudonym_only_after_consent() -> None:
+    anonymous = event_subject(None, "ATUid_1")
+    assert anonymous.startswith("anon-") and anonymous == event_subject(None, "ATUid_1")
+    assert anonymous != event_subject(None, "ATUid_2")
+    subscriber = Subscriber(
+        id="abc", language="es", consent_at=dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+    )
+    assert event_subject(subscriber, "ATUid_1") == "abc"
