@@ -101,6 +101,17 @@ class TestShippedCatalog:
         )
         assert "entrada de aire" in catalog.by_id["heladas-preparar-casa"].text["es"]
 
+    def test_second_review_corrections(self, catalog) -> None:
+        # MINSA: "somnolencia o irritabilidad" (irritable, not "irritación")
+        dengue = catalog.by_id["dengue-signos-alarma"].text["es"]
+        assert "irritable" in dengue and "irritación" not in dengue
+        # no water for babies under 6 months, in every tip that tells children to drink
+        assert "sin agua" in catalog.by_id["sol-tomar-agua"].text["es"]
+        # NTS 213: preterm or low-birth-weight babies get iron drops from 30 days
+        assert "primer mes" in catalog.by_id["anemia-hierro-gratis"].text["es"]
+        assert "No esperes." in catalog.by_id["cronicas-derrame-signos"].text["es"]
+        assert "healthywater" not in catalog.by_id["agua-hervir"].source.url
+
     def test_texts_survive_transliteration(self, catalog) -> None:
         for tip in catalog.tips:
             for text in tip.text.values():
