@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import json
 import sys
 import tempfile
@@ -71,7 +72,7 @@ def read_events(path: Path) -> dict[str, list[dict]]:
 def chain_breaks(steps: list[dict]) -> int:
     """Menu steps whose starting screen is not where the previous step left the session."""
     steps = sorted(steps, key=lambda e: e["ts"])
-    return sum(a["data"]["to"] != b["data"]["screen"] for a, b in zip(steps, steps[1:]))
+    return sum(a["data"]["to"] != b["data"]["screen"] for a, b in itertools.pairwise(steps))
 
 
 async def run(base: str, sessions: int) -> tuple[list, list]:
@@ -133,7 +134,10 @@ def main(argv: list[str] | None = None) -> None:
             ) as base:
                 dups, divs = asyncio.run(run(base, args.sessions))
                 found = check(
-                    dups, divs, events_file=events_file, redis_url=args.redis_url,
+                    dups,
+                    divs,
+                    events_file=events_file,
+                    redis_url=args.redis_url,
                     prefix=args.prefix,
                 )
     print(f"{args.sessions} sessions with a retried hop, {args.sessions} with two racing hops")

@@ -99,6 +99,7 @@ def create_app(
         sms = SmsChannel.build(
             settings, kv=kv, events=sink, catalog=catalog, picker=chooser, clock=clock
         )
+        subscribers = SubscriberStore(kv, prefix=settings.redis_prefix)
         services = Services(
             catalog=catalog,
             sessions=SessionStore(
@@ -106,8 +107,9 @@ def create_app(
                 prefix=settings.redis_prefix,
                 ttl=settings.ussd_session_ttl,
                 resume_ttl=settings.ussd_resume_ttl,
+                profiles=subscribers,
             ),
-            subscribers=SubscriberStore(kv, prefix=settings.redis_prefix),
+            subscribers=subscribers,
             picker=chooser,
             events=sink,
             clock=clock,
