@@ -35,7 +35,7 @@ from willay.events import EventSink, FileEventSink
 from willay.kv import KeyValueStore, MemoryStore, RedisStore, create_redis
 from willay.profiles import SubscriberStore
 
-__all__ = ["create_app", "open_sms_channel"]
+__all__ = ["app_from_environment", "create_app", "open_sms_channel"]
 
 log = logging.getLogger(__name__)
 
@@ -192,6 +192,11 @@ def create_app(
         return JSONResponse({"status": "ok", "store": backend})
 
     return app
+
+
+def app_from_environment() -> FastAPI:
+    """The app on settings from the environment: what each `willay serve --workers` process runs."""
+    return create_app(Settings())
 
 
 @asynccontextmanager
