@@ -16,7 +16,7 @@ from ussd.actions import ACTIONS
 from ussd.menus import ActionScreen, EndScreen, Journey, MenuScreen, Option, TipScreen
 from ussd.paging import Page, PageLayout, paginate
 from ussd.schemas import AtUssdForm, AtUssdNotice
-from ussd.store import HopRead, UssdSession
+from ussd.store import HopRead, SessionLocks, UssdSession
 from ussd.turn import Jump, Services, Turn
 from willay.catalog import Catalog, Tip
 from willay.errors import ConfigurationError, StoreUnavailable
@@ -110,6 +110,10 @@ class UssdEngine:
             )
             for code in LANGUAGES
         }
+        # rendering depends only on these keys, and the catalog and journey never change here
+        self._page_cache: dict[tuple[str, str, str | None, bool, bool], list[Page]] = {}
+        self._end_texts: dict[tuple[str, str], str] = {}
+        self._queue = SessionLocks()
 
     # -- hops ---------------------------------------------------------------------------------
 
@@ -122,6 +126,10 @@ class UssdEngine:
         """
         started = time.perf_counter()
         subscriber_id = pseudonym(form.phoneNumber, self._key)
+        async with self._queue.hold(form.sessionId):
+            return await self._handle(form, subscriber_id, started)
+
+    async def _handle(self, form: AtUssdForm, subscriber_id: str, started: float) -> UssdReply:
         for _ in range(MAX_ATTEMPTS):
             read = await self.services.sessions.read_hop(form.sessionId, subscriber_id)
             known = UssdSession.model_validate_json(read.session) if read.session else None
@@ -276,6 +284,17 @@ class UssdEngine:
         return pick_text(screen.text, turn.lang)[0]
 
     def _pages(self, turn: Turn) -> list[Page]:
+        """The screen's pages, computed once per screen, language, tip and footer variant."""
+        session = turn.session
+        showing_tip = isinstance(self.journey.screens[session.screen], TipScreen)
+        tip = session.tip_id if showing_tip else None
+        key = (session.screen, turn.lang, tip, bool(session.history), bool(session.lang))
+        pages = self._page_cache.get(key)
+        if pages is None:
+            pages = self._page_cache[key] = self._paginate(turn)
+        return pages
+
+    def _paginate(self, turn: Turn) -> list[Page]:
         screen = self.journey.screens[turn.session.screen]
         options = [
             f"{i} {pick_text(o.label, turn.lang)[0]}"
@@ -289,7 +308,10 @@ class UssdEngine:
         screen = self.journey.screens[session.screen]
         notice, session.notice = session.notice, None
         if isinstance(screen, EndScreen):
-            return UssdReply(to_gsm7(self._body(turn)), end=True)
+            key = (session.screen, turn.lang)
+            if key not in self._end_texts:
+                self._end_texts[key] = to_gsm7(self._body(turn))
+            return UssdReply(self._end_texts[key], end=True)
         pages = self._pages(turn)
         session.page = min(session.page, len(pages) - 1)
         page = pages[session.page]

@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import html
 import logging
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, cast
+from urllib.parse import parse_qsl
 
-from fastapi import APIRouter, Form
+from fastapi import APIRouter, Form, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, PlainTextResponse
+from pydantic import ValidationError
 
 from ussd.deps import UssdEngineDep
+from ussd.engine import UssdEngine
 from ussd.schemas import AtUssdForm, AtUssdNotice
 from willay.deps import CallbackGuard, SettingsDep
 from willay.errors import ServiceUnavailable
@@ -23,14 +28,41 @@ __all__ = ["router", "simulator_router"]
 log = logging.getLogger(__name__)
 
 SIMULATOR_PAGE = Path(__file__).parent / "static" / "simulator.html"
+URLENCODED = "application/x-www-form-urlencoded"
 
 router = APIRouter(prefix="/ussd", tags=["ussd"], dependencies=[CallbackGuard])
 simulator_router = APIRouter(tags=["simulator"])
 
 
-@router.post("/africastalking", response_class=PlainTextResponse)
-async def ussd_hop(form: Annotated[AtUssdForm, Form()], engine: UssdEngineDep) -> PlainTextResponse:
+async def _hop_form(request: Request) -> AtUssdForm:
+    """The hop's form, parsed without the generic form machinery (the hot path's one parse)."""
+    if request.headers.get("content-type", "").startswith(URLENCODED):
+        fields: Mapping[str, object] = dict(
+            parse_qsl((await request.body()).decode("utf-8", "replace"), keep_blank_values=True)
+        )
+    else:
+        fields = await request.form()
+    try:
+        return AtUssdForm.model_validate(fields)
+    except ValidationError as exc:
+        errors = [{**e, "loc": ("body", *e["loc"])} for e in exc.errors()]
+        raise RequestValidationError(errors) from None
+
+
+@router.post(
+    "/africastalking",
+    response_class=PlainTextResponse,
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {URLENCODED: {"schema": AtUssdForm.model_json_schema()}},
+        }
+    },
+)
+async def ussd_hop(request: Request) -> PlainTextResponse:
     """One USSD hop: answers `CON <screen>` or `END <screen>` as text/plain."""
+    form = await _hop_form(request)
+    engine = cast(UssdEngine, request.state.ussd)
     try:
         reply = await engine.handle(form)
         body = reply.body

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -25,7 +27,7 @@ from willay.errors import StoreUnavailable
 from willay.kv import KeyValueStore, RedisStore
 from willay.profiles import SubscriberStore
 
-__all__ = ["HopRead", "HopWrite", "SessionStore", "UssdSession"]
+__all__ = ["HopRead", "HopWrite", "SessionLocks", "SessionStore", "UssdSession"]
 
 REPLIES_KEPT = 4  # a late retry of any of a session's last hops is answered as the first time
 
@@ -184,6 +186,32 @@ class _LocalHops:
             if write.drop_resume:
                 await kv.delete(keys.resume)
         return True
+
+
+class SessionLocks:
+    """One lock per session id in this process, kept while a hop holds or waits for it.
+
+    Not what makes hops exactly-once (the compare-and-set does, across processes): it only
+    queues the hops of one session that reach the same process, so a retry waits for the first
+    and is answered from its stored reply instead of being computed in vain.
+    """
+
+    def __init__(self) -> None:
+        self._locks: dict[str, tuple[asyncio.Lock, int]] = {}
+
+    @asynccontextmanager
+    async def hold(self, session_id: str) -> AsyncIterator[None]:
+        lock, users = self._locks.get(session_id) or (asyncio.Lock(), 0)
+        self._locks[session_id] = (lock, users + 1)
+        try:
+            async with lock:
+                yield
+        finally:
+            lock, users = self._locks[session_id]
+            if users == 1:
+                del self._locks[session_id]
+            else:
+                self._locks[session_id] = (lock, users - 1)
 
 
 class SessionStore:
