@@ -14,15 +14,18 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import hashlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Protocol
 
+import hiredis
 from pydantic import BaseModel, Field
-from redis.asyncio import Redis
+from redis.asyncio import Connection, Redis
 from redis.exceptions import RedisError
 
+from ussd.wire import RedisLink
 from willay.errors import StoreUnavailable
 from willay.kv import KeyValueStore, RedisStore
 from willay.profiles import SubscriberStore
@@ -98,10 +101,12 @@ class _HopBackend(Protocol):
 
     async def commit(self, read: HopRead, write: HopWrite, *, ttl: int) -> bool: ...
 
+    def close(self) -> None: ...
+
 
 # KEYS: session, profile, resume, sms index. ARGV: the three values read ("" = absent), the new
 # session, its TTL, the profile operation (keep | set | del), the new profile, "1" if subscribed
-# to SMS, "1" to drop the resume snapshot, the pseudonym.
+# to SMS, "1" to drop the resume snapshot, the pseudonym. Answers 1 if written, 0 if refused.
 _COMMIT = """
 for i = 1, 3 do
   local now = redis.call('GET', KEYS[i])
@@ -120,8 +125,55 @@ return 1
 """
 
 
+def _commit_args(read: HopRead, write: HopWrite, ttl: int) -> list[str | int]:
+    keys = read.keys
+    op = "del" if write.delete_profile else "set" if write.profile is not None else "keep"
+    return [
+        keys.session,
+        keys.profile,
+        keys.resume,
+        keys.sms_index,
+        read.session or "",
+        read.profile or "",
+        read.resume or "",
+        write.session,
+        ttl,
+        op,
+        write.profile or "",
+        "1" if write.sms_subscribed else "0",
+        "1" if write.drop_resume else "0",
+        read.subscriber,
+    ]
+
+
+class _WireHops:
+    """One MGET to read, one script to compare and set, on the lean link: two round trips."""
+
+    def __init__(self, link: RedisLink) -> None:
+        self._link = link
+        self._sha = hashlib.sha1(_COMMIT.encode()).hexdigest()
+
+    async def read(self, keys: HopKeys) -> tuple[str | None, str | None, str | None]:
+        found = await self._link.call("MGET", keys.session, keys.profile, keys.resume)
+        if isinstance(found, hiredis.ReplyError):
+            raise StoreUnavailable(f"Redis MGET failed: {found}")
+        return found[0], found[1], found[2]
+
+    async def commit(self, read: HopRead, write: HopWrite, *, ttl: int) -> bool:
+        args = _commit_args(read, write, ttl)
+        done = await self._link.call("EVALSHA", self._sha, 4, *args)
+        if isinstance(done, hiredis.ReplyError) and str(done).startswith("NOSCRIPT"):
+            done = await self._link.call("EVAL", _COMMIT, 4, *args)
+        if isinstance(done, hiredis.ReplyError):
+            raise StoreUnavailable(f"Redis hop commit failed: {done}")
+        return bool(done)
+
+    def close(self) -> None:
+        self._link.close()
+
+
 class _RedisHops:
-    """One MGET to read, one Lua script to compare and set: two round trips per hop."""
+    """The same two round trips through redis-py, for Redis over TLS or a Unix socket."""
 
     def __init__(self, client: Redis) -> None:
         self._redis = client
@@ -135,27 +187,32 @@ class _RedisHops:
         return found[0], found[1], found[2]
 
     async def commit(self, read: HopRead, write: HopWrite, *, ttl: int) -> bool:
-        op = "del" if write.delete_profile else "set" if write.profile is not None else "keep"
-        args = [
-            read.session or "",
-            read.profile or "",
-            read.resume or "",
-            write.session,
-            ttl,
-            op,
-            write.profile or "",
-            "1" if write.sms_subscribed else "0",
-            "1" if write.drop_resume else "0",
-            read.subscriber,
-        ]
-        keys = read.keys
+        args = _commit_args(read, write, ttl)
         try:
-            done = await self._commit(
-                keys=[keys.session, keys.profile, keys.resume, keys.sms_index], args=args
-            )
+            done = await self._commit(keys=args[:4], args=args[4:])
         except (RedisError, OSError) as exc:
             raise StoreUnavailable(f"Redis hop commit failed: {exc}") from exc
         return bool(done)
+
+    def close(self) -> None:
+        """The client is the app's; it closes it."""
+
+
+def _redis_hops(client: Redis) -> _WireHops | _RedisHops:
+    """The lean link for Redis over plain TCP, redis-py for anything else."""
+    pool = client.connection_pool
+    if pool.connection_class is not Connection:
+        return _RedisHops(client)
+    options = pool.connection_kwargs
+    link = RedisLink(
+        host=options.get("host", "localhost"),
+        port=int(options.get("port", 6379)),
+        db=int(options.get("db", 0)),
+        username=options.get("username"),
+        password=options.get("password"),
+        timeout=options.get("socket_timeout") or 1.0,
+    )
+    return _WireHops(link)
 
 
 class _LocalHops:
@@ -186,6 +243,9 @@ class _LocalHops:
             if write.drop_resume:
                 await kv.delete(keys.resume)
         return True
+
+    def close(self) -> None:
+        """The store is the app's; it closes it."""
 
 
 class SessionLocks:
@@ -232,7 +292,7 @@ class SessionStore:
         self._resume_ttl = resume_ttl
         self._profiles = profiles
         self._hops: _HopBackend = (
-            _RedisHops(kv.client) if isinstance(kv, RedisStore) else _LocalHops(kv)
+            _redis_hops(kv.client) if isinstance(kv, RedisStore) else _LocalHops(kv)
         )
 
     async def read_hop(self, session_id: str, subscriber: str) -> HopRead:
@@ -249,6 +309,10 @@ class SessionStore:
     async def commit_hop(self, read: HopRead, write: HopWrite) -> bool:
         """Write the hop's changes if nothing it read has changed since; False if something has."""
         return await self._hops.commit(read, write, ttl=self._ttl)
+
+    def close(self) -> None:
+        """Close what the hops use of their own (the lean Redis link)."""
+        self._hops.close()
 
     async def get(self, session_id: str) -> UssdSession | None:
         """The live session, or None if unknown or expired."""

@@ -144,6 +144,7 @@ def create_app(
                 ivr=ivr,
             )
         finally:
+            services.sessions.close()
             await sms.close()
             if picker is None:
                 _close_picker(chooser)

@@ -20,15 +20,19 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
+import hiredis
 import httpx2
 import pytest
 import redis
 from typer.testing import CliRunner
 
 from tests.fixtures.services import free_port
-from ussd.store import HopWrite, SessionStore
+from ussd.store import HopWrite, SessionStore, _RedisHops
+from ussd.wire import RedisLink
 from willay.cli import app as cli
+from willay.errors import StoreUnavailable
 from willay.kv import MemoryStore, RedisStore, create_redis
 from willay.profiles import SubscriberStore, pseudonym
 
@@ -205,9 +209,9 @@ class TestRacingHops:
             assert kinds["hop"] + kinds["session_start"] == len(MAIN) + 2
 
 
-@pytest.mark.parametrize("backend", ["memory", "redis"])
+@pytest.mark.parametrize("backend", ["memory", "lean link", "redis-py"])
 def test_a_commit_on_a_stale_read_is_refused(backend, redis_url, redis_prefix) -> None:
-    """The compare-and-set itself, on both stores: the second of two hops read alike loses."""
+    """The compare-and-set itself, on every store: the second of two hops read alike loses."""
     asyncio.run(_stale_read_refused(backend, redis_url, redis_prefix))
 
 
@@ -215,6 +219,8 @@ async def _stale_read_refused(backend: str, redis_url: str, redis_prefix: str) -
     kv = MemoryStore() if backend == "memory" else RedisStore(create_redis(redis_url, name="t"))
     profiles = SubscriberStore(kv, prefix=redis_prefix)
     store = SessionStore(kv, prefix=redis_prefix, ttl=60, resume_ttl=60, profiles=profiles)
+    if backend == "redis-py":  # what Redis over TLS or a Unix socket goes through
+        store._hops = _RedisHops(kv.client)
     try:
         first = await store.read_hop("S1", "who")
         second = await store.read_hop("S1", "who")
@@ -225,9 +231,27 @@ async def _stale_read_refused(backend: str, redis_url: str, redis_prefix: str) -
         assert await store.commit_hop(again, HopWrite(session='{"c": 3}', delete_profile=True))
         final = await store.read_hop("S1", "who")
         assert (final.session, final.profile) == ('{"c": 3}', None)
+        assert await kv.get(f"{redis_prefix}:ussd:session:S1") == '{"c": 3}'
     finally:
         await kv.delete(f"{redis_prefix}:ussd:session:S1", profiles.key("who"))
+        store.close()
         await kv.close()
+
+
+def test_the_lean_link_reconnects_and_reports_a_dead_redis(redis_url) -> None:
+    async def scenario() -> None:
+        parts = urlsplit(redis_url)
+        link = RedisLink(host=parts.hostname, port=parts.port, db=int(parts.path[1:] or 0))
+        assert await link.call("PING") == "PONG"
+        link.close()
+        assert await link.call("PING") == "PONG"  # opened again
+        assert isinstance(await link.call("NOSUCHCOMMAND"), hiredis.ReplyError)
+        link.close()
+        dead = RedisLink(host="127.0.0.1", port=free_port(), timeout=0.5)
+        with pytest.raises(StoreUnavailable):
+            await dead.call("PING")
+
+    asyncio.run(scenario())
 
 
 def test_serve_refuses_workers_without_redis() -> None:
