@@ -13,6 +13,8 @@ from fastapi import APIRouter, Form, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, PlainTextResponse
 from pydantic import ValidationError
+from starlette.routing import Match, Route
+from starlette.types import Scope
 
 from ussd.deps import UssdEngineDep
 from ussd.engine import UssdEngine
@@ -22,8 +24,9 @@ from willay.errors import ServiceUnavailable
 from willay.events import Event, EventKind
 from willay.gsm7 import septets, to_gsm7
 from willay.languages import pick_text
+from willay.security import check_callback
 
-__all__ = ["router", "simulator_router"]
+__all__ = ["provider_hop_route", "router", "simulator_router"]
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +44,8 @@ async def _hop_form(request: Request) -> AtUssdForm:
             parse_qsl((await request.body()).decode("utf-8", "replace"), keep_blank_values=True)
         )
     else:
-        fields = await request.form()
+        async with request.form() as form:  # closes any uploaded file
+            fields = dict(form)
     try:
         return AtUssdForm.model_validate(fields)
     except ValidationError as exc:
@@ -49,18 +53,7 @@ async def _hop_form(request: Request) -> AtUssdForm:
         raise RequestValidationError(errors) from None
 
 
-@router.post(
-    "/africastalking",
-    response_class=PlainTextResponse,
-    openapi_extra={
-        "requestBody": {
-            "required": True,
-            "content": {URLENCODED: {"schema": AtUssdForm.model_json_schema()}},
-        }
-    },
-)
-async def ussd_hop(request: Request) -> PlainTextResponse:
-    """One USSD hop: answers `CON <screen>` or `END <screen>` as text/plain."""
+async def _answer(request: Request) -> PlainTextResponse:
     form = await _hop_form(request)
     engine = cast(UssdEngine, request.state.ussd)
     try:
@@ -80,6 +73,47 @@ async def ussd_hop(request: Request) -> PlainTextResponse:
         notice = engine.journey.notices["unavailable"]
         body = "END " + to_gsm7(pick_text(notice, "es")[0])
     return PlainTextResponse(body, headers={"X-Willay-Septets": str(septets(body[4:]))})
+
+
+@router.post(
+    "/africastalking",
+    response_class=PlainTextResponse,
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {URLENCODED: {"schema": AtUssdForm.model_json_schema()}},
+        }
+    },
+)
+async def ussd_hop(request: Request) -> PlainTextResponse:
+    """One USSD hop: answers `CON <screen>` or `END <screen>` as text/plain."""
+    return await _answer(request)
+
+
+async def _provider_hop(request: Request) -> PlainTextResponse:
+    check_callback(request, request.state.settings)
+    return await _answer(request)
+
+
+class _ProviderHopRoute(Route):
+    """`ussd_hop` for url-encoded forms (what the provider posts), as a bare Starlette route.
+
+    FastAPI's per-request dependency solving and response plumbing cost as much CPU as the hop
+    itself; this route skips them and calls the same guard and handler. Anything else (another
+    encoding, another method) falls through to the documented `ussd_hop`.
+    """
+
+    def matches(self, scope: Scope) -> tuple[Match, Scope]:
+        match, child = super().matches(scope)
+        if match is not Match.FULL:
+            return Match.NONE, {}
+        content_type = next((v for k, v in scope["headers"] if k == b"content-type"), b"")
+        return (match, child) if content_type.startswith(URLENCODED.encode()) else (Match.NONE, {})
+
+
+provider_hop_route = _ProviderHopRoute(
+    "/ussd/africastalking", _provider_hop, methods=["POST"], include_in_schema=False
+)
 
 
 @router.post("/africastalking/events", response_class=PlainTextResponse)
