@@ -26,6 +26,7 @@ class _Protocol(asyncio.Protocol):
         self._reader = hiredis.Reader(encoding="utf-8")
         self._waiting: collections.deque[asyncio.Future[Any]] = collections.deque()
         self._transport: asyncio.Transport | None = None
+        self._outgoing: list[bytes] = []
         self.closed = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -46,15 +47,21 @@ class _Protocol(asyncio.Protocol):
                 waiter.set_exception(StoreUnavailable(f"Redis connection lost: {exc}"))
 
     def send(self, args: tuple[str | int, ...]) -> asyncio.Future[Any]:
-        parts = [b"*%d\r\n" % len(args)]
+        """Queue one command; the commands of one turn of the loop leave in one write."""
+        if not self._outgoing:
+            asyncio.get_running_loop().call_soon(self._flush)
+        self._outgoing.append(b"*%d\r\n" % len(args))
         for arg in args:
             raw = str(arg).encode()
-            parts.append(b"$%d\r\n%b\r\n" % (len(raw), raw))
+            self._outgoing.append(b"$%d\r\n%b\r\n" % (len(raw), raw))
         waiter = asyncio.get_running_loop().create_future()
         self._waiting.append(waiter)
-        assert self._transport is not None
-        self._transport.write(b"".join(parts))
         return waiter
+
+    def _flush(self) -> None:
+        if self._transport is not None and not self.closed:
+            self._transport.write(b"".join(self._outgoing))
+        self._outgoing.clear()
 
     def close(self) -> None:
         if self._transport is not None:
