@@ -197,6 +197,8 @@ def main(argv: list[str] | None = None) -> None:
             f"wrk -t1 -c{args.connections} -d{args.seconds}s, whole sessions (ussd_session.lua); "
             f"willay --workers {args.workers} on {args.redis_url}"
         )
+        for url, pid in servers.values():  # warm up: models, caches, connections
+            run_wrk(url, pid=pid, seconds=2, connections=args.connections)
         for number in range(args.rounds):
             print(f"round {number + 1}")
             order = list(servers) if number % 2 == 0 else list(reversed(servers))
@@ -207,11 +209,12 @@ def main(argv: list[str] | None = None) -> None:
                 one = run_wrk(url, pid=pid, seconds=args.seconds, connections=args.connections)
                 results[name].append(one)
                 show(name, one)
-        session_bytes, sessions = memory_per_key(args.redis_url, f"{PREFIX}:ussd:session:*")
-        profile_bytes, profiles = memory_per_key(args.redis_url, f"{PREFIX}:sub:*")
+                if name == "willay":  # what this round left in Redis, before it is deleted
+                    sessions = memory_per_key(args.redis_url, f"{PREFIX}:ussd:session:*")
+                    profiles = memory_per_key(args.redis_url, f"{PREFIX}:sub:*")
     print(
-        f"Redis MEMORY USAGE: {session_bytes:.0f} bytes per live session ({sessions} sampled), "
-        f"{profile_bytes:.0f} bytes per profile ({profiles} sampled)"
+        f"Redis MEMORY USAGE: {sessions[0]:.0f} bytes per live session ({sessions[1]} sampled), "
+        f"{profiles[0]:.0f} bytes per profile ({profiles[1]} sampled)"
     )
     willay = results["willay"]
     rate, p99 = (statistics.median(getattr(r, f) for r in willay) for f in ("requests_s", "p99_ms"))
