@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -132,6 +133,10 @@ def create_app(
             clock=clock,
             audio=audio,
         )
+        # what startup built (catalog, journey, model, schemas) lives as long as the process: out
+        # of the collector's way, a full collection costs nothing instead of a pause of ~100 ms
+        gc.collect()
+        gc.freeze()
         try:
             yield AppState(
                 settings=settings,
