@@ -104,7 +104,7 @@ def serve(
     """Serve the USSD endpoint, the simulator and the health checks."""
     import uvicorn
 
-    from willay.app import create_app
+    from willay.app import create_app, freeze_startup
 
     settings = _settings(host=host, port=port)
     if workers > 1 and settings.redis_url is None:
@@ -135,6 +135,7 @@ def serve(
             access_log=False,
         )
         return
+    freeze_startup()
     uvicorn.run(
         application, host=settings.host, port=settings.port, log_level="info", access_log=False
     )

@@ -45,3 +45,16 @@ def test_screens_from_the_page_cache_match_a_fresh_engine(client, settings, even
     with TestClient(create_app(settings, events=events, clock=clock)) as other:
         fresh = walk(Phone(other, number="+51933333333"))
     assert first == cached == fresh
+
+
+def test_a_server_process_freezes_what_startup_built(monkeypatch, settings) -> None:
+    import gc
+
+    from willay import app as app_module
+
+    monkeypatch.setattr(app_module, "Settings", lambda: settings)
+    try:
+        app_module.app_from_environment()
+        assert gc.get_freeze_count() > 10_000  # modules, schemas, catalog: never walked again
+    finally:
+        gc.unfreeze()
