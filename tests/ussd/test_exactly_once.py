@@ -83,14 +83,10 @@ class Server:
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+def server(tmp_path_factory: pytest.TempPathFactory, redis_url: str) -> Iterator[Server]:
     """`willay serve --workers 2` as its own process tree, on the test Redis."""
-    url = os.environ.get("WILLAY_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+    url = redis_url
     client = redis.Redis.from_url(url, decode_responses=True, socket_connect_timeout=1)
-    try:
-        client.ping()
-    except redis.RedisError as exc:
-        pytest.skip(f"Redis not reachable at {url} ({exc}); run the suite with `make test`")
     prefix = f"willay_test_{uuid.uuid4().hex[:8]}"
     events_file = tmp_path_factory.mktemp("workers") / "events.jsonl"
     port = free_port()
