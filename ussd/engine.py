@@ -19,7 +19,7 @@ from ussd.schemas import AtUssdForm, AtUssdNotice
 from ussd.store import HopRead, SessionLocks, UssdSession
 from ussd.turn import Jump, Services, Turn
 from willay.catalog import Catalog, Tip
-from willay.errors import ConfigurationError, StoreUnavailable
+from willay.errors import ConfigurationError, ServiceUnavailable, StoreUnavailable
 from willay.events import Event, EventKind
 from willay.gsm7 import septets, to_gsm7
 from willay.languages import LANGUAGES, pick_text
@@ -144,8 +144,18 @@ class UssdEngine:
             if await self.services.sessions.commit_hop(read, turn.write()):
                 self._emit_cost(turn, form, reply, fresh=fresh, started=started)
                 turn.publish()
+                if turn.profile_deleted:
+                    await self._erase_the_rest(read.subscriber)
                 return reply
         raise StoreUnavailable(f"session {form.sessionId}: {MAX_ATTEMPTS} hops raced, none won")
+
+    async def _erase_the_rest(self, subscriber_id: str) -> None:
+        """After an erasure is stored (the profile went in the commit), whatever else the kernel
+        keeps about the person goes too; idempotent, so a retried hop can do it again."""
+        try:
+            await self.services.subscribers.delete(subscriber_id)
+        except ServiceUnavailable as exc:
+            log.error("erasure stored, but the rest not erased yet: %s", exc)
 
     async def _turn(self, form: AtUssdForm, read: HopRead, known: UssdSession | None) -> Turn:
         subscriber = Subscriber.model_validate_json(read.profile) if read.profile else None

@@ -21,6 +21,10 @@ from willay.errors import StoreUnavailable
 __all__ = ["RedisLink"]
 
 
+class _ConnectionLost(Exception):
+    """The connection closed before the reply came."""
+
+
 class _Protocol(asyncio.Protocol):
     def __init__(self) -> None:
         self._reader = hiredis.Reader(encoding="utf-8")
@@ -44,7 +48,7 @@ class _Protocol(asyncio.Protocol):
         while self._waiting:
             waiter = self._waiting.popleft()
             if not waiter.done():
-                waiter.set_exception(StoreUnavailable(f"Redis connection lost: {exc}"))
+                waiter.set_exception(_ConnectionLost(f"Redis connection lost: {exc}"))
 
     def send(self, args: tuple[str | int, ...]) -> asyncio.Future[Any]:
         """Queue one command; the commands of one turn of the loop leave in one write."""
@@ -109,14 +113,21 @@ class RedisLink:
             return self._protocol
 
     async def call(self, *args: str | int) -> Any:
-        """Send one command and return its reply; an error reply is returned, not raised."""
+        """Send one command and return its reply; an error reply is returned, not raised.
+
+        A connection found dead (Redis restarted, an idle connection cut) is replaced and the
+        command sent once more: the hop's commands are a read and a compare-and-set, both safe
+        to send again (a set that did happen is refused the second time, and the hop reads).
+        """
         try:
             async with asyncio.timeout(self._timeout):
-                protocol = await self._connected()
-                return await protocol.send(args)
+                try:
+                    return await (await self._connected()).send(args)
+                except _ConnectionLost:
+                    return await (await self._connected()).send(args)
         except TimeoutError:
             raise StoreUnavailable(f"Redis {args[0]} timed out after {self._timeout} s") from None
-        except OSError as exc:
+        except (OSError, _ConnectionLost) as exc:
             raise StoreUnavailable(f"Redis {args[0]} failed: {exc}") from exc
 
     def close(self) -> None:

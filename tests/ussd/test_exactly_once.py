@@ -241,6 +241,10 @@ def test_the_lean_link_reconnects_and_reports_a_dead_redis(redis_url) -> None:
         assert await link.call("PING") == "PONG"
         link.close()
         assert await link.call("PING") == "PONG"  # opened again
+        killer = redis.Redis.from_url(redis_url)
+        killer.client_kill_filter(_id=await link.call("CLIENT", "ID"))  # Redis cuts it
+        killer.close()
+        assert await link.call("PING") == "PONG"  # sent again on a fresh connection
         assert isinstance(await link.call("NOSUCHCOMMAND"), hiredis.ReplyError)
         link.close()
         dead = RedisLink(host="127.0.0.1", port=free_port(), timeout=0.5)
