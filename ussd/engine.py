@@ -137,7 +137,7 @@ class UssdEngine:
             if known is not None and not fresh and form.text in known.replies:
                 body = known.replies[form.text]
                 return UssdReply(body[4:], end=body.startswith("END "))
-            turn = await self._turn(form, read, known if not fresh else None)
+            turn = self._turn(form, read, known if not fresh else None)
             reply = await self._step(turn, form, fresh=fresh)
             turn.session.hops += 1
             turn.session.remember(form.text, reply.body)
@@ -157,7 +157,7 @@ class UssdEngine:
         except ServiceUnavailable as exc:
             log.error("erasure stored, but the rest not erased yet: %s", exc)
 
-    async def _turn(self, form: AtUssdForm, read: HopRead, known: UssdSession | None) -> Turn:
+    def _turn(self, form: AtUssdForm, read: HopRead, known: UssdSession | None) -> Turn:
         subscriber = Subscriber.model_validate_json(read.profile) if read.profile else None
         session = known or UssdSession(
             id=form.sessionId,
