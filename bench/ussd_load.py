@@ -1,254 +1,235 @@
-"""USSD load benchmark: N concurrent simulated sessions against a Willay server on real Redis.
+"""USSD load, side by side: Willay and the ussd-menu-builder peer under the same wrk sessions.
 
-Each session is a new phone that dials, picks Spanish, accepts consent, asks for a tip and pages
-on: five hops. Prints throughput and latency; asserts nothing. Without --url it starts its own
-`willay serve` on a free loopback port (Redis at --redis-url, key prefix willay_bench), stops it
-at the end and deletes the willay_bench:* keys.
+Starts `willay serve --workers W` on real Redis (key prefix willay_bench) and, when `node` is
+there, the Node peer from ../shared/peers/ussd-menu-builder (copied and `npm install`ed into a
+cache folder, on Redis database 15, its keys under `peer:`). Then runs rounds of
+`wrk -t1 -c32 --latency -s ussd_session.lua` against each in turn, alternating which goes first,
+with every key of the previous round deleted so each round plays new people. Prints each round,
+the server CPU each request cost, Redis memory per live session and per profile, and last:
 
-    .venv/bin/python bench/ussd_load.py --sessions 500 --concurrency 100
+    willay N req/s p99 X ms, ussd-menu-builder M req/s p99 Y ms: ratio R
+
+(medians over the rounds; R is the median of the per-round ratios). Asserts nothing.
+
+    python bench/ussd_load.py --rounds 3 --seconds 8
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
-import math
 import os
-import random
-import socket
+import re
+import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass, field
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
-import httpx2
 import redis
 
-ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.serving import ROOT, delete_keys, free_port, own_server  # noqa: E402
+
 PREFIX = "willay_bench"
-EVENTS_FILE = "/tmp/willay-bench-events.jsonl"
+PEERS = ROOT.parent / "shared" / "peers"
+PEER_CACHE = Path(tempfile.gettempdir()) / "willay-bench-peer"
+PEER_DB = 15
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
-HOPS = ["", "1", "1*1", "1*1*1", "1*1*1*98"]  # dial, Spanish, accept, tip for me, next page
-STARTUP_SECONDS = 30.0
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+SAMPLE_KEYS = 200
 
 
 @dataclass
-class Results:
-    hop_ms: list[float] = field(default_factory=list)
-    session_ms: list[float] = field(default_factory=list)
-    hops: int = 0
-    errors: int = 0
-    ends: int = 0
-    failed_sessions: int = 0
-    first_errors: list[str] = field(default_factory=list)
-
-    def error(self, message: str) -> None:
-        self.errors += 1
-        if len(self.first_errors) < 5:
-            self.first_errors.append(message)
+class Round:
+    requests_s: float
+    p50_ms: float
+    p99_ms: float
+    errors: int
+    cpu_ms: float  # server CPU per request, all its processes
 
 
-def percentile(values: list[float], p: float) -> float:
-    """Nearest-rank percentile; NaN for no values."""
-    if not values:
-        return math.nan
-    ordered = sorted(values)
-    return ordered[max(0, math.ceil(p / 100 * len(ordered)) - 1)]
+def _ms(value: str, unit: str) -> float:
+    return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+def parse_wrk(output: str) -> tuple[float, float, float, int, int]:
+    """Requests/s, p50 and p99 (ms), errors (socket, non-2xx) and requests from wrk --latency."""
+    rate = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))
+    p50 = _ms(*re.search(r"\s50%\s+([\d.]+)(us|ms|s)", output).groups())
+    p99 = _ms(*re.search(r"\s99%\s+([\d.]+)(us|ms|s)", output).groups())
+    total = int(re.search(r"(\d+) requests in", output).group(1))
+    errors = sum(int(n) for n in re.findall(r"(?:connect|read|write|timeout) (\d+)", output))
+    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
+    return rate, p50, p99, errors + (int(non2xx.group(1)) if non2xx else 0), total
 
 
-def delete_keys(redis_url: str) -> int:
-    """Delete the benchmark's keys; return how many there were."""
-    client = redis.Redis.from_url(redis_url, socket_connect_timeout=2)
+def tree_cpu_seconds(pid: int) -> float:
+    """User and system CPU of a process and its children alive now (uvicorn's workers)."""
+    pids = [pid]
+    children = Path(f"/proc/{pid}/task/{pid}/children")
+    if children.exists():
+        pids += [int(p) for p in children.read_text().split()]
+    total = 0
+    for one in pids:
+        try:
+            fields = Path(f"/proc/{one}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / CLOCK_TICKS
+
+
+def run_wrk(url: str, *, pid: int, seconds: int, connections: int) -> Round:
+    script = PEERS / "ussd_session.lua"
+    command = ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", str(script)]
+    cpu = tree_cpu_seconds(pid)
+    done = subprocess.run([*command, url], capture_output=True, text=True, check=True)
+    cpu = tree_cpu_seconds(pid) - cpu
+    rate, p50, p99, errors, total = parse_wrk(done.stdout)
+    return Round(rate, p50, p99, errors, cpu * 1000 / max(total, 1))
+
+
+def server_pid(port: int) -> int:
+    """The pid listening on the loopback port (the server's parent process)."""
+    found = subprocess.run(["ss", "-Hltnp", f"sport = :{port}"], capture_output=True, text=True)
+    pids = [int(p) for p in re.findall(r"pid=(\d+)", found.stdout)]
+    return min(pids)
+
+
+@contextmanager
+def peer_server(redis_url: str) -> Iterator[tuple[str, int]]:
+    """The Node peer on a free port, its sessions on Redis database 15; yields its URL and pid."""
+    if not (PEER_CACHE / "node_modules").exists():
+        shutil.copytree(PEERS / "ussd-menu-builder", PEER_CACHE, dirs_exist_ok=True)
+        for path in PEER_CACHE.rglob("*"):
+            path.chmod(path.stat().st_mode | 0o200)
+        subprocess.run(
+            ["npm", "install", "--no-audit", "--no-fund"],
+            cwd=PEER_CACHE,
+            check=True,
+            capture_output=True,
+        )
+    port = free_port()
+    parts = urlsplit(redis_url)
+    env = os.environ | {"REDIS_URL": f"redis://{parts.netloc}/{PEER_DB}", "PORT": str(port)}
+    proc = subprocess.Popen(
+        ["node", "server.js"],
+        cwd=PEER_CACHE,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.STDOUT,
+    )
     try:
-        deleted = 0
-        batch: list[bytes] = []
-        for key in client.scan_iter(f"{PREFIX}:*", count=1000):
-            batch.append(key)
-            if len(batch) >= 1000:
-                deleted += client.delete(*batch)
-                batch.clear()
-        if batch:
-            deleted += client.delete(*batch)
-        return deleted
+        deadline = time.monotonic() + 30
+        while not subprocess.run(
+            ["ss", "-Hltn", f"sport = :{port}"], capture_output=True, text=True
+        ).stdout.strip():
+            if proc.poll() is not None or time.monotonic() > deadline:
+                sys.exit("the peer did not start")
+            time.sleep(0.1)
+        yield f"http://127.0.0.1:{port}", proc.pid
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+        delete_keys(f"redis://{parts.netloc}/{PEER_DB}", "peer")
+
+
+def memory_per_key(redis_url: str, pattern: str) -> tuple[float, int]:
+    """Mean MEMORY USAGE in bytes over a sample of the keys matching `pattern`, and the sample."""
+    client = redis.Redis.from_url(redis_url)
+    try:
+        sizes = []
+        for key in client.scan_iter(pattern, count=1000):
+            sizes.append(client.memory_usage(key, samples=0) or 0)
+            if len(sizes) >= SAMPLE_KEYS:
+                break
+        return (statistics.mean(sizes) if sizes else float("nan")), len(sizes)
     finally:
         client.close()
 
 
-@contextmanager
-def own_server(redis_url: str) -> Iterator[str]:
-    """Run `willay serve` on a free loopback port until the block ends; yield its base URL."""
-    try:
-        redis.Redis.from_url(redis_url, socket_connect_timeout=2).ping()
-    except redis.RedisError as exc:
-        sys.exit(f"Redis is not reachable at {redis_url}: {exc}")
-    delete_keys(redis_url)
-    port = free_port()
-    willay = ROOT / ".venv" / "bin" / "willay"
-    command = [str(willay)] if willay.exists() else [sys.executable, "-m", "willay"]
-    command += ["serve", "--host", "127.0.0.1", "--port", str(port)]
-    env = {k: v for k, v in os.environ.items() if not k.startswith("WILLAY_")}
-    env |= {
-        "WILLAY_REDIS_URL": redis_url,
-        "WILLAY_REDIS_PREFIX": PREFIX,
-        "WILLAY_ENVIRONMENT": "testing",
-        "WILLAY_PSEUDONYM_KEY": "bench-key",
-        "WILLAY_EVENTS_FILE": EVENTS_FILE,
-    }
-    base = f"http://127.0.0.1:{port}"
-    with tempfile.TemporaryFile("w+") as log:
-        proc = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
-        try:
-            if not wait_healthy(base, proc):
-                log.seek(0)
-                sys.exit(f"willay serve did not become healthy:\n{log.read()[-3000:]}")
-            yield base
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-            delete_keys(redis_url)
-
-
-def wait_healthy(base: str, proc: subprocess.Popen) -> bool:
-    deadline = time.monotonic() + STARTUP_SECONDS
-    with httpx2.Client(trust_env=False, timeout=2) as client:
-        while time.monotonic() < deadline and proc.poll() is None:
-            try:
-                if client.get(f"{base}/healthz").status_code == 200:
-                    return True
-            except httpx2.HTTPError:
-                pass
-            time.sleep(0.1)
-    return False
-
-
-async def one_session(
-    client: httpx2.AsyncClient, url: str, phone: str, gate: asyncio.Semaphore, results: Results
-) -> None:
-    """Walk the five hops of one session as one phone; stop at its first error."""
-    async with gate:
-        session_id = f"ATUid_bench_{uuid.uuid4().hex}"
-        started = time.perf_counter()
-        for text in HOPS:
-            form = {
-                "sessionId": session_id,
-                "serviceCode": "*123#",
-                "phoneNumber": phone,
-                "networkCode": "71610",
-                "text": text,
-            }
-            t0 = time.perf_counter()
-            try:
-                response = await client.post(url, data=form)
-            except httpx2.HTTPError as exc:
-                problem = f"{type(exc).__name__}: {exc}"
-            else:
-                results.hop_ms.append((time.perf_counter() - t0) * 1000)
-                body = response.text
-                ok = response.status_code == 200 and body.startswith(("CON ", "END "))
-                problem = "" if ok else f"HTTP {response.status_code}: {body[:80]!r}"
-                results.ends += body.startswith("END ")
-            results.hops += 1
-            if problem:
-                results.error(f"hop {text!r}: {problem}")
-                results.failed_sessions += 1
-                return
-        results.session_ms.append((time.perf_counter() - started) * 1000)
-
-
-async def run(base: str, sessions: int, concurrency: int, timeout: float) -> tuple[Results, float]:
-    results = Results()
-    numbers = random.sample(range(10**7), sessions)
-    gate = asyncio.Semaphore(concurrency)
-    limits = httpx2.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    url = f"{base}/ussd/africastalking"
-    async with httpx2.AsyncClient(trust_env=False, timeout=30, limits=limits) as client:
-        started = time.perf_counter()
-        tasks = [
-            asyncio.create_task(one_session(client, url, f"+5198{n:07d}", gate, results))
-            for n in numbers
-        ]
-        try:
-            async with asyncio.timeout(timeout):
-                await asyncio.gather(*tasks)
-        except TimeoutError:
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
-            print(f"stopped after the {timeout:g} s time limit; figures are partial")
-        wall = time.perf_counter() - started
-    return results, wall
-
-
-def report(results: Results, wall: float, sessions: int) -> None:
-    done = len(results.session_ms)
-    h = results.hop_ms
-    s = results.session_ms
-    print(f"sessions           {sessions} ({done} complete, {results.failed_sessions} failed)")
-    print(f"hops               {results.hops}")
-    print(f"errors             {results.errors}")
-    print(f"END replies        {results.ends} (every hop of this walk should be CON)")
-    print(f"wall time          {wall:.2f} s")
-    print(f"requests/s         {results.hops / wall:.1f}")
-    print(f"sessions/s         {done / wall:.1f}")
+def show(name: str, one: Round) -> None:
     print(
-        f"hop latency ms     p50 {percentile(h, 50):.1f}  p90 {percentile(h, 90):.1f}"
-        f"  p99 {percentile(h, 99):.1f}"
+        f"  {name:18s} {one.requests_s:8.0f} req/s  p50 {one.p50_ms:6.1f} ms  "
+        f"p99 {one.p99_ms:6.1f} ms  errors {one.errors}  server CPU {one.cpu_ms:.3f} ms/req"
     )
-    print(f"session latency ms p50 {percentile(s, 50):.1f}  p99 {percentile(s, 99):.1f}")
-    for message in results.first_errors:
-        print(f"  error: {message}")
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--url", help="a running server (loopback only); default: start one")
-    parser.add_argument("--sessions", type=int, default=200, help="sessions in all (200)")
-    parser.add_argument("--concurrency", type=int, default=50, help="sessions at once (50)")
-    parser.add_argument("--timeout", type=float, default=120, help="total seconds (120)")
-    parser.add_argument(
-        "--redis-url", default="redis://127.0.0.1:6379/0", help="Redis for the own server"
-    )
+    parser.add_argument("--rounds", type=int, default=3, help="alternating rounds (3)")
+    parser.add_argument("--seconds", type=int, default=8, help="wrk duration per run (8)")
+    parser.add_argument("--connections", type=int, default=32, help="wrk connections (32)")
+    parser.add_argument("--workers", type=int, default=2, help="willay serve --workers (2)")
+    parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/0")
+    parser.add_argument("--no-peer", action="store_true", help="Willay alone")
     args = parser.parse_args(argv)
-    if not 1 <= args.sessions <= 100_000:
-        parser.error("--sessions must be between 1 and 100000")
-    if not 1 <= args.concurrency <= 1_000:
-        parser.error("--concurrency must be between 1 and 1000")
-    if not 0 < args.timeout <= 3_600:
-        parser.error("--timeout must be between 0 and 3600 seconds")
-    if args.url and urlsplit(args.url).hostname not in LOOPBACK:
-        parser.error("--url must be a loopback address (127.0.0.1, localhost or ::1)")
+    if not 1 <= args.rounds <= 20 or not 1 <= args.seconds <= 120:
+        parser.error("--rounds must be 1 to 20 and --seconds 1 to 120")
+    if not 1 <= args.connections <= 1000 or not 1 <= args.workers <= 16:
+        parser.error("--connections must be 1 to 1000 and --workers 1 to 16")
     if urlsplit(args.redis_url).hostname not in LOOPBACK:
         parser.error("--redis-url must be a loopback address")
-
-    def bench(base: str, where: str) -> None:
-        print(
-            f"Willay USSD load: {args.sessions} sessions x {len(HOPS)} hops, "
-            f"concurrency {args.concurrency}, {where}"
+    if shutil.which("wrk") is None:
+        sys.exit("wrk is missing: apt-get install -y wrk")
+    with_peer = not args.no_peer and shutil.which("node") and shutil.which("npm")
+    if not args.no_peer and not with_peer:
+        print("node/npm not found: Willay alone (apt-get install -y nodejs npm for the peer)")
+    results: dict[str, list[Round]] = {"willay": [], "ussd-menu-builder": []}
+    with ExitStack() as stack, tempfile.TemporaryDirectory() as tmp:
+        events = Path(tmp) / "events.jsonl"
+        base = stack.enter_context(
+            own_server(args.redis_url, prefix=PREFIX, events_file=events, workers=args.workers)
         )
-        results, wall = asyncio.run(run(base, args.sessions, args.concurrency, args.timeout))
-        report(results, wall, args.sessions)
-
-    if args.url:
-        bench(args.url.rstrip("/"), f"server {args.url}")
-    else:
-        with own_server(args.redis_url) as base:
-            bench(base, f"own server {base} on Redis {args.redis_url}")
+        servers = {"willay": (f"{base}/ussd/africastalking", server_pid(urlsplit(base).port))}
+        if with_peer:
+            peer, peer_pid = stack.enter_context(peer_server(args.redis_url))
+            servers["ussd-menu-builder"] = (f"{peer}/ussd/africastalking", peer_pid)
+        peer_db = f"redis://{urlsplit(args.redis_url).netloc}/{PEER_DB}"
+        print(
+            f"wrk -t1 -c{args.connections} -d{args.seconds}s, whole sessions (ussd_session.lua); "
+            f"willay --workers {args.workers} on {args.redis_url}"
+        )
+        for url, pid in servers.values():  # warm up: models, caches, connections
+            run_wrk(url, pid=pid, seconds=2, connections=args.connections)
+        for number in range(args.rounds):
+            print(f"round {number + 1}")
+            order = list(servers) if number % 2 == 0 else list(reversed(servers))
+            for name in order:
+                delete_keys(args.redis_url, PREFIX)
+                delete_keys(peer_db, "peer")
+                url, pid = servers[name]
+                one = run_wrk(url, pid=pid, seconds=args.seconds, connections=args.connections)
+                results[name].append(one)
+                show(name, one)
+                if name == "willay":  # what this round left in Redis, before it is deleted
+                    sessions = memory_per_key(args.redis_url, f"{PREFIX}:ussd:session:*")
+                    profiles = memory_per_key(args.redis_url, f"{PREFIX}:sub:*")
+    print(
+        f"Redis MEMORY USAGE: {sessions[0]:.0f} bytes per live session ({sessions[1]} sampled), "
+        f"{profiles[0]:.0f} bytes per profile ({profiles[1]} sampled)"
+    )
+    willay = results["willay"]
+    rate, p99 = (statistics.median(getattr(r, f) for r in willay) for f in ("requests_s", "p99_ms"))
+    line = f"willay {rate:.0f} req/s p99 {p99:.1f} ms"
+    peer_rounds = results["ussd-menu-builder"]
+    if peer_rounds:
+        peer_rate = statistics.median(r.requests_s for r in peer_rounds)
+        peer_p99 = statistics.median(r.p99_ms for r in peer_rounds)
+        ratio = statistics.median(
+            w.requests_s / p.requests_s for w, p in zip(willay, peer_rounds, strict=True)
+        )
+        line += (
+            f", ussd-menu-builder {peer_rate:.0f} req/s p99 {peer_p99:.1f} ms: ratio {ratio:.2f}"
+        )
+    print(line)
 
 
 if __name__ == "__main__":

@@ -19,7 +19,7 @@ Action = Callable[[Turn], Awaitable[str | Jump]]
 
 
 async def start(turn: Turn) -> str:
-    snapshot = await turn.services.sessions.peek_resume(turn.session.subscriber)
+    snapshot = turn.resume
     if snapshot is not None:
         turn.session.lang = turn.session.lang or snapshot.lang
         return "resume"
@@ -27,12 +27,11 @@ async def start(turn: Turn) -> str:
 
 
 async def resume(turn: Turn) -> str | Jump:
-    sessions = turn.services.sessions
-    snapshot = await sessions.peek_resume(turn.session.subscriber)
-    await sessions.drop_resume(turn.session.subscriber)
+    snapshot = turn.resume
+    turn.drop_resume()
     if snapshot is None:
         return "ok"
-    kept = {"id", "text", "hops", "started_at", "subscriber", "consent", "notice"}
+    kept = {"id", "text", "hops", "replies", "started_at", "subscriber", "consent", "notice"}
     for name, value in snapshot:
         if name not in kept:
             setattr(turn.session, name, value)
@@ -40,7 +39,7 @@ async def resume(turn: Turn) -> str | Jump:
 
 
 async def start_over(turn: Turn) -> str:
-    await turn.services.sessions.drop_resume(turn.session.subscriber)
+    turn.drop_resume()
     return "known" if turn.session.lang else "new"
 
 
@@ -183,11 +182,9 @@ async def unsubscribe_sms(turn: Turn) -> str:
 
 
 async def delete_data(turn: Turn) -> str:
-    pseudonym = turn.session.subscriber
-    await turn.services.subscribers.delete(pseudonym)
-    await turn.services.sessions.drop_resume(pseudonym)
+    turn.drop_resume()
     turn.emit(EventKind.data_deleted)
-    turn.subscriber = None
+    turn.delete_subscriber()
     turn.session.consent = None
     return "ok"
 

@@ -11,7 +11,7 @@ from ussd.engine import UssdEngine
 __all__ = ["UssdEngineDep"]
 
 
-def get_engine(request: Request) -> UssdEngine:
+async def get_engine(request: Request) -> UssdEngine:
     return cast(UssdEngine, request.state.ussd)
 
 

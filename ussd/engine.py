@@ -1,8 +1,8 @@
 """The menu engine: walks the journey one hop at a time and renders the screen to show.
 
 Africa's Talking sends every input of the session joined by `*`; the engine keeps the text it
-has already seen in the session and applies only what is new, so a retried hop is answered
-again without being applied twice.
+has already seen in the session and applies only what is new. Each hop is applied exactly once,
+across processes: see `UssdEngine.handle` and `ussd.store`.
 """
 
 from __future__ import annotations
@@ -16,20 +16,21 @@ from ussd.actions import ACTIONS
 from ussd.menus import ActionScreen, EndScreen, Journey, MenuScreen, Option, TipScreen
 from ussd.paging import Page, PageLayout, paginate
 from ussd.schemas import AtUssdForm, AtUssdNotice
-from ussd.store import UssdSession
+from ussd.store import HopRead, SessionLocks, UssdSession
 from ussd.turn import Jump, Services, Turn
 from willay.catalog import Catalog, Tip
-from willay.errors import ConfigurationError
+from willay.errors import ConfigurationError, ServiceUnavailable, StoreUnavailable
 from willay.events import Event, EventKind
 from willay.gsm7 import septets, to_gsm7
 from willay.languages import LANGUAGES, pick_text
-from willay.profiles import pseudonym
+from willay.profiles import Subscriber, pseudonym
 
 __all__ = ["UssdEngine", "UssdReply", "tip_fit_problems", "tip_text"]
 
 log = logging.getLogger(__name__)
 
 MAX_ACTION_CHAIN = 8
+MAX_ATTEMPTS = 8  # a hop computed again this many times because others won the race gives up
 MAX_TIP_PAGES = 3
 RESUMABLE_FROM = 2  # hops: a session cut before its second screen is not worth resuming
 
@@ -110,44 +111,86 @@ class UssdEngine:
             )
             for code in LANGUAGES
         }
+        # rendering depends only on these keys, and the catalog and journey never change here
+        self._page_cache: dict[tuple[str, str, str | None, bool, bool], list[Page]] = {}
+        self._end_texts: dict[tuple[str, str], str] = {}
+        self._queue = SessionLocks()
 
     # -- hops ---------------------------------------------------------------------------------
 
     async def handle(self, form: AtUssdForm) -> UssdReply:
-        """Apply the new inputs of one hop and render the screen to show."""
+        """Apply the new inputs of one hop, exactly once, and render the screen to show.
+
+        A hop reads its state, works on it in memory and commits in one compare-and-set; if
+        another hop of the session (or of the person) committed in between, it starts over on
+        what that one left. A text already answered is answered again the same way.
+        """
         started = time.perf_counter()
-        services = self.services
         subscriber_id = pseudonym(form.phoneNumber, self._key)
-        known = await services.sessions.get(form.sessionId)
-        subscriber = await services.subscribers.get(subscriber_id)
-        fresh = known is None or known.subscriber != subscriber_id
-        session = (
-            known
-            if known is not None and not fresh
-            else UssdSession(
-                id=form.sessionId,
-                subscriber=subscriber_id,
-                text=form.text,
-                screen=self.journey.initial_screen,
-                lang=subscriber.language if subscriber else None,
-                consent=True if subscriber else None,
-            )
+        async with self._queue.hold(form.sessionId):
+            return await self._handle(form, subscriber_id, started)
+
+    async def _handle(self, form: AtUssdForm, subscriber_id: str, started: float) -> UssdReply:
+        for _ in range(MAX_ATTEMPTS):
+            read = await self.services.sessions.read_hop(form.sessionId, subscriber_id)
+            known = UssdSession.model_validate_json(read.session) if read.session else None
+            fresh = known is None or known.subscriber != subscriber_id
+            if known is not None and not fresh and form.text in known.replies:
+                body = known.replies[form.text]
+                return UssdReply(body[4:], end=body.startswith("END "))
+            turn = self._turn(form, read, known if not fresh else None)
+            reply = await self._step(turn, form, fresh=fresh)
+            turn.session.hops += 1
+            turn.session.remember(form.text, reply.body)
+            if await self.services.sessions.commit_hop(read, turn.write()):
+                self._emit_cost(turn, form, reply, fresh=fresh, started=started)
+                turn.publish()
+                if turn.profile_deleted:
+                    await self._erase_the_rest(read.subscriber)
+                return reply
+        raise StoreUnavailable(f"session {form.sessionId}: {MAX_ATTEMPTS} hops raced, none won")
+
+    async def _erase_the_rest(self, subscriber_id: str) -> None:
+        """After an erasure is stored (the profile went in the commit), whatever else the kernel
+        keeps about the person goes too; idempotent, so a retried hop can do it again."""
+        try:
+            await self.services.subscribers.delete(subscriber_id)
+        except ServiceUnavailable as exc:
+            log.error("erasure stored, but the rest not erased yet: %s", exc)
+
+    def _turn(self, form: AtUssdForm, read: HopRead, known: UssdSession | None) -> Turn:
+        subscriber = Subscriber.model_validate_json(read.profile) if read.profile else None
+        session = known or UssdSession(
+            id=form.sessionId,
+            subscriber=read.subscriber,
+            text=form.text,
+            screen=self.journey.initial_screen,
+            lang=subscriber.language if subscriber else None,
+            consent=True if subscriber else None,
         )
-        turn = Turn(
-            services=services, session=session, subscriber=subscriber, phone=form.phoneNumber
+        return Turn(
+            services=self.services,
+            session=session,
+            subscriber=subscriber,
+            phone=form.phoneNumber,
+            resume=UssdSession.model_validate_json(read.resume) if read.resume else None,
         )
+
+    async def _step(self, turn: Turn, form: AtUssdForm, *, fresh: bool) -> UssdReply:
         if fresh:
             await self._enter(turn, self.journey.initial_screen)
         else:
-            for key in new_inputs(session.text, form.text):
+            for key in new_inputs(turn.session.text, form.text):
                 await self._apply(turn, key.strip())
-            session.text = form.text
-        reply = self._render(turn)
-        session.hops += 1
-        await services.sessions.save(session)
-        # one event per request, with what it cost: the first hop's is session_start
+            turn.session.text = form.text
+        return self._render(turn)
+
+    def _emit_cost(
+        self, turn: Turn, form: AtUssdForm, reply: UssdReply, *, fresh: bool, started: float
+    ) -> None:
+        """One event per request, with what it cost: the first hop's is session_start."""
         cost = {
-            "screen": session.screen,
+            "screen": turn.session.screen,
             "elapsed_ms": round((time.perf_counter() - started) * 1000, 3),
             "bytes": math.ceil(septets(reply.text) * 7 / 8),
         }
@@ -156,7 +199,6 @@ class UssdEngine:
             turn.emit(EventKind.session_start, network=form.networkCode, region=region, **cost)
         else:
             turn.emit(EventKind.hop, **cost)
-        return reply
 
     async def _apply(self, turn: Turn, key: str) -> None:
         session = turn.session
@@ -253,6 +295,17 @@ class UssdEngine:
         return pick_text(screen.text, turn.lang)[0]
 
     def _pages(self, turn: Turn) -> list[Page]:
+        """The screen's pages, computed once per screen, language, tip and footer variant."""
+        session = turn.session
+        showing_tip = isinstance(self.journey.screens[session.screen], TipScreen)
+        tip = session.tip_id if showing_tip else None
+        key = (session.screen, turn.lang, tip, bool(session.history), bool(session.lang))
+        pages = self._page_cache.get(key)
+        if pages is None:
+            pages = self._page_cache[key] = self._paginate(turn)
+        return pages
+
+    def _paginate(self, turn: Turn) -> list[Page]:
         screen = self.journey.screens[turn.session.screen]
         options = [
             f"{i} {pick_text(o.label, turn.lang)[0]}"
@@ -266,7 +319,10 @@ class UssdEngine:
         screen = self.journey.screens[session.screen]
         notice, session.notice = session.notice, None
         if isinstance(screen, EndScreen):
-            return UssdReply(to_gsm7(self._body(turn)), end=True)
+            key = (session.screen, turn.lang)
+            if key not in self._end_texts:
+                self._end_texts[key] = to_gsm7(self._body(turn))
+            return UssdReply(self._end_texts[key], end=True)
         pages = self._pages(turn)
         session.page = min(session.page, len(pages) - 1)
         page = pages[session.page]
@@ -317,6 +373,7 @@ class UssdEngine:
             services=services, session=session, subscriber=subscriber, phone=notice.phoneNumber
         )
         turn.emit(EventKind.session_end, screen=session.screen, **data)
+        turn.publish()
         screen = self.journey.screens[session.screen]
         if (
             notice.status == "Incomplete"

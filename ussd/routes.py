@@ -4,33 +4,58 @@ from __future__ import annotations
 
 import html
 import logging
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, cast
+from urllib.parse import parse_qsl
 
-from fastapi import APIRouter, Form
+from fastapi import APIRouter, Form, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, PlainTextResponse
+from pydantic import ValidationError
+from starlette.routing import Match, Route
+from starlette.types import Scope
 
 from ussd.deps import UssdEngineDep
+from ussd.engine import UssdEngine
 from ussd.schemas import AtUssdForm, AtUssdNotice
 from willay.deps import CallbackGuard, SettingsDep
 from willay.errors import ServiceUnavailable
 from willay.events import Event, EventKind
 from willay.gsm7 import septets, to_gsm7
 from willay.languages import pick_text
+from willay.security import check_callback
 
-__all__ = ["router", "simulator_router"]
+__all__ = ["provider_hop_route", "router", "simulator_router"]
 
 log = logging.getLogger(__name__)
 
 SIMULATOR_PAGE = Path(__file__).parent / "static" / "simulator.html"
+URLENCODED = "application/x-www-form-urlencoded"
 
 router = APIRouter(prefix="/ussd", tags=["ussd"], dependencies=[CallbackGuard])
 simulator_router = APIRouter(tags=["simulator"])
 
 
-@router.post("/africastalking", response_class=PlainTextResponse)
-async def ussd_hop(form: Annotated[AtUssdForm, Form()], engine: UssdEngineDep) -> PlainTextResponse:
-    """One USSD hop: answers `CON <screen>` or `END <screen>` as text/plain."""
+async def _hop_form(request: Request) -> AtUssdForm:
+    """The hop's form, parsed without the generic form machinery (the hot path's one parse)."""
+    if request.headers.get("content-type", "").startswith(URLENCODED):
+        fields: Mapping[str, object] = dict(
+            parse_qsl((await request.body()).decode("utf-8", "replace"), keep_blank_values=True)
+        )
+    else:
+        async with request.form() as form:  # closes any uploaded file
+            fields = dict(form)
+    try:
+        return AtUssdForm.model_validate(fields)
+    except ValidationError as exc:
+        errors = [{**e, "loc": ("body", *e["loc"])} for e in exc.errors()]
+        raise RequestValidationError(errors) from None
+
+
+async def _answer(request: Request) -> PlainTextResponse:
+    form = await _hop_form(request)
+    engine = cast(UssdEngine, request.state.ussd)
     headers = {}
     try:
         reply = await engine.handle(form)
@@ -52,6 +77,47 @@ async def ussd_hop(form: Annotated[AtUssdForm, Form()], engine: UssdEngineDep) -
         body = "END " + to_gsm7(pick_text(notice, "es")[0])
     headers["X-Willay-Septets"] = str(septets(body[4:]))
     return PlainTextResponse(body, headers=headers)
+
+
+@router.post(
+    "/africastalking",
+    response_class=PlainTextResponse,
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {URLENCODED: {"schema": AtUssdForm.model_json_schema()}},
+        }
+    },
+)
+async def ussd_hop(request: Request) -> PlainTextResponse:
+    """One USSD hop: answers `CON <screen>` or `END <screen>` as text/plain."""
+    return await _answer(request)
+
+
+async def _provider_hop(request: Request) -> PlainTextResponse:
+    check_callback(request, request.state.settings)
+    return await _answer(request)
+
+
+class _ProviderHopRoute(Route):
+    """`ussd_hop` for url-encoded forms (what the provider posts), as a bare Starlette route.
+
+    FastAPI's per-request dependency solving and response plumbing cost as much CPU as the hop
+    itself; this route skips them and calls the same guard and handler. Anything else (another
+    encoding, another method) falls through to the documented `ussd_hop`.
+    """
+
+    def matches(self, scope: Scope) -> tuple[Match, Scope]:
+        match, child = super().matches(scope)
+        if match is not Match.FULL:
+            return Match.NONE, {}
+        content_type = next((v for k, v in scope["headers"] if k == b"content-type"), b"")
+        return (match, child) if content_type.startswith(URLENCODED.encode()) else (Match.NONE, {})
+
+
+provider_hop_route = _ProviderHopRoute(
+    "/ussd/africastalking", _provider_hop, methods=["POST"], include_in_schema=False
+)
 
 
 @router.post("/africastalking/events", response_class=PlainTextResponse)

@@ -1,18 +1,38 @@
 """USSD session state in the key-value store, under the provider's session id, with a TTL.
 
+A hop is applied exactly once: `SessionStore.read_hop` reads the session, the person's profile
+and their resume snapshot in one round trip; the engine works on copies; `commit_hop` writes the
+result in one atomic compare-and-set, only if none of the three changed since the read (Redis: a
+Lua script; embedded store: under a lock in the one process). The session remembers the reply it
+gave to each of its last texts, so a retried hop is answered again without being applied twice.
+
 A session cut short (`Incomplete`) leaves a resume snapshot under the person's pseudonym, so the
 next dial can offer to continue where they were.
 """
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
+import hashlib
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Protocol
 
+import hiredis
 from pydantic import BaseModel, Field
+from redis.asyncio import Connection, Redis
+from redis.exceptions import RedisError
 
-from willay.kv import KeyValueStore
+from ussd.wire import RedisLink
+from willay.errors import StoreUnavailable
+from willay.kv import KeyValueStore, RedisStore
+from willay.profiles import SubscriberStore
 
-__all__ = ["SessionStore", "UssdSession"]
+__all__ = ["HopRead", "HopWrite", "SessionLocks", "SessionStore", "UssdSession"]
+
+REPLIES_KEPT = 4  # a late retry of any of a session's last hops is answered as the first time
 
 
 class UssdSession(BaseModel):
@@ -35,42 +55,274 @@ class UssdSession(BaseModel):
     served: list[str] = []
     notice: str | None = None
     hops: int = 0
+    replies: dict[str, str] = {}
     started_at: dt.datetime = Field(default_factory=lambda: dt.datetime.now(dt.UTC))
+
+    def remember(self, text: str, body: str) -> None:
+        """Keep the reply to `text`, for its retries; only the last `REPLIES_KEPT` are kept."""
+        self.replies.pop(text, None)
+        self.replies[text] = body
+        for old in list(self.replies)[:-REPLIES_KEPT]:
+            del self.replies[old]
+
+
+@dataclass(frozen=True)
+class HopKeys:
+    session: str
+    profile: str
+    resume: str
+    sms_index: str
+
+
+@dataclass(frozen=True)
+class HopRead:
+    """What one hop read, as stored (None: absent); the commit expects it unchanged."""
+
+    keys: HopKeys
+    subscriber: str
+    session: str | None
+    profile: str | None
+    resume: str | None
+
+
+@dataclass(frozen=True)
+class HopWrite:
+    """What one hop changes: always the session; the profile and resume snapshot if touched."""
+
+    session: str
+    profile: str | None = None  # the new profile JSON
+    delete_profile: bool = False
+    sms_subscribed: bool = False
+    drop_resume: bool = False
+
+
+class _HopBackend(Protocol):
+    async def read(self, keys: HopKeys) -> tuple[str | None, str | None, str | None]: ...
+
+    async def commit(self, read: HopRead, write: HopWrite, *, ttl: int) -> bool: ...
+
+    def close(self) -> None: ...
+
+
+# KEYS: session, profile, resume, sms index. ARGV: the three values read ("" = absent), the new
+# session, its TTL, the profile operation (keep | set | del), the new profile, "1" if subscribed
+# to SMS, "1" to drop the resume snapshot, the pseudonym. Answers 1 if written, 0 if refused.
+_COMMIT = """
+for i = 1, 3 do
+  local now = redis.call('GET', KEYS[i])
+  if (now or '') ~= ARGV[i] then return 0 end
+end
+redis.call('SET', KEYS[1], ARGV[4], 'EX', ARGV[5])
+if ARGV[6] == 'set' then
+  redis.call('SET', KEYS[2], ARGV[7])
+  redis.call(ARGV[8] == '1' and 'SADD' or 'SREM', KEYS[4], ARGV[10])
+elseif ARGV[6] == 'del' then
+  redis.call('DEL', KEYS[2])
+  redis.call('SREM', KEYS[4], ARGV[10])
+end
+if ARGV[9] == '1' then redis.call('DEL', KEYS[3]) end
+return 1
+"""
+
+
+def _commit_args(read: HopRead, write: HopWrite, ttl: int) -> list[str | int]:
+    keys = read.keys
+    op = "del" if write.delete_profile else "set" if write.profile is not None else "keep"
+    return [
+        keys.session,
+        keys.profile,
+        keys.resume,
+        keys.sms_index,
+        read.session or "",
+        read.profile or "",
+        read.resume or "",
+        write.session,
+        ttl,
+        op,
+        write.profile or "",
+        "1" if write.sms_subscribed else "0",
+        "1" if write.drop_resume else "0",
+        read.subscriber,
+    ]
+
+
+class _WireHops:
+    """One MGET to read, one script to compare and set, on the lean link: two round trips."""
+
+    def __init__(self, link: RedisLink) -> None:
+        self._link = link
+        self._sha = hashlib.sha1(_COMMIT.encode()).hexdigest()
+
+    async def read(self, keys: HopKeys) -> tuple[str | None, str | None, str | None]:
+        found = await self._link.call("MGET", keys.session, keys.profile, keys.resume)
+        if isinstance(found, hiredis.ReplyError):
+            raise StoreUnavailable(f"Redis MGET failed: {found}")
+        return found[0], found[1], found[2]
+
+    async def commit(self, read: HopRead, write: HopWrite, *, ttl: int) -> bool:
+        args = _commit_args(read, write, ttl)
+        done = await self._link.call("EVALSHA", self._sha, 4, *args)
+        if isinstance(done, hiredis.ReplyError) and str(done).startswith("NOSCRIPT"):
+            done = await self._link.call("EVAL", _COMMIT, 4, *args)
+        if isinstance(done, hiredis.ReplyError):
+            raise StoreUnavailable(f"Redis hop commit failed: {done}")
+        return bool(done)
+
+    def close(self) -> None:
+        self._link.close()
+
+
+class _RedisHops:
+    """The same two round trips through redis-py, for Redis over TLS or a Unix socket."""
+
+    def __init__(self, client: Redis) -> None:
+        self._redis = client
+        self._commit = client.register_script(_COMMIT)
+
+    async def read(self, keys: HopKeys) -> tuple[str | None, str | None, str | None]:
+        try:
+            found = await self._redis.mget(keys.session, keys.profile, keys.resume)
+        except (RedisError, OSError) as exc:
+            raise StoreUnavailable(f"Redis MGET failed: {exc}") from exc
+        return found[0], found[1], found[2]
+
+    async def commit(self, read: HopRead, write: HopWrite, *, ttl: int) -> bool:
+        args = _commit_args(read, write, ttl)
+        try:
+            done = await self._commit(keys=args[:4], args=args[4:])
+        except (RedisError, OSError) as exc:
+            raise StoreUnavailable(f"Redis hop commit failed: {exc}") from exc
+        return bool(done)
+
+    def close(self) -> None:
+        """The client is the app's; it closes it."""
+
+
+def _redis_hops(client: Redis) -> _WireHops | _RedisHops:
+    """The lean link for Redis over plain TCP, redis-py for anything else."""
+    pool = client.connection_pool
+    if pool.connection_class is not Connection:
+        return _RedisHops(client)
+    options = pool.connection_kwargs
+    link = RedisLink(
+        host=options.get("host", "localhost"),
+        port=int(options.get("port", 6379)),
+        db=int(options.get("db", 0)),
+        username=options.get("username"),
+        password=options.get("password"),
+        timeout=options.get("socket_timeout") or 1.0,
+    )
+    return _WireHops(link)
+
+
+class _LocalHops:
+    """The embedded store: one process, so a lock makes the compare-and-set atomic."""
+
+    def __init__(self, kv: KeyValueStore) -> None:
+        self._kv = kv
+        self._lock = asyncio.Lock()
+
+    async def read(self, keys: HopKeys) -> tuple[str | None, str | None, str | None]:
+        kv = self._kv
+        return await kv.get(keys.session), await kv.get(keys.profile), await kv.get(keys.resume)
+
+    async def commit(self, read: HopRead, write: HopWrite, *, ttl: int) -> bool:
+        kv, keys = self._kv, read.keys
+        async with self._lock:
+            if await self.read(keys) != (read.session, read.profile, read.resume):
+                return False
+            await kv.set(keys.session, write.session, ttl=ttl)
+            if write.delete_profile:
+                await kv.delete(keys.profile)
+            elif write.profile is not None:
+                await kv.set(keys.profile, write.profile)
+            if write.delete_profile or (write.profile is not None and not write.sms_subscribed):
+                await kv.remove_members(keys.sms_index, read.subscriber)
+            elif write.profile is not None:
+                await kv.add_members(keys.sms_index, read.subscriber)
+            if write.drop_resume:
+                await kv.delete(keys.resume)
+        return True
+
+    def close(self) -> None:
+        """The store is the app's; it closes it."""
+
+
+class SessionLocks:
+    """One lock per session id in this process, kept while a hop holds or waits for it.
+
+    Not what makes hops exactly-once (the compare-and-set does, across processes): it only
+    queues the hops of one session that reach the same process, so a retry waits for the first
+    and is answered from its stored reply instead of being computed in vain.
+    """
+
+    def __init__(self) -> None:
+        self._locks: dict[str, tuple[asyncio.Lock, int]] = {}
+
+    @asynccontextmanager
+    async def hold(self, session_id: str) -> AsyncIterator[None]:
+        lock, users = self._locks.get(session_id) or (asyncio.Lock(), 0)
+        self._locks[session_id] = (lock, users + 1)
+        try:
+            async with lock:
+                yield
+        finally:
+            lock, users = self._locks[session_id]
+            if users == 1:
+                del self._locks[session_id]
+            else:
+                self._locks[session_id] = (lock, users - 1)
 
 
 class SessionStore:
     """Sessions under `<prefix>:ussd:session:<id>`; resume snapshots under `...:resume:<who>`."""
 
-    def __init__(self, kv: KeyValueStore, *, prefix: str, ttl: int, resume_ttl: int) -> None:
+    def __init__(
+        self,
+        kv: KeyValueStore,
+        *,
+        prefix: str,
+        ttl: int,
+        resume_ttl: int,
+        profiles: SubscriberStore,
+    ) -> None:
         self._kv = kv
         self._prefix = f"{prefix}:ussd"
         self._ttl = ttl
         self._resume_ttl = resume_ttl
+        self._profiles = profiles
+        self._hops: _HopBackend = (
+            _redis_hops(kv.client) if isinstance(kv, RedisStore) else _LocalHops(kv)
+        )
+
+    async def read_hop(self, session_id: str, subscriber: str) -> HopRead:
+        """The session, the person's profile and resume snapshot, as stored, in one read."""
+        keys = HopKeys(
+            session=f"{self._prefix}:session:{session_id}",
+            profile=self._profiles.key(subscriber),
+            resume=f"{self._prefix}:resume:{subscriber}",
+            sms_index=self._profiles.sms_index,
+        )
+        session, profile, resume = await self._hops.read(keys)
+        return HopRead(keys, subscriber, session, profile, resume)
+
+    async def commit_hop(self, read: HopRead, write: HopWrite) -> bool:
+        """Write the hop's changes if nothing it read has changed since; False if something has."""
+        return await self._hops.commit(read, write, ttl=self._ttl)
+
+    def close(self) -> None:
+        """Close what the hops use of their own (the lean Redis link)."""
+        self._hops.close()
 
     async def get(self, session_id: str) -> UssdSession | None:
         """The live session, or None if unknown or expired."""
         raw = await self._kv.get(f"{self._prefix}:session:{session_id}")
         return UssdSession.model_validate_json(raw) if raw else None
 
-    async def save(self, session: UssdSession) -> None:
-        """Store the session, renewing its TTL."""
-        await self._kv.set(
-            f"{self._prefix}:session:{session.id}", session.model_dump_json(), ttl=self._ttl
-        )
-
     async def save_resume(self, session: UssdSession) -> None:
         """Keep a snapshot of a session cut short, for the person's next dial."""
         await self._kv.set(
             f"{self._prefix}:resume:{session.subscriber}",
-            session.model_dump_json(),
+            session.model_dump_json(exclude={"replies"}),
             ttl=self._resume_ttl,
         )
-
-    async def peek_resume(self, subscriber: str) -> UssdSession | None:
-        """The snapshot waiting for this person, if any."""
-        raw = await self._kv.get(f"{self._prefix}:resume:{subscriber}")
-        return UssdSession.model_validate_json(raw) if raw else None
-
-    async def drop_resume(self, subscriber: str) -> None:
-        """Forget the snapshot."""
-        await self._kv.delete(f"{self._prefix}:resume:{subscriber}")

@@ -1,13 +1,18 @@
-"""One hop of one session: the state an action may read and change, and what it may call."""
+"""One hop of one session: the state an action may read and change, and what it may call.
+
+Nothing a turn does leaves the process until the hop commits: profile changes, a dropped resume
+snapshot and events are held in the turn, written in the hop's one atomic write and published
+after it, so a hop that loses a race (and is computed again) leaves no trace.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from recommender import TipPicker
-from ussd.store import SessionStore, UssdSession
+from ussd.store import HopWrite, SessionStore, UssdSession
 from willay.catalog import Catalog
 from willay.events import Event, EventKind, EventSink
 from willay.languages import DEFAULT_LANGUAGE
@@ -48,14 +53,19 @@ class Turn:
     session: UssdSession
     subscriber: Subscriber | None
     phone: str
+    resume: UssdSession | None = None  # the snapshot of this person's session cut short
+    events: list[Event] = field(default_factory=list)
+    profile_changed: bool = False
+    profile_deleted: bool = False
+    resume_dropped: bool = False
 
     @property
     def lang(self) -> str:
         return self.session.lang or DEFAULT_LANGUAGE
 
     def emit(self, kind: EventKind, **data: object) -> None:
-        """Publish an event of this session."""
-        self.services.events.publish(
+        """Record an event of this session, to publish once the hop is committed."""
+        self.events.append(
             Event(
                 channel=CHANNEL,
                 kind=kind,
@@ -66,7 +76,31 @@ class Turn:
             )
         )
 
+    def publish(self) -> None:
+        """Publish the events recorded, in order."""
+        for event in self.events:
+            self.services.events.publish(event)
+        self.events.clear()
+
     async def save_subscriber(self) -> None:
-        """Store the profile, if there is one."""
-        if self.subscriber is not None:
-            await self.services.subscribers.save(self.subscriber)
+        """Store the profile (if there is one) with the hop."""
+        self.profile_changed = self.subscriber is not None
+
+    def delete_subscriber(self) -> None:
+        """Erase the profile with the hop."""
+        self.subscriber, self.profile_deleted = None, True
+
+    def drop_resume(self) -> None:
+        """Forget the resume snapshot with the hop."""
+        self.resume, self.resume_dropped = None, True
+
+    def write(self) -> HopWrite:
+        """The hop's changes to store in its one atomic write."""
+        profile = self.subscriber if self.profile_changed else None
+        return HopWrite(
+            session=self.session.model_dump_json(),
+            profile=profile.model_dump_json() if profile is not None else None,
+            delete_profile=self.profile_deleted and self.subscriber is None,
+            sms_subscribed=profile is not None and profile.sms_subscribed,
+            drop_resume=self.resume_dropped,
+        )

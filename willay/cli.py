@@ -94,13 +94,26 @@ def serve(
     port: Annotated[
         int | None, typer.Option(help="Port to listen on.", envvar="WILLAY_PORT")
     ] = None,
+    workers: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="Server processes on the one port (more than 1 needs WILLAY_REDIS_URL).",
+            envvar="WILLAY_WORKERS",
+        ),
+    ] = 1,
 ) -> None:
     """Serve the USSD endpoint, the simulator and the health checks."""
     import uvicorn
 
-    from willay.app import create_app
+    from willay.app import create_app, freeze_startup
 
     settings = _settings(host=host, port=port)
+    if workers > 1 and settings.redis_url is None:
+        raise _fail(
+            f"--workers {workers} needs WILLAY_REDIS_URL: the in-process store cannot share "
+            "sessions and profiles between processes"
+        )
     try:
         application = create_app(settings)
     except ProblemsError as exc:
@@ -113,6 +126,18 @@ def serve(
         out.print(f"Simulator:      {base}/simulator")
     out.print(f"Store: {'in-process (embedded)' if settings.embedded else 'Redis'}")
     # no access log: callback URLs carry the secret token
+    if workers > 1:  # each process builds its app from the environment, as this one did
+        uvicorn.run(
+            "willay.app:app_from_environment",
+            factory=True,
+            workers=workers,
+            host=settings.host,
+            port=settings.port,
+            log_level="info",
+            access_log=False,
+        )
+        return
+    freeze_startup()
     uvicorn.run(
         application, host=settings.host, port=settings.port, log_level="info", access_log=False
     )

@@ -46,7 +46,7 @@ def is_gsm7(text: str) -> bool:
 
 def septets(text: str) -> int:
     """Septets `text` takes in GSM-7: extension characters count twice."""
-    return sum(2 if c in EXTENSION else 1 for c in text)
+    return len(text) + sum(text.count(c) for c in EXTENSION)
 
 
 def _transliterate(char: str) -> str:

@@ -123,6 +123,11 @@ class RedisStore:
     def __init__(self, client: aioredis.Redis) -> None:
         self._redis = client
 
+    @property
+    def client(self) -> aioredis.Redis:
+        """The Redis client, for what needs more than strings and sets (scripts, pipelines)."""
+        return self._redis
+
     async def get(self, key: str) -> str | None:
         """The value under `key`, or None."""
         with _translated("GET"):

@@ -115,7 +115,13 @@ class SubscriberStore:
         self._prefix = prefix
         self._sms_index = f"{prefix}:sms:subscribers"
 
-    def _key(self, subscriber_id: str) -> str:
+    @property
+    def sms_index(self) -> str:
+        """The key of the set of SMS subscribers' pseudonyms."""
+        return self._sms_index
+
+    def key(self, subscriber_id: str) -> str:
+        """The key a profile is stored under."""
         return f"{self._prefix}:sub:{subscriber_id}"
 
     async def sms_subscribers(self) -> set[str]:
@@ -124,12 +130,12 @@ class SubscriberStore:
 
     async def get(self, subscriber_id: str) -> Subscriber | None:
         """The profile, or None if the person never consented or deleted it."""
-        raw = await self._kv.get(self._key(subscriber_id))
+        raw = await self._kv.get(self.key(subscriber_id))
         return Subscriber.model_validate_json(raw) if raw else None
 
     async def save(self, subscriber: Subscriber) -> None:
         """Store the whole profile."""
-        await self._kv.set(self._key(subscriber.id), subscriber.model_dump_json())
+        await self._kv.set(self.key(subscriber.id), subscriber.model_dump_json())
         if subscriber.sms_subscribed:
             await self._kv.add_members(self._sms_index, subscriber.id)
         else:
@@ -137,5 +143,5 @@ class SubscriberStore:
 
     async def delete(self, subscriber_id: str) -> None:
         """Erase the profile (and its place in the SMS index)."""
-        await self._kv.delete(self._key(subscriber_id))
+        await self._kv.delete(self.key(subscriber_id))
         await self._kv.remove_members(self._sms_index, subscriber_id)

@@ -1,0 +1,60 @@
+"""What the USSD hot path skips must not change what a person or the provider gets."""
+
+from __future__ import annotations
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from tests.fixtures.ussd import Phone
+from willay.gsm7 import EXTENSION, septets
+
+FORM = {"sessionId": "ATUid_hp", "serviceCode": "*123#", "phoneNumber": "+51987654321", "text": ""}
+
+
+@given(st.text(alphabet=st.sampled_from(sorted(EXTENSION) + list("abc ñ\n@"))))
+def test_septets_count_extension_characters_twice(text: str) -> None:
+    assert septets(text) == sum(2 if c in EXTENSION else 1 for c in text)
+
+
+def test_a_multipart_hop_is_answered_like_a_url_encoded_one(client) -> None:
+    plain = client.post("/ussd/africastalking", data=FORM)
+    multipart = client.post(
+        "/ussd/africastalking",
+        data={**FORM, "sessionId": "ATUid_hp2"},
+        files={"unused": ("x.txt", b"x")},
+    )
+    assert multipart.status_code == plain.status_code == 200
+    assert multipart.text == plain.text and multipart.text.startswith("CON ")
+    bad = client.post("/ussd/africastalking", data={"text": ""}, files={"unused": ("x", b"x")})
+    assert bad.status_code == 400 and "phoneNumber: Field required" in bad.json()["detail"]
+
+
+def test_screens_from_the_page_cache_match_a_fresh_engine(client, settings, events, clock) -> None:
+    """The same walk twice on one app (second time from the cache) and on a new app agree."""
+    from fastapi.testclient import TestClient
+
+    from willay.app import create_app
+
+    def walk(phone: Phone) -> list[str]:
+        screens = [phone.dial().body]
+        screens += [phone.press(key).body for key in ("1", "2", "98", "0", "00", "99", "0")]
+        return screens
+
+    first = walk(Phone(client, number="+51911111111"))
+    cached = walk(Phone(client, number="+51922222222"))
+    with TestClient(create_app(settings, events=events, clock=clock)) as other:
+        fresh = walk(Phone(other, number="+51933333333"))
+    assert first == cached == fresh
+
+
+def test_a_server_process_freezes_what_startup_built(monkeypatch, settings) -> None:
+    import gc
+
+    from willay import app as app_module
+
+    monkeypatch.setattr(app_module, "Settings", lambda: settings)
+    try:
+        app_module.app_from_environment()
+        assert gc.get_freeze_count() > 10_000  # modules, schemas, catalog: never walked again
+    finally:
+        gc.unfreeze()
