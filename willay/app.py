@@ -18,6 +18,8 @@ from ivr import router as ivr_router
 from recommender import ModelPicker, RuleBasedPicker, TipPicker
 from sms import SmsChannel
 from sms import router as sms_router
+from studio import Studio
+from studio.routes import router as studio_router
 from telemetry import MqttEventSink
 from ussd.actions import ACTIONS
 from ussd.engine import UssdEngine
@@ -130,6 +132,19 @@ def create_app(
             clock=clock,
             audio=audio,
         )
+        studio = (
+            Studio.create(
+                settings=settings,
+                catalog=catalog,
+                kv=kv,
+                ussd=engine,
+                ivr=ivr.engine,
+                audio=audio,
+                clock=clock,
+            )
+            if settings.studio
+            else None
+        )
         try:
             yield AppState(
                 settings=settings,
@@ -140,8 +155,11 @@ def create_app(
                 sms=sms,
                 audio=audio,
                 ivr=ivr,
+                studio=studio,
             )
         finally:
+            if studio is not None:
+                studio.builder.close()
             await sms.close()
             if picker is None:
                 _close_picker(chooser)
@@ -157,11 +175,15 @@ def create_app(
     app.include_router(audio_router)
     if settings.simulator:
         app.include_router(simulator_router)
+    if settings.studio:
+        app.include_router(studio_router)
 
     @app.exception_handler(WillayError)
     async def willay_error(request: Request, exc: WillayError) -> JSONResponse:
         return JSONResponse(
-            {"error": type(exc).__name__, "detail": exc.message}, status_code=exc.status_code
+            {"error": type(exc).__name__, "detail": exc.message},
+            status_code=exc.status_code,
+            headers=getattr(exc, "headers", None),
         )
 
     @app.exception_handler(RequestValidationError)
