@@ -15,7 +15,6 @@ from audio_cache.utterances import (
     Utterance,
     provenance_for,
     recording_for,
-    text_sha256,
     tip_utterances,
 )
 
@@ -36,6 +35,5 @@ __all__ = [
     "load_manifest",
     "provenance_for",
     "recording_for",
-    "text_sha256",
     "tip_utterances",
 ]

@@ -9,7 +9,6 @@ A recording without provenance (placed by hand) always wins.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -19,6 +18,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from willay.catalog import Catalog, Tip
+from willay.signoff import text_sha256
 
 __all__ = [
     "MIXED",
@@ -29,7 +29,6 @@ __all__ = [
     "Utterance",
     "provenance_for",
     "recording_for",
-    "text_sha256",
     "tip_utterances",
     "unused_recordings",
 ]
@@ -39,11 +38,6 @@ log = logging.getLogger(__name__)
 Kind = Literal["tip", "prompt"]
 MIXED = "mul"  # BCP-47 "multiple languages": a prompt heard in every language in a row
 RECORDING_EXTENSIONS = (".wav", ".mp3")  # the first one found wins
-
-
-def text_sha256(text: str) -> str:
-    """The SHA-256 (hex) of a text's UTF-8 bytes: what a recording or a sign-off is bound to."""
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 @dataclass(frozen=True)

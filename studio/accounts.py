@@ -3,12 +3,13 @@
 Accounts live in `<WILLAY_STUDIO_DIR>/users.json` (mode 0600), replaced atomically on every
 change; a password is never stored or logged, only its Argon2id hash (argon2-cffi defaults).
 
-| role | may |
-| --- | --- |
-| `editor` | look, record any language, start a rebuild |
-| `clinical-reviewer` | look, approve or reject texts clinically |
-| `language-reviewer` (with a variety, e.g. `quy`) | look, record and approve that variety |
-| `admin` | look, record any language, start a rebuild (accounts: `willay studio add-user`) |
+Every account may look (catalog, players, call simulator). Besides:
+
+- `editor`: record any language, start a full rebuild;
+- `clinical-reviewer`: approve or reject Spanish texts (the clinical sign-off);
+- `language-reviewer` of a variety (`quy`, `quz`): record that variety, approve or reject its
+  texts (the language sign-off, with a back-translation);
+- `admin`: record any language, start a full rebuild (accounts: `willay studio add-user`).
 """
 
 from __future__ import annotations
@@ -55,8 +56,15 @@ class Account(BaseModel):
     name: str = Field(pattern=NAME_PATTERN)
     role: Role
     lang: str | None = None
+    full_name: str = Field(default="", max_length=120)
+    credential: str = Field(default="", max_length=160, description="role and registration")
     password_hash: str = Field(repr=False)
     created_at: dt.datetime
+
+    @property
+    def reviewer(self) -> str:
+        """The name a sign-off records."""
+        return self.full_name or self.name
 
     @property
     def title(self) -> str:
@@ -74,8 +82,9 @@ class Account(BaseModel):
         return self.role in (Role.editor, Role.admin)
 
     def review_kind(self, lang: str) -> str | None:
-        """The sign-off this account may give for a text in `lang`: clinical, language or none."""
-        if self.role is Role.clinical_reviewer:
+        """The sign-off this account may give on a text in `lang`: clinical (Spanish texts),
+        language (their variety), or none."""
+        if self.role is Role.clinical_reviewer and lang == DEFAULT_LANGUAGE:
             return "clinical"
         if self.role is Role.language_reviewer and lang == self.lang:
             return "language"
@@ -126,9 +135,20 @@ class AccountBook:
         role: Role,
         password: str,
         lang: str | None = None,
+        full_name: str = "",
+        credential: str = "",
         replace: bool = False,
     ) -> Account:
-        """Create an account (or replace it, with `replace`); `ConfigurationError` if refused."""
+        """Create an account (or replace it, with `replace`); `ConfigurationError` if refused.
+
+        Reviewers need a `credential` (role and registration, e.g. "Obstetra, COP 12345", or
+        "Hablante nativa, Ayacucho"): every sign-off they give records it.
+        """
+        if role in (Role.clinical_reviewer, Role.language_reviewer) and len(credential) < 2:
+            raise ConfigurationError(
+                "a reviewer needs --credential: their role and registration, e.g. "
+                "'Obstetra, COP 12345' or 'Hablante nativa, Ayacucho'"
+            )
         if role is Role.language_reviewer and lang not in VARIETIES:
             raise ConfigurationError(
                 f"a language reviewer needs --lang, one of {', '.join(VARIETIES)}"
@@ -142,6 +162,8 @@ class AccountBook:
                 name=name,
                 role=role,
                 lang=lang,
+                full_name=full_name.strip(),
+                credential=credential.strip(),
                 password_hash=_hasher.hash(password),
                 created_at=dt.datetime.now(dt.UTC),
             )

@@ -96,7 +96,7 @@ class CatalogView:
         expiry: Literal["current", "expiring", "expired"] = "current"
         if not tip.is_current(today):
             expiry = "expired"
-        elif tip.expires_on - today <= self._warning:
+        elif tip.expires_on is not None and tip.expires_on - today <= self._warning:
             expiry = "expiring"
         return CatalogRow(
             tip=tip,
@@ -108,7 +108,7 @@ class CatalogView:
             audio={fmt: self._audio.clip("tip", tip.id, lang, fmt) for fmt in ("call", "app")},
             recording=recording,
             provenance=provenance,
-            review=self._reviews.review(tip, text_lang),
+            review=self._reviews.review(tip, text_lang, today),
             expiry=expiry,
         )
 

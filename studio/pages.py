@@ -30,9 +30,11 @@ __all__ = [
 STATE_NAMES = {
     "approved": "aprobado",
     "rejected": "rechazado",
-    "pending": "sin firma",
+    "expired": "aprobación vencida",
     "void": "firma anulada (el texto cambió)",
+    "pending": "sin firma",
 }
+DECISIONS = {"approve": "aprobó", "reject": "rechazó"}
 RECORDING_NAMES = {"human": "voz humana", "stale": "grabación antigua", "none": "voz sintética"}
 EXPIRY_NAMES = {"current": "vigente", "expiring": "vence pronto", "expired": "vencido"}
 
@@ -118,6 +120,12 @@ def _player(audio: AudioLibrary, found: tuple[AudioFile, str] | None, label: str
 
 
 def _review_form(row: CatalogRow, kind: str, csrf: str, back: str) -> str:
+    back_translation = ""
+    if kind == "language":
+        back_translation = (
+            "<label>Traducción de vuelta al castellano (para aprobar) "
+            '<textarea name="back_translation" rows="2" maxlength="2000"></textarea></label>'
+        )
     return (
         '<form method="post" action="/studio/review" class="review">'
         f'<input type="hidden" name="csrf" value="{e(csrf)}">'
@@ -125,7 +133,8 @@ def _review_form(row: CatalogRow, kind: str, csrf: str, back: str) -> str:
         f'<input type="hidden" name="lang" value="{e(row.lang)}">'
         f'<input type="hidden" name="text_sha256" value="{e(row.review.text_sha256)}">'
         f'<input type="hidden" name="back" value="{e(back)}">'
-        f'<label>Comentario ({e(kind)}) <input name="comment" maxlength="500"></label>'
+        f"{back_translation}"
+        f'<label>Comentario ({e(kind)}) <input name="comment" maxlength="2000"></label>'
         '<button name="decision" value="approve" class="approve">Aprobar</button> '
         '<button name="decision" value="reject" class="reject">Rechazar</button></form>'
     )
@@ -149,13 +158,23 @@ def _row(row: CatalogRow, *, account: Account, audio: AudioLibrary, csrf: str, b
         record = f' <a class="record" href="/studio/record?{e(query)}">Grabar</a>'
     kind = account.review_kind(row.lang)
     review = _review_form(row, kind, csrf, back) if kind and row.own else ""
-    signoffs = "".join(f"<li>{e(line)}</li>" for line in row.review.lines)
+    signoffs = "".join(
+        f"<li>{s.date} {e(s.reviewer)} ({e(s.role)}) {DECISIONS[s.decision.value]}"
+        f"{'' if s.text_sha256 == row.review.text_sha256 else ' un texto anterior'}"
+        f"{': ' + e(s.comment) if s.comment else ''}"
+        f"{' · de vuelta: ' + e(s.back_translation) if s.back_translation else ''}</li>"
+        for s in row.review.history
+    )
+    served = "se sirve en producción" if row.review.servable else "no se sirve en producción"
     return (
-        f'<article class="item state-{e(row.review.state)}" data-tip="{e(tip.id)}" '
+        f'<article class="item state-{e(row.review.state)}" id="{e(tip.id)}-{e(row.lang)}" '
+        f'data-tip="{e(tip.id)}" '
         f'data-lang="{e(row.lang)}">'
         f'<h2>{e(tip.id)} <span class="lang">{e(row.lang)}</span>{own}</h2>'
         f'<p class="badges"><span class="badge review">{e(STATE_NAMES[row.review.state])}</span>'
-        f' <span class="badge">{e(EXPIRY_NAMES[row.expiry])}: {tip.expires_on}</span>'
+        f' <span class="badge">{served}</span>'
+        f' <span class="badge">{e(EXPIRY_NAMES[row.expiry])}'
+        f"{': ' + str(tip.expires_on) if tip.expires_on else ''}</span>"
         f' <span class="badge rec-{e(row.recording)}">{recording}</span>{record}</p>'
         f'<p class="text">{e(row.text)}</p>'
         f'<p class="muted">sha256 {e(row.review.text_sha256[:12])}… · fuente: '

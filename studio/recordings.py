@@ -21,10 +21,11 @@ from pathlib import Path
 
 import numpy as np
 
-from audio_cache import Provenance, Utterance, text_sha256
+from audio_cache import Provenance, Utterance
 from audio_cache.encode import FFMPEG_ERRORS, normalise
 from studio.errors import RecordingRefused
 from willay.errors import BadRequest
+from willay.signoff import text_sha256
 
 with warnings.catch_warnings():
     warnings.filterwarnings("ignore", "'audioop' is deprecated", DeprecationWarning)

@@ -19,7 +19,7 @@ from studio.catalog_view import CatalogFilter
 from studio.errors import TooLarge, Unauthorized
 from studio.pages import call_page, catalog_page, login_page, rebuild_page, record_page
 from studio.service import Studio
-from willay.errors import NotFound, ServiceUnavailable
+from willay.errors import NotFound, ServiceUnavailable, SignOffRefused
 
 __all__ = ["router"]
 
@@ -225,7 +225,63 @@ async def static(name: str) -> Response:
     )
 
 
+@router.post("/review", include_in_schema=False)
+async def review_form(
+    caller: CallerDep,
+    studio: StudioDep,
+    tip_id: Annotated[str, Form(max_length=64)],
+    lang: Annotated[str, Form(max_length=8)],
+    text_sha256: Annotated[str, Form(max_length=64)],
+    decision: Annotated[Literal["approve", "reject"], Form()],
+    comment: Annotated[str, Form(max_length=2000)] = "",
+    back_translation: Annotated[str, Form(max_length=2000)] = "",
+    back: Annotated[str, Form(max_length=512)] = "/studio",
+) -> Response:
+    """Approve or reject from the catalog page; back to it with what happened."""
+    try:
+        signoff = studio.sign_off(
+            caller.account,
+            tip_id=tip_id,
+            lang=lang,
+            text_sha256=text_sha256,
+            decision=decision,
+            comment=comment,
+            back_translation=back_translation,
+        )
+        verb = "aprobado" if signoff.decision == "approve" else "rechazado"
+        notice = f"{tip_id} {lang}: {verb} por {signoff.reviewer}"
+    except SignOffRefused as exc:
+        notice = f"No se registró: {exc.message}"
+    target = urllib.parse.urlsplit(_safe_next(back))
+    query = urllib.parse.parse_qsl(target.query) + [("notice", notice)]
+    return RedirectResponse(
+        f"{target.path}?{urllib.parse.urlencode(query)}#{tip_id}-{lang}", status_code=303
+    )
+
+
 # -- API ----------------------------------------------------------------------------------------
+
+
+class SignOffCreate(BaseModel):
+    """A reviewer's decision on the text whose sha256 they saw."""
+
+    tip_id: str = Field(max_length=64)
+    lang: str = Field(max_length=8)
+    text_sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    decision: Literal["approve", "reject"]
+    comment: str = Field(default="", max_length=2000)
+    back_translation: str = Field(default="", max_length=2000)
+
+
+@router.post(
+    "/api/signoffs",
+    status_code=201,
+    responses={400: {"description": "Refused: the text changed, ..."}, 403: {}},
+)
+async def create_signoff(body: SignOffCreate, caller: CallerDep, studio: StudioDep) -> dict:
+    """Approve or reject a (tip, language) text: the same sign-off the review CSV writes."""
+    signoff = studio.sign_off(caller.account, **body.model_dump())
+    return signoff.model_dump(mode="json")
 
 
 class RecordingFile(BaseModel):

@@ -22,6 +22,7 @@ from willay.config import Settings
 from willay.errors import Forbidden, NotFound
 from willay.kv import KeyValueStore
 from willay.languages import LANGUAGES
+from willay.signoff import SignOff
 
 __all__ = ["Studio"]
 
@@ -56,7 +57,7 @@ class Studio:
     ) -> Studio:
         """Wire the studio to the app's catalog, engines, audio library and store."""
         utterances = [*tip_utterances(catalog), *ivr.flow.utterances()]
-        reviews = ReviewBook()
+        reviews = ReviewBook(settings.content_dir, catalog)
         return cls(
             settings=settings,
             catalog=catalog,
@@ -123,6 +124,37 @@ class Studio:
             files=sorted(f.file for f in files.values()),
         )
         return files
+
+    def sign_off(
+        self,
+        account: Account,
+        *,
+        tip_id: str,
+        lang: str,
+        text_sha256: str,
+        decision: str,
+        comment: str = "",
+        back_translation: str = "",
+    ) -> SignOff:
+        """Record a reviewer's decision on the text they saw, and who made it."""
+        signoff = self.reviews.record(
+            account,
+            tip_id=tip_id,
+            lang=lang,
+            text_sha256=text_sha256,
+            decision=decision,
+            comment=comment,
+            back_translation=back_translation,
+            now=self.clock(),
+        )
+        self.audit.record(
+            account,
+            signoff.decision.value,
+            f"tip:{tip_id}.{lang}",
+            kind=signoff.kind.value,
+            text_sha256=text_sha256,
+        )
+        return signoff
 
     def start_rebuild(self, account: Account) -> None:
         """Start the full rebuild (editors and admins); `Conflict` while one runs."""

@@ -666,6 +666,16 @@ def studio_add_user(
         str | None,
         typer.Option(metavar="CODE", help="The variety a language reviewer reviews (quy, quz)."),
     ] = None,
+    full_name: Annotated[
+        str, typer.Option(help="The person's name, as their sign-offs record it.")
+    ] = "",
+    credential: Annotated[
+        str,
+        typer.Option(
+            help="Reviewers: role and registration, e.g. 'Obstetra, COP 12345' (sign-offs "
+            "record it)."
+        ),
+    ] = "",
     replace: Annotated[
         bool, typer.Option("--replace", help="Change the role and password of an existing account.")
     ] = False,
@@ -685,7 +695,13 @@ def studio_add_user(
     password = _read_password()
     try:
         account = AccountBook(settings.studio_dir).add(
-            name, role=chosen, password=password, lang=lang, replace=replace
+            name,
+            role=chosen,
+            password=password,
+            lang=lang,
+            full_name=full_name,
+            credential=credential,
+            replace=replace,
         )
     except WillayError as exc:
         raise _fail(exc.message) from None
