@@ -93,7 +93,9 @@ def check_take(body: bytes, *, loudness: float) -> Take:
         path = Path(tmp) / f"upload.{kind}"
         path.write_bytes(body)
         try:
-            clip = AudioSegment.from_file(str(path)).set_channels(1)
+            with path.open("rb") as handle:  # pydub leaves a file it opened itself open
+                clip = AudioSegment.from_file(handle, format="wav" if kind == "wav" else None)
+            clip = clip.set_channels(1)
         except FFMPEG_ERRORS:
             raise RecordingRefused(f"not audio: this {kind} file cannot be decoded") from None
     seconds = len(clip) / 1000
