@@ -39,10 +39,14 @@ __all__ = [
     "Take",
     "check_take",
     "sniff",
+    "speech_bounds",
 ]
 
 MAX_SECONDS = 120.0  # the longest tip, read slowly, takes under a minute
 MIN_SPEECH_SECONDS = 0.6
+CHARS_PER_SECOND = 15.0  # a brisk reading pace; a take is judged against its text's length
+SHORTEST_SHARE = 0.3  # less speech than this share of the expected time: not all was read
+LONGEST_FACTOR = 4.0  # more than this many times the expected time: not this text alone
 SILENCE_DBFS = -50.0
 CLIPPED_SHARE = 0.001  # samples at full scale, over the whole take
 FULL_SCALE = 0.999
@@ -86,8 +90,15 @@ def _clipped_share(clip: AudioSegment) -> float:
     return float(np.count_nonzero(samples >= full * FULL_SCALE)) / samples.size
 
 
-def check_take(body: bytes, *, loudness: float) -> Take:
-    """Decode, check and normalise an upload; `RecordingRefused` says why it cannot be used."""
+def speech_bounds(text: str) -> tuple[float, float]:
+    """The least and most seconds of speech a reading of `text` may take."""
+    expected = len(text) / CHARS_PER_SECOND
+    shortest = max(MIN_SPEECH_SECONDS, SHORTEST_SHARE * expected)
+    return shortest, min(MAX_SECONDS, max(15.0, LONGEST_FACTOR * expected))
+
+
+def check_take(body: bytes, *, text: str, loudness: float) -> Take:
+    """Decode, check and normalise a reading of `text`; `RecordingRefused` says why not."""
     kind = sniff(body)
     with tempfile.TemporaryDirectory(prefix="willay-take-") as tmp:
         path = Path(tmp) / f"upload.{kind}"
@@ -117,10 +128,16 @@ def check_take(body: bytes, *, loudness: float) -> Take:
     lead = detect_leading_silence(clip, silence_threshold=SILENCE_DBFS)
     tail = detect_leading_silence(clip.reverse(), silence_threshold=SILENCE_DBFS)
     speech = max(0, len(clip) - lead - tail) / 1000
-    if speech < MIN_SPEECH_SECONDS:
+    shortest, longest = speech_bounds(text)
+    if speech < shortest:
         raise RecordingRefused(
-            f"too short: {speech:.1f} s of speech; read the whole text "
-            f"(at least {MIN_SPEECH_SECONDS} s)"
+            f"too short: {speech:.1f} s of speech for a text of {len(text)} characters; "
+            f"read all of it (at least {shortest:.1f} s)"
+        )
+    if speech > longest:
+        raise RecordingRefused(
+            f"over-long: {speech:.1f} s of speech for a text of {len(text)} characters "
+            f"(at most {longest:.0f} s); record this text alone"
         )
     clip = normalise(clip, target_dbfs=loudness).set_frame_rate(STORED_RATE).set_sample_width(2)
     return Take(clip=clip, speech_seconds=round(speech, 3), kind=kind)

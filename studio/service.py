@@ -112,7 +112,9 @@ class Studio:
         """Check, store and render a recording; the files now served for it, by format."""
         if not account.may_record(utterance.lang):
             raise Forbidden(f"{account.title} may not record {utterance.lang}")
-        take = await asyncio.to_thread(check_take, body, loudness=self.settings.audio_loudness)
+        take = await asyncio.to_thread(
+            check_take, body, text=utterance.text, loudness=self.settings.audio_loudness
+        )
         provenance = self.recorder.store(utterance, take, speaker=account.name, at=self.clock())
         files = await asyncio.to_thread(self.builder.build_one, utterance)
         self.audit.record(

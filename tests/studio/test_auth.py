@@ -88,7 +88,7 @@ class TestSessions:
         for method, path in (
             ("GET", "/studio/api/rebuild"),
             ("POST", "/studio/api/rebuild"),
-            ("PUT", "/studio/api/recordings/manos-como-lavar/es"),
+            ("PUT", "/studio/api/recordings/tbc-tos-dos-semanas/es"),
             ("POST", "/studio/api/signoffs"),
             ("POST", "/studio/api/call"),
         ):
@@ -156,7 +156,7 @@ class TestCsrf:
         form = studio_client.post(
             "/studio/review",
             data={
-                "tip_id": "manos-como-lavar",
+                "tip_id": "tbc-tos-dos-semanas",
                 "lang": "es",
                 "text_sha256": "0" * 64,
                 "decision": "approve",
@@ -194,8 +194,8 @@ class TestRoles:
     ):
         audio = speech.read_bytes()
         cases = [
-            ("nurse1", "PUT", "/studio/api/recordings/manos-como-lavar/es", audio),
-            ("maria", "PUT", "/studio/api/recordings/manos-como-lavar/es", audio),
+            ("nurse1", "PUT", "/studio/api/recordings/tbc-tos-dos-semanas/es", audio),
+            ("maria", "PUT", "/studio/api/recordings/tbc-tos-dos-semanas/es", audio),
             ("nurse1", "POST", "/studio/api/rebuild", None),
             ("maria", "POST", "/studio/api/rebuild", None),
         ]
@@ -209,7 +209,7 @@ class TestRoles:
                 "/studio/api/signoffs",
                 auth=basic(name),
                 json={
-                    "tip_id": "manos-como-lavar",
+                    "tip_id": "tbc-tos-dos-semanas",
                     "lang": lang,
                     "text_sha256": "0" * 64,
                     "decision": "approve",
@@ -233,7 +233,7 @@ def test_passwords_never_reach_logs_audit_or_files(
     csrf = log_in(studio_client, "editor1")
     studio_client.post("/studio/login", data={"name": "editor1", "password": "wrong-password-9"})
     studio_client.put(
-        "/studio/api/recordings/manos-como-lavar/es",
+        "/studio/api/recordings/tbc-tos-dos-semanas/es",
         content=speech.read_bytes(),
         headers={"X-CSRF-Token": csrf},
     )
