@@ -132,8 +132,12 @@ class Builder:
         def run() -> None:
             try:
                 with self._locked(wait=False):
+                    status = RebuildStatus(
+                        state="running", started_by=started_by, started_at=dt.datetime.now(dt.UTC)
+                    )
+                    self._save(status)
                     started.set()
-                    self._rebuild(started_by)
+                    self._rebuild(status)
             except Conflict as exc:
                 failure.append(exc)
                 started.set()
@@ -149,11 +153,7 @@ class Builder:
             raise failure[0]
         return self.status()
 
-    def _rebuild(self, started_by: str) -> None:
-        status = RebuildStatus(
-            state="running", started_by=started_by, started_at=dt.datetime.now(dt.UTC)
-        )
-        self._save(status)
+    def _rebuild(self, status: RebuildStatus) -> None:
         try:
             build = AudioBuild(self._settings, self._utterances())
             status.total = build.total
