@@ -21,10 +21,37 @@ from willay.catalog import Catalog, Tip
 from willay.gsm7 import septets
 from willay.languages import LANGUAGES
 
-__all__ = ["CatalogFilter", "CatalogRow", "CatalogView", "RecordingState"]
+__all__ = [
+    "CatalogFilter",
+    "CatalogRow",
+    "CatalogView",
+    "PromptRow",
+    "RecordingState",
+    "recording_state",
+]
 
 RecordingState = Literal["human", "stale", "none"]
 PAGE_SIZE = 20
+
+
+def recording_state(
+    recordings_dir: Path, utterance: Utterance
+) -> tuple[RecordingState, Provenance | None]:
+    """Whether a human recording plays for this utterance, went stale, or there is none."""
+    provenance = provenance_for(recordings_dir, utterance)
+    if current_recording(recordings_dir, utterance) is not None:
+        return "human", provenance
+    return ("stale" if provenance is not None else "none"), provenance
+
+
+@dataclass(frozen=True)
+class PromptRow:
+    """One IVR prompt in one language (`mul`: the mixed language choice)."""
+
+    utterance: Utterance
+    audio: tuple[AudioFile, str] | None
+    recording: RecordingState
+    provenance: Provenance | None
 
 
 @dataclass(frozen=True)
@@ -87,12 +114,7 @@ class CatalogView:
         recording: RecordingState = "none"
         provenance = None
         if text_lang == lang:
-            utterance = Utterance.of_tip(tip, lang)
-            provenance = provenance_for(self._recordings, utterance)
-            if current_recording(self._recordings, utterance) is not None:
-                recording = "human"
-            elif provenance is not None:
-                recording = "stale"
+            recording, provenance = recording_state(self._recordings, Utterance.of_tip(tip, lang))
         expiry: Literal["current", "expiring", "expired"] = "current"
         if not tip.is_current(today):
             expiry = "expired"
@@ -111,6 +133,15 @@ class CatalogView:
             review=self._reviews.review(tip, text_lang, today),
             expiry=expiry,
         )
+
+    def prompts(self, utterances: list[Utterance]) -> list[PromptRow]:
+        """Every IVR prompt in every language it has, with its call audio and recording."""
+        rows = []
+        for utterance in utterances:
+            state, provenance = recording_state(self._recordings, utterance)
+            audio = self._audio.clip("prompt", utterance.id, utterance.lang)
+            rows.append(PromptRow(utterance, audio, state, provenance))
+        return rows
 
     def rows(self, chosen: CatalogFilter, today: dt.date) -> tuple[list[CatalogRow], int]:
         """The rows of one page of the filtered catalog, and how many match in all."""

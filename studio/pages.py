@@ -10,11 +10,11 @@ import html
 import urllib.parse
 from collections.abc import Iterable
 
-from audio_cache import AudioFile, AudioLibrary, Utterance
+from audio_cache import AudioFile, AudioLibrary, Provenance, Utterance
 from studio.accounts import Account
 from studio.audit import AuditEntry
 from studio.builds import RebuildStatus
-from studio.catalog_view import PAGE_SIZE, CatalogFilter, CatalogRow
+from studio.catalog_view import PAGE_SIZE, CatalogFilter, CatalogRow, PromptRow
 from studio.review import REVIEW_STATES
 from willay.catalog import Catalog
 from willay.languages import LANGUAGES
@@ -23,6 +23,7 @@ __all__ = [
     "call_page",
     "catalog_page",
     "login_page",
+    "prompts_page",
     "rebuild_page",
     "record_page",
 ]
@@ -48,7 +49,8 @@ def _layout(title: str, body: str, *, account: Account | None, csrf: str | None)
     nav = ""
     if account is not None:
         nav = (
-            '<nav><a href="/studio">Catálogo</a> <a href="/studio/call">Llamada</a> '
+            '<nav><a href="/studio">Catálogo</a> <a href="/studio/prompts">Mensajes</a> '
+            '<a href="/studio/call">Llamada</a> '
             '<a href="/studio/rebuild">Audio</a> '
             f'<span class="who">{e(account.title)}</span> '
             '<form method="post" action="/studio/logout" class="inline">'
@@ -229,6 +231,37 @@ def catalog_page(
     return _layout("Catálogo", body, account=account, csrf=csrf)
 
 
+def _recording_note(state: str, provenance: Provenance | None) -> str:
+    note = RECORDING_NAMES[state]
+    if provenance is not None:
+        note += f" · {provenance.speaker}, {provenance.recorded_at:%Y-%m-%d}"
+    return note
+
+
+def prompts_page(*, account: Account, csrf: str, audio: AudioLibrary, rows: list[PromptRow]) -> str:
+    """The IVR prompts a caller hears, to listen to and record."""
+    items = []
+    for row in rows:
+        u = row.utterance
+        record = ""
+        if account.may_record(u.lang):
+            query = urllib.parse.urlencode({"prompt": u.id, "lang": u.lang})
+            record = f' <a class="record" href="/studio/record?{e(query)}">Grabar</a>'
+        items.append(
+            f'<article class="item" id="prompt-{e(u.id)}-{e(u.lang)}">'
+            f'<h2>{e(u.id)} <span class="lang">{e(u.lang)}</span></h2>'
+            f'<p class="badges"><span class="badge rec-{e(row.recording)}">'
+            f"{e(_recording_note(row.recording, row.provenance))}</span>{record}</p>"
+            f'<p class="text">{e(u.text)}</p>'
+            f"{_player(audio, row.audio, 'llamada MP3', u.lang)}</article>"
+        )
+    body = (
+        '<p class="muted">Lo que escucha quien llama, mensaje por mensaje (<code>mul</code>: '
+        "la elección de idioma, todos los idiomas seguidos).</p>" + "".join(items)
+    )
+    return _layout("Mensajes de la llamada", body, account=account, csrf=csrf)
+
+
 def record_page(*, account: Account, csrf: str, utterance: Utterance, api_path: str) -> str:
     """Read a text aloud: record, listen, send."""
     body = (
@@ -242,7 +275,7 @@ def record_page(*, account: Account, csrf: str, utterance: Utterance, api_path: 
         '<p id="rec-status" role="status">Listo para grabar.</p>'
         '<audio id="rec-preview" controls hidden></audio>'
         '<div id="rec-result"></div></div>'
-        '<p><a href="/studio">Volver al catálogo</a></p>'
+        f'<p><a href="{"/studio" if utterance.kind == "tip" else "/studio/prompts"}">Volver</a></p>'
     )
     return _layout("Grabar", body, account=account, csrf=csrf)
 

@@ -17,7 +17,14 @@ from ivr.schemas import AtVoiceForm
 from studio.auth import SESSION_COOKIE, Caller
 from studio.catalog_view import CatalogFilter
 from studio.errors import TooLarge, Unauthorized
-from studio.pages import call_page, catalog_page, login_page, rebuild_page, record_page
+from studio.pages import (
+    call_page,
+    catalog_page,
+    login_page,
+    prompts_page,
+    rebuild_page,
+    record_page,
+)
 from studio.service import Studio
 from willay.errors import NotFound, ServiceUnavailable, SignOffRefused
 
@@ -184,6 +191,18 @@ async def record(
         record_page(
             account=caller.account, csrf=caller.csrf or "", utterance=utterance, api_path=path
         )
+    )
+
+
+@router.get("/prompts", response_class=HTMLResponse, include_in_schema=False)
+async def prompts(request: Request, studio: StudioDep) -> Response:
+    """The IVR prompts: listen and record."""
+    caller = await _page_caller(request, studio)
+    if isinstance(caller, Response):
+        return caller
+    rows = studio.view.prompts(studio.ivr.flow.utterances())
+    return _page(
+        prompts_page(account=caller.account, csrf=caller.csrf or "", audio=studio.audio, rows=rows)
     )
 
 

@@ -154,3 +154,22 @@ class TestRebuild:
         )
         status = Builder(settings, list).status()
         assert (status.state, status.done) == ("stopped", 4)
+
+
+def test_the_prompts_page_lists_every_prompt_to_listen_to_and_record(
+    studio_client: TestClient, speech: Path
+):
+    page = studio_client.get("/studio/prompts", auth=basic("maria")).text
+    assert 'id="prompt-main-quy"' in page and 'id="prompt-choose_language-mul"' in page
+    assert "/studio/record?prompt=main&amp;lang=quy" in page
+    assert "/studio/record?prompt=main&amp;lang=es" not in page  # maria records quy only
+    response = studio_client.put(
+        "/studio/api/recordings/prompts/main/quy", content=speech.read_bytes(), auth=basic("maria")
+    )
+    call_file = next(f["url"] for f in response.json()["files"] if f["format"] == "call")
+    page = studio_client.get("/studio/prompts", auth=basic("editor1")).text
+    start = page.index('id="prompt-main-quy"')
+    shown = page[start : page.index("</article>", start)]
+    assert "voz humana · maria" in shown and f'src="{call_file}"' in shown
+    record = studio_client.get("/studio/record?prompt=main&lang=quy", auth=basic("maria")).text
+    assert 'data-put="/studio/api/recordings/prompts/main/quy"' in record
