@@ -29,6 +29,7 @@ __all__ = [
     "Utterance",
     "provenance_for",
     "recording_for",
+    "stale_recordings",
     "tip_utterances",
     "unused_recordings",
 ]
@@ -121,6 +122,16 @@ def recording_for(recordings_dir: Path, utterance: Utterance) -> Path | None:
     if provenance is not None and not provenance.is_current(utterance):
         return None
     return found
+
+
+def stale_recordings(recordings_dir: Path, utterances: Iterable[Utterance]) -> list[str]:
+    """Labels of recordings whose text changed since they were read (the synthetic voice plays)."""
+    return [
+        u.label
+        for u in utterances
+        if any(p.is_file() for p in _candidates(recordings_dir, u))
+        and recording_for(recordings_dir, u) is None
+    ]
 
 
 def unused_recordings(recordings_dir: Path, utterances: Iterable[Utterance]) -> list[Path]:

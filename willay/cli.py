@@ -113,6 +113,8 @@ def serve(
     out.print(f"IVR endpoint:   POST {base}/ivr/africastalking")
     if settings.simulator:
         out.print(f"Simulator:      {base}/simulator")
+    if settings.studio:
+        out.print(f"Studio:         {base}/studio")
     out.print(f"Store: {'in-process (embedded)' if settings.embedded else 'Redis'}")
     # no access log: callback URLs carry the secret token
     uvicorn.run(
@@ -634,6 +636,11 @@ def audio_build(
             raise _fail(exc.message) from None
     for path in report.unused_recordings:
         err.print(f"[yellow]warning:[/yellow] recording {path.name} names no tip or prompt")
+    for label in report.stale_recordings:
+        err.print(
+            f"[yellow]warning:[/yellow] recording {label} is stale: its text changed since it "
+            "was read; the synthetic voice plays until it is recorded again"
+        )
     out.print(report.summary(), soft_wrap=True)
     if report.interrupted:
         err.print("[yellow]stopped: the manifest names only finished files; run again[/yellow]")

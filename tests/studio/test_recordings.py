@@ -236,6 +236,7 @@ class TestStale:
         assert recording_for(settings.recordings_dir, utterance) is None
         report = AudioBuild(settings, [utterance]).run()
         assert report.human == [] and report.rendered == 1
+        assert report.stale_recordings == [f"{TIP}.es"]
         entry = load_manifest(settings.audio_dir).tips[TIP]["es"]  # type: ignore[union-attr]
         assert {f.source for f in entry.values()} == {"tts"}
 
