@@ -105,7 +105,8 @@ def create_app(
     clock: Callable[[], dt.datetime] = _utcnow,
 ) -> FastAPI:
     """Build the app; catalog and menus are validated now, so an invalid one never serves."""
-    catalog = _served_catalog(settings, load_catalog(settings.content_dir), clock().date())
+    full_catalog = load_catalog(settings.content_dir)  # the studio shows drafts too
+    catalog = _served_catalog(settings, full_catalog, clock().date())
     journey = load_journey(JOURNEY_FILE, actions=set(ACTIONS), budget=settings.ussd_page_chars)
     flow = load_call_flow(catalog)
     if settings.callback_token is None:
@@ -153,7 +154,7 @@ def create_app(
         studio = (
             Studio.create(
                 settings=settings,
-                catalog=catalog,
+                catalog=full_catalog,
                 kv=kv,
                 ussd=engine,
                 ivr=ivr.engine,

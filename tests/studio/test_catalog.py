@@ -7,12 +7,15 @@ import re
 
 import pytest
 from fastapi.testclient import TestClient
+from pydantic import SecretStr
 
 from sms.message import compose_tip
 from studio.catalog_view import PAGE_SIZE
-from tests.fixtures.studio import StudioSetup, basic, log_in
+from tests.fixtures.studio import BASE_URL, StudioSetup, basic, log_in
 from tests.fixtures.ussd import Phone
+from willay.app import create_app
 from willay.catalog import load_catalog
+from willay.config import Environment
 from willay.gsm7 import septets
 from willay.signoff import load_signoffs, text_sha256
 
@@ -231,3 +234,26 @@ class TestReview:
         assert 'action="/studio/review"' not in row(maria, TIP, "quz")
         editor = studio_client.get("/studio?topic=tbc", auth=basic("editor1")).text
         assert 'action="/studio/review"' not in editor
+
+
+def test_in_production_the_studio_still_shows_and_signs_the_drafts(studio_setup: StudioSetup):
+    settings = studio_setup.settings.model_copy(
+        update={"environment": Environment.production, "callback_token": SecretStr("t0ken")}
+    )
+    with TestClient(create_app(settings), base_url=BASE_URL) as client:
+        assert client.get("/readyz").json()["servable_tips"]["es"] == 0
+        page = client.get("/studio?lang=es", auth=basic("nurse1")).text
+        assert sorted(items(page)) == [(OTHER, "es"), (TIP, "es")]
+        assert "no se sirve en producción" in row(page, TIP, "es")
+        catalog = load_catalog(settings.content_dir)
+        body = {
+            "tip_id": TIP,
+            "lang": "es",
+            "text_sha256": text_sha256(catalog.by_id[TIP].text["es"]),
+            "decision": "approve",
+        }
+        assert (
+            client.post("/studio/api/signoffs", json=body, auth=basic("nurse1")).status_code == 201
+        )
+    with TestClient(create_app(settings), base_url=BASE_URL) as client:
+        assert client.get("/readyz").json()["servable_tips"]["es"] == 1
