@@ -334,17 +334,30 @@ async def _body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-def _public(kind: str, item: str, lang: str, speaker: str, files: dict[str, AudioFile]) -> dict:
-    return RecordingPublic(
-        kind=kind,  # type: ignore[arg-type]
+async def _recorded(
+    kind: Literal["tip", "prompt"],
+    item: str,
+    lang: str,
+    *,
+    request: Request,
+    caller: Caller,
+    studio: Studio,
+) -> JSONResponse:
+    """Store and render the body as the recording of a tip or prompt; 201 naming its files."""
+    utterance = studio.utterance(kind, item, lang)
+    body = await _body(request, studio.settings.studio_max_upload)
+    files: dict[str, AudioFile] = await studio.record(caller.account, utterance, body)
+    public = RecordingPublic(
+        kind=kind,
         id=item,
         lang=lang,
-        speaker=speaker,
+        speaker=caller.account.name,
         files=[
             RecordingFile(format=fmt, url=f"/audio/{f.file}", **f.model_dump())
             for fmt, f in files.items()
         ],
-    ).model_dump()
+    )
+    return JSONResponse(public.model_dump(), status_code=201)
 
 
 RECORDING_RESPONSES: dict[int | str, dict[str, object]] = {
@@ -367,11 +380,7 @@ async def put_tip_recording(
     tip_id: str, lang: str, request: Request, caller: CallerDep, studio: StudioDep
 ) -> JSONResponse:
     """A tip read aloud (WAV, WebM/Opus or Ogg body): stored, rendered, served under /audio/."""
-    utterance = studio.utterance("tip", tip_id, lang)
-    body = await _body(request, studio.settings.studio_max_upload)
-    files = await studio.record(caller.account, utterance, body)
-    content = _public("tip", tip_id, lang, caller.account.name, files)
-    return JSONResponse(content, status_code=201)
+    return await _recorded("tip", tip_id, lang, request=request, caller=caller, studio=studio)
 
 
 @router.put(
@@ -384,10 +393,7 @@ async def put_prompt_recording(
     name: str, lang: str, request: Request, caller: CallerDep, studio: StudioDep
 ) -> JSONResponse:
     """An IVR prompt read aloud (`mul` for the mixed language choice), like a tip."""
-    utterance = studio.utterance("prompt", name, lang)
-    body = await _body(request, studio.settings.studio_max_upload)
-    files = await studio.record(caller.account, utterance, body)
-    return JSONResponse(_public("prompt", name, lang, caller.account.name, files), status_code=201)
+    return await _recorded("prompt", name, lang, request=request, caller=caller, studio=studio)
 
 
 class CallStep(BaseModel):

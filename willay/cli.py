@@ -653,6 +653,12 @@ def audio_build(
         raise _fail(f"{len(report.failed)} clip(s) failed: " + "; ".join(report.failed))
 
 
+StudioDirOption = Annotated[
+    Path | None,
+    typer.Option(help="Where accounts live.", envvar="WILLAY_STUDIO_DIR", file_okay=False),
+]
+
+
 def _read_password() -> str:
     """The password from stdin: asked twice on a terminal, else the first line of input."""
     import getpass
@@ -690,10 +696,7 @@ def studio_add_user(
     replace: Annotated[
         bool, typer.Option("--replace", help="Change the role and password of an existing account.")
     ] = False,
-    studio_dir: Annotated[
-        Path | None,
-        typer.Option(help="Where accounts live.", envvar="WILLAY_STUDIO_DIR", file_okay=False),
-    ] = None,
+    studio_dir: StudioDirOption = None,
 ) -> None:
     """Create a studio account; the password is read from stdin (never from the command line)."""
     from studio import AccountBook, Role
@@ -721,10 +724,7 @@ def studio_add_user(
 
 @studio_app.command("users")
 def studio_users(
-    studio_dir: Annotated[
-        Path | None,
-        typer.Option(help="Where accounts live.", envvar="WILLAY_STUDIO_DIR", file_okay=False),
-    ] = None,
+    studio_dir: StudioDirOption = None,
 ) -> None:
     """List the studio's accounts and their roles."""
     from studio import AccountBook
