@@ -13,7 +13,8 @@ from typer.testing import CliRunner
 
 from studio import AccountBook, Role
 from studio.auth import MAX_FAILURES, SESSION_COOKIE
-from tests.fixtures.studio import PASSWORDS, StudioSetup, basic, log_in
+from tests.fixtures.studio import BASE_URL, PASSWORDS, StudioSetup, basic, log_in
+from willay.app import create_app
 from willay.cli import app
 from willay.errors import ConfigurationError
 
@@ -252,3 +253,23 @@ def test_passwords_never_reach_logs_audit_or_files(
         for line in (studio_setup.settings.studio_dir / "audit.jsonl").read_text().splitlines()
     ]
     assert [(a["user"], a["action"]) for a in audit] == [("editor1", "record")]
+
+
+@pytest.mark.redis
+def test_sessions_live_in_redis_under_a_hash_of_the_token(
+    studio_setup: StudioSetup, redis_url: str, redis_prefix: str, raw_redis
+):
+    settings = studio_setup.settings.model_copy(
+        update={"redis_url": redis_url, "redis_prefix": redis_prefix}
+    )
+    with TestClient(create_app(settings), base_url=BASE_URL) as client:
+        csrf = log_in(client, "editor1")
+        token = client.cookies[SESSION_COOKIE]
+        keys = raw_redis.keys(f"{redis_prefix}:studio:session:*")
+        assert len(keys) == 1 and token not in keys[0]
+        assert 0 < raw_redis.ttl(keys[0]) <= settings.studio_session_ttl
+        assert PASSWORDS["editor1"] not in raw_redis.get(keys[0])
+        response = client.post("/studio/api/rebuild", headers={"X-CSRF-Token": "nope"})
+        assert response.status_code == 403
+        client.post("/studio/logout", data={"csrf": csrf}, follow_redirects=False)
+        assert raw_redis.keys(f"{redis_prefix}:studio:session:*") == []
