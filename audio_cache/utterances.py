@@ -73,6 +73,11 @@ class Utterance:
         """Everything read aloud, one segment per line."""
         return "\n".join(s.text for s in self.segments)
 
+    @property
+    def text_sha256(self) -> str:
+        """The sha256 of what is said (segments joined by newlines), as sign-offs hash texts."""
+        return text_sha256(self.text)
+
 
 class Provenance(BaseModel):
     """Who recorded a clip, when, and the SHA-256 of the text they read."""
@@ -87,7 +92,7 @@ class Provenance(BaseModel):
 
     def is_current(self, utterance: Utterance) -> bool:
         """True while the text the speaker read is still the utterance's text."""
-        return self.text_sha256 == text_sha256(utterance.text)
+        return self.text_sha256 == utterance.text_sha256
 
 
 def tip_utterances(catalog: Catalog) -> list[Utterance]:

@@ -127,7 +127,10 @@ class CatalogView:
             text_lang=text_lang,
             ussd=tuple((str(p), septets(str(p))) for p in pages),
             sms=compose_tip(tip, lang),
-            audio={fmt: self._audio.clip("tip", tip.id, lang, fmt) for fmt in ("call", "app")},
+            audio={
+                fmt: self._audio.clip("tip", tip.id, text_lang, fmt, text=text)
+                for fmt in ("call", "app")
+            },
             recording=recording,
             provenance=provenance,
             review=self._reviews.review(tip, text_lang, today),

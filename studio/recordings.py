@@ -25,7 +25,6 @@ from audio_cache import Provenance, Utterance
 from audio_cache.encode import FFMPEG_ERRORS, normalise
 from studio.errors import RecordingRefused
 from willay.errors import BadRequest
-from willay.signoff import text_sha256
 
 with warnings.catch_warnings():
     warnings.filterwarnings("ignore", "'audioop' is deprecated", DeprecationWarning)
@@ -176,7 +175,7 @@ class Recorder:
         provenance = Provenance(
             speaker=speaker,
             recorded_at=at,
-            text_sha256=text_sha256(utterance.text),
+            text_sha256=utterance.text_sha256,
             duration=take.speech_seconds,
             original=take.kind,
         )
