@@ -111,10 +111,7 @@ class CatalogView:
         """One tip in one language."""
         text, text_lang = tip.text_for(lang)
         pages = self._ussd.tip_pages(tip, lang)
-        recording: RecordingState = "none"
-        provenance = None
-        if text_lang == lang:
-            recording, provenance = recording_state(self._recordings, Utterance.of_tip(tip, lang))
+        recording, provenance = self._recording(tip, lang)
         expiry: Literal["current", "expiring", "expired"] = "current"
         if not tip.is_current(today):
             expiry = "expired"
@@ -146,19 +143,28 @@ class CatalogView:
             rows.append(PromptRow(utterance, audio, state, provenance))
         return rows
 
+    def _recording(self, tip: Tip, lang: str) -> tuple[RecordingState, Provenance | None]:
+        if tip.text_for(lang)[1] != lang:
+            return "none", None
+        return recording_state(self._recordings, Utterance.of_tip(tip, lang))
+
     def rows(self, chosen: CatalogFilter, today: dt.date) -> tuple[list[CatalogRow], int]:
-        """The rows of one page of the filtered catalog, and how many match in all."""
+        """The rows of one page of the filtered catalog, and how many match in all.
+
+        Filters look only at the states; the channels are laid out for the page's rows alone.
+        """
         langs = [chosen.lang] if chosen.lang else list(LANGUAGES)
-        matching = []
-        for tip in self.catalog.tips:
-            if chosen.topic and tip.topic != chosen.topic:
-                continue
-            for lang in langs:
-                row = self.row(tip, lang, today)
-                if chosen.state and row.review.state != chosen.state:
-                    continue
-                if chosen.recording and row.recording != chosen.recording:
-                    continue
-                matching.append(row)
+        matching = [
+            (tip, lang)
+            for tip in self.catalog.tips
+            if not chosen.topic or tip.topic == chosen.topic
+            for lang in langs
+            if (
+                not chosen.state
+                or self._reviews.review(tip, tip.text_for(lang)[1], today).state == chosen.state
+            )
+            and (not chosen.recording or self._recording(tip, lang)[0] == chosen.recording)
+        ]
         start = (max(chosen.page, 1) - 1) * PAGE_SIZE
-        return matching[start : start + PAGE_SIZE], len(matching)
+        shown = matching[start : start + PAGE_SIZE]
+        return [self.row(tip, lang, today) for tip, lang in shown], len(matching)
