@@ -11,7 +11,7 @@ from tests.fixtures.catalog import raw_tip, write_content
 from willay.catalog import load_catalog
 from willay.cli import app
 from willay.review import HEADER
-from willay.signoff import SIGNOFFS_FILE, text_sha256
+from willay.signoff import SIGNOFFS_FILE, record_signoff, text_sha256
 
 runner = CliRunner()
 TODAY = dt.date.today().isoformat()
@@ -200,3 +200,26 @@ def test_check_says_which_signoffs_an_edit_voided(content, tmp_path) -> None:
         f"{TODAY} voided: the es text changed"
     ) in result.stderr
     assert result.stdout.strip().endswith("signed off es 0/2, quy 0/2, quz 0/1")
+
+
+def test_check_warns_of_signoffs_expiring_soon(content) -> None:
+    catalog = load_catalog(content)
+    today = dt.date.today()
+    record_signoff(
+        content,
+        catalog=catalog,
+        tip_id="anemia-1",
+        language="es",
+        text_sha256=text_sha256("Come sangrecita."),
+        reviewer="Dra. Ana Quispe",
+        role="Médica, CMP 012345",
+        decision="approve",
+        date=today,
+        expires_on=today + dt.timedelta(days=10),
+    )
+    result = runner.invoke(app, ["content", "check", "--content-dir", str(content)])
+    assert result.exit_code == 0, result.output
+    expires = today + dt.timedelta(days=10)
+    assert f"tip anemia-1: es clinical sign-off by Dra. Ana Quispe expires on {expires}" in (
+        result.stderr
+    )
