@@ -11,12 +11,16 @@ COPY sms sms
 COPY recommender recommender
 COPY audio_cache audio_cache
 COPY telemetry telemetry
+COPY studio studio
 COPY content content
-RUN pip install --no-cache-dir . && useradd --system willay && mkdir -p /app/var && chown willay /app/var
+# the studio writes recordings and sign-offs into content/ (mount a volume there to keep them)
+RUN pip install --no-cache-dir . && useradd --system willay && mkdir -p /app/var \
+    && chown willay /app/var /app/content /app/content/recordings
 USER willay
 ENV WILLAY_HOST=0.0.0.0 WILLAY_CONTENT_DIR=/app/content \
     WILLAY_RECORDINGS_DIR=/app/content/recordings WILLAY_AUDIO_DIR=/app/var/audio \
-    WILLAY_EVENTS_FILE=/app/var/events.jsonl WILLAY_SPOOL_DIR=/app/var/spool
+    WILLAY_EVENTS_FILE=/app/var/events.jsonl WILLAY_SPOOL_DIR=/app/var/spool \
+    WILLAY_STUDIO_DIR=/app/var/studio
 EXPOSE 8000
 # the audio cache is built on first start (a volume keeps it), then the app serves
 CMD ["sh", "-c", "willay audio build --if-missing && willay serve"]

@@ -8,7 +8,15 @@ from audio_cache.build import AudioBuild, BuildReport, ItemDone
 from audio_cache.encode import AudioFormat, audio_formats
 from audio_cache.library import AudioLibrary, ServedFile
 from audio_cache.manifest import AudioFile, Manifest, load_manifest
-from audio_cache.utterances import MIXED, Segment, Utterance, tip_utterances
+from audio_cache.utterances import (
+    MIXED,
+    Provenance,
+    Segment,
+    Utterance,
+    provenance_for,
+    recording_for,
+    tip_utterances,
+)
 
 __all__ = [
     "AudioBuild",
@@ -19,10 +27,13 @@ __all__ = [
     "ItemDone",
     "MIXED",
     "Manifest",
+    "Provenance",
     "Segment",
     "ServedFile",
     "Utterance",
     "audio_formats",
     "load_manifest",
+    "provenance_for",
+    "recording_for",
     "tip_utterances",
 ]

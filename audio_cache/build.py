@@ -26,7 +26,13 @@ from audio_cache.encode import AudioFormat, audio_formats, probe_duration
 from audio_cache.manifest import AudioFile, Manifest, load_manifest, save_manifest
 from audio_cache.render import Rendered, RenderJob, ignore_interrupts, render
 from audio_cache.tts import TTS_ENGINE, resolve_voice, speakable
-from audio_cache.utterances import Kind, Utterance, recording_for, unused_recordings
+from audio_cache.utterances import (
+    Kind,
+    Utterance,
+    recording_for,
+    stale_recordings,
+    unused_recordings,
+)
 from willay.config import Settings
 from willay.errors import AudioError, ConfigurationError
 
@@ -64,6 +70,7 @@ class BuildReport:
     failed: list[str] = field(default_factory=list)
     human: list[str] = field(default_factory=list)
     unused_recordings: list[Path] = field(default_factory=list)
+    stale_recordings: list[str] = field(default_factory=list)
 
     def summary(self) -> str:
         """One line for people and scripts."""
@@ -124,6 +131,7 @@ class AudioBuild:
         self._recordings = settings.recordings_dir
         self._unused = unused_recordings(settings.recordings_dir, utterances)
         selected = _select(utterances, only, languages)
+        self._stale = stale_recordings(settings.recordings_dir, selected)
         voices = self._voices(settings, selected)
         self._old = load_manifest(self._dir) or Manifest()
         self._known = self._old.files()
@@ -267,7 +275,9 @@ class AudioBuild:
     ) -> BuildReport:
         """Render what is missing; Ctrl-C (or `stop`) ends it early with the manifest whole."""
         self._dir.mkdir(parents=True, exist_ok=True)
-        report = BuildReport(total=self.total, unused_recordings=self._unused)
+        report = BuildReport(
+            total=self.total, unused_recordings=self._unused, stale_recordings=self._stale
+        )
         notify = on_item or (lambda done: None)
         manifest = self._start_manifest()
         pending = []

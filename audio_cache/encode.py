@@ -110,7 +110,9 @@ def audio_formats(settings: Settings) -> tuple[AudioFormat, ...]:
 
 def load(path: Path) -> AudioSegment:
     """A WAV or MP3 file as a mono clip."""
-    return AudioSegment.from_file(str(path)).set_channels(1)
+    with path.open("rb") as handle:  # pydub leaves a file it opens itself open
+        clip = AudioSegment.from_file(handle, format="wav" if path.suffix == ".wav" else None)
+    return clip.set_channels(1)
 
 
 def concatenate(clips: list[AudioSegment]) -> AudioSegment:

@@ -9,4 +9,6 @@ pytest_plugins = [
     "tests.fixtures.audio",
     "tests.fixtures.sms",
     "tests.fixtures.africastalking",
+    "tests.fixtures.studio",
+    "tests.fixtures.browser",
 ]

@@ -279,12 +279,32 @@ class UssdEngine:
 
     def _nav_choices(self, turn: Turn) -> list[list[str]]:
         """Navigation footers for this screen, fullest first: home goes first, then back."""
-        session, nav, journey = turn.session, self.journey.navigation, self.journey
-        back = [nav.back] if session.history else []
-        home = [nav.home] if session.screen != journey.home_screen and session.lang else []
-        danger = [nav.danger] if session.screen != journey.danger_screen else []
-        choices = [back + home + danger, back + danger, danger]
-        return [[f"{k.key} {pick_text(k.label, turn.lang)[0]}" for k in keys] for keys in choices]
+        session, journey = turn.session, self.journey
+        return self._footers(
+            turn.lang,
+            back=bool(session.history),
+            home=session.screen != journey.home_screen and bool(session.lang),
+            danger=session.screen != journey.danger_screen,
+        )
+
+    def _footers(self, lang: str, *, back: bool, home: bool, danger: bool) -> list[list[str]]:
+        nav = self.journey.navigation
+        back_keys = [nav.back] if back else []
+        home_keys = [nav.home] if home else []
+        danger_keys = [nav.danger] if danger else []
+        choices = [back_keys + home_keys + danger_keys, back_keys + danger_keys, danger_keys]
+        return [[f"{k.key} {pick_text(k.label, lang)[0]}" for k in keys] for keys in choices]
+
+    def tip_pages(self, tip: Tip, lang: str) -> list[Page]:
+        """A tip's screen page by page, as a phone shows it when the tip is picked from a menu."""
+        screen = self.journey.screens[self.journey.tip_screen]
+        options = [
+            f"{i} {pick_text(o.label, lang)[0]}"
+            for i, o in enumerate(getattr(screen, "options", []), start=1)
+        ]
+        footers = self._footers(lang, back=True, home=True, danger=True)
+        layout = self._layouts.get(lang, self._layouts["es"])
+        return paginate(tip_text(self.journey, tip, lang), options, footers, layout)
 
     def _body(self, turn: Turn) -> str:
         screen = self.journey.screens[turn.session.screen]

@@ -19,6 +19,8 @@ from ivr import router as ivr_router
 from recommender import ModelPicker, RuleBasedPicker, TipPicker
 from sms import SmsChannel
 from sms import router as sms_router
+from studio import Studio
+from studio.routes import router as studio_router
 from telemetry import MqttEventSink
 from ussd.actions import ACTIONS
 from ussd.engine import UssdEngine
@@ -104,7 +106,8 @@ def create_app(
     clock: Callable[[], dt.datetime] = _utcnow,
 ) -> FastAPI:
     """Build the app; catalog and menus are validated now, so an invalid one never serves."""
-    catalog = _served_catalog(settings, load_catalog(settings.content_dir), clock().date())
+    full_catalog = load_catalog(settings.content_dir)  # the studio shows drafts too
+    catalog = _served_catalog(settings, full_catalog, clock().date())
     journey = load_journey(JOURNEY_FILE, actions=set(ACTIONS), budget=settings.ussd_page_chars)
     flow = load_call_flow(catalog)
     if settings.callback_token is None:
@@ -151,6 +154,19 @@ def create_app(
             clock=clock,
             audio=audio,
         )
+        studio = (
+            Studio.create(
+                settings=settings,
+                catalog=full_catalog,
+                kv=kv,
+                ussd=engine,
+                ivr=ivr.engine,
+                audio=audio,
+                clock=clock,
+            )
+            if settings.studio
+            else None
+        )
         try:
             yield AppState(
                 settings=settings,
@@ -161,9 +177,12 @@ def create_app(
                 sms=sms,
                 audio=audio,
                 ivr=ivr,
+                studio=studio,
             )
         finally:
             services.sessions.close()
+            if studio is not None:
+                studio.builder.close()
             await sms.close()
             if picker is None:
                 _close_picker(chooser)
@@ -183,11 +202,15 @@ def create_app(
     app.include_router(audio_router)
     if settings.simulator:
         app.include_router(simulator_router)
+    if settings.studio:
+        app.include_router(studio_router)
 
     @app.exception_handler(WillayError)
     async def willay_error(request: Request, exc: WillayError) -> JSONResponse:
         return JSONResponse(
-            {"error": type(exc).__name__, "detail": exc.message}, status_code=exc.status_code
+            {"error": type(exc).__name__, "detail": exc.message},
+            status_code=exc.status_code,
+            headers=getattr(exc, "headers", None),
         )
 
     @app.exception_handler(RequestValidationError)

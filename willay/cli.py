@@ -42,6 +42,8 @@ sms_app = typer.Typer(help="Weekly SMS tips through Africa's Talking.", no_args_
 app.add_typer(sms_app, name="sms")
 audio_app = typer.Typer(help="Pre-rendered audio for calls and the app.", no_args_is_help=True)
 app.add_typer(audio_app, name="audio")
+studio_app = typer.Typer(help="Willay Studio accounts (/studio).", no_args_is_help=True)
+app.add_typer(studio_app, name="studio")
 
 err = Console(stderr=True)
 out = Console(highlight=False)
@@ -124,6 +126,8 @@ def serve(
     out.print(f"IVR endpoint:   POST {base}/ivr/africastalking")
     if settings.simulator:
         out.print(f"Simulator:      {base}/simulator")
+    if settings.studio:
+        out.print(f"Studio:         {base}/studio")
     out.print(f"Store: {'in-process (embedded)' if settings.embedded else 'Redis'}")
     # no access log: callback URLs carry the secret token
     if workers > 1:  # each process builds its app from the environment, as this one did
@@ -661,12 +665,98 @@ def audio_build(
             raise _fail(exc.message) from None
     for path in report.unused_recordings:
         err.print(f"[yellow]warning:[/yellow] recording {path.name} names no tip or prompt")
+    for label in report.stale_recordings:
+        err.print(
+            f"[yellow]warning:[/yellow] recording {label} is stale: its text changed since it "
+            "was read; the synthetic voice plays until it is recorded again"
+        )
     out.print(report.summary(), soft_wrap=True)
     if report.interrupted:
         err.print("[yellow]stopped: the manifest names only finished files; run again[/yellow]")
         raise typer.Exit(code=130)
     if report.failed:
         raise _fail(f"{len(report.failed)} clip(s) failed: " + "; ".join(report.failed))
+
+
+StudioDirOption = Annotated[
+    Path | None,
+    typer.Option(help="Where accounts live.", envvar="WILLAY_STUDIO_DIR", file_okay=False),
+]
+
+
+def _read_password() -> str:
+    """The password from stdin: asked twice on a terminal, else the first line of input."""
+    import getpass
+    import sys
+
+    if sys.stdin.isatty():
+        first = getpass.getpass("Password: ")
+        if getpass.getpass("Again: ") != first:
+            raise _fail("the two passwords differ")
+        return first
+    return sys.stdin.readline().rstrip("\r\n")
+
+
+@studio_app.command("add-user")
+def studio_add_user(
+    name: Annotated[str, typer.Argument(help="Account name: 2 to 32 of a-z 0-9 . _ -")],
+    role: Annotated[
+        str,
+        typer.Option(help="editor, clinical-reviewer, language-reviewer or admin."),
+    ],
+    lang: Annotated[
+        str | None,
+        typer.Option(metavar="CODE", help="The variety a language reviewer reviews (quy, quz)."),
+    ] = None,
+    full_name: Annotated[
+        str, typer.Option(help="The person's name, as their sign-offs record it.")
+    ] = "",
+    credential: Annotated[
+        str,
+        typer.Option(
+            help="Reviewers: role and registration, e.g. 'Obstetra, COP 12345' (sign-offs "
+            "record it)."
+        ),
+    ] = "",
+    replace: Annotated[
+        bool, typer.Option("--replace", help="Change the role and password of an existing account.")
+    ] = False,
+    studio_dir: StudioDirOption = None,
+) -> None:
+    """Create a studio account; the password is read from stdin (never from the command line)."""
+    from studio import AccountBook, Role
+
+    settings = _settings(studio_dir=studio_dir)
+    try:
+        chosen = Role(role)
+    except ValueError:
+        raise _fail(f"unknown role {role!r}: one of {', '.join(r.value for r in Role)}") from None
+    password = _read_password()
+    try:
+        account = AccountBook(settings.studio_dir).add(
+            name,
+            role=chosen,
+            password=password,
+            lang=lang,
+            full_name=full_name,
+            credential=credential,
+            replace=replace,
+        )
+    except WillayError as exc:
+        raise _fail(exc.message) from None
+    out.print(f"account {account.title} saved in {settings.studio_dir}")
+
+
+@studio_app.command("users")
+def studio_users(
+    studio_dir: StudioDirOption = None,
+) -> None:
+    """List the studio's accounts and their roles."""
+    from studio import AccountBook
+
+    settings = _settings(studio_dir=studio_dir)
+    for account in AccountBook(settings.studio_dir).all():
+        out.print(f"{account.title} since {account.created_at:%Y-%m-%d}")
 
 
 def main() -> None:

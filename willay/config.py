@@ -107,6 +107,12 @@ class Settings(BaseSettings):
     ivr_callback_limit: int = Field(default=3, ge=1)
     ivr_callback_window: int = Field(default=86_400, ge=60, description="seconds")
 
+    # -- the studio (browser tools for content teams) --
+    studio: bool = True
+    studio_dir: Path = PROJECT_ROOT / "var" / "studio"
+    studio_session_ttl: int = Field(default=28_800, ge=300, le=604_800, description="seconds")
+    studio_max_upload: int = Field(default=25_000_000, ge=100_000, description="bytes")
+
     # -- SMS (Africa's Talking) --
     sms_sender_id: str | None = Field(default=None, pattern=r"^[A-Za-z0-9]{1,11}$")
     sms_send_day: Literal[
