@@ -9,4 +9,5 @@ pytest_plugins = [
     "tests.fixtures.audio",
     "tests.fixtures.sms",
     "tests.fixtures.africastalking",
+    "tests.fixtures.alerts",
 ]

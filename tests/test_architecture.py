@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-PACKAGES = ["willay", "ussd", "recommender", "sms", "audio_cache", "ivr", "telemetry"]
+PACKAGES = ["willay", "ussd", "recommender", "sms", "audio_cache", "ivr", "telemetry", "alerts"]
 # package -> packages it may import (besides itself)
 ALLOWED = {
     "willay": set(),
@@ -19,6 +19,7 @@ ALLOWED = {
     "audio_cache": {"willay"},
     "telemetry": {"willay"},
     "ivr": {"willay", "recommender", "audio_cache"},
+    "alerts": {"willay", "telemetry"},
 }
 SHELL = {"willay/app.py", "willay/cli.py"}
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from recommender import TipPicker
 from ussd.store import SessionStore, UssdSession
+from willay.alerts import AlertFeed
 from willay.catalog import Catalog
 from willay.events import Event, EventKind, EventSink
 from willay.languages import DEFAULT_LANGUAGE
@@ -38,6 +39,7 @@ class Services:
     events: EventSink
     clock: Callable[[], dt.datetime]
     texter: TipTexter | None = None  # "text me this": SMS the tip of a session cut short
+    alerts: AlertFeed | None = None  # regional alerts, one line above the first screen
 
 
 @dataclass

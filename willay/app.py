@@ -11,6 +11,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
+from alerts import MqttAlertBoard
 from audio_cache import AudioLibrary
 from audio_cache.routes import router as audio_router
 from ivr import IvrChannel, load_call_flow
@@ -27,15 +28,16 @@ from ussd.routes import simulator_router
 from ussd.store import SessionStore
 from ussd.turn import Services
 from willay import __version__
+from willay.alerts import AlertBoard, AlertFeed, FileAlertBoard
 from willay.catalog import load_catalog
-from willay.config import Settings
+from willay.config import Environment, Settings
 from willay.deps import AppState, StoreDep
 from willay.errors import ModelError, ServiceUnavailable, WillayError
 from willay.events import EventSink, FileEventSink
 from willay.kv import KeyValueStore, MemoryStore, RedisStore, create_redis
 from willay.profiles import SubscriberStore
 
-__all__ = ["create_app", "open_sms_channel"]
+__all__ = ["create_app", "open_alert_board", "open_sms_channel"]
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +58,13 @@ def _open_events(settings: Settings) -> EventSink:
     if settings.mqtt_url is not None:
         return MqttEventSink.from_settings(settings)
     return FileEventSink(settings.events_file)
+
+
+def open_alert_board(settings: Settings) -> AlertBoard:
+    """Where alerts live: retained MQTT messages when `WILLAY_MQTT_URL` is set, else a file."""
+    if settings.mqtt_url is not None:
+        return MqttAlertBoard.from_settings(settings)
+    return FileAlertBoard(settings.alerts_file)
 
 
 def _open_picker(settings: Settings) -> TipPicker:
@@ -82,6 +91,7 @@ def create_app(
     store: KeyValueStore | None = None,
     events: EventSink | None = None,
     picker: TipPicker | None = None,
+    alert_board: AlertBoard | None = None,
     clock: Callable[[], dt.datetime] = _utcnow,
 ) -> FastAPI:
     """Build the app; catalog and menus are validated now, so an invalid one never serves."""
@@ -96,6 +106,8 @@ def create_app(
         kv = store if store is not None else _open_store(settings)
         sink = events if events is not None else _open_events(settings)
         chooser = picker or _open_picker(settings)
+        board = alert_board if alert_board is not None else open_alert_board(settings)
+        feed = AlertFeed(board, signed_only=settings.environment is Environment.production)
         sms = SmsChannel.build(
             settings, kv=kv, events=sink, catalog=catalog, picker=chooser, clock=clock
         )
@@ -112,6 +124,7 @@ def create_app(
             events=sink,
             clock=clock,
             texter=sms.texter,
+            alerts=feed,
         )
         engine = UssdEngine(
             journey=journey,
@@ -129,6 +142,7 @@ def create_app(
             picker=chooser,
             clock=clock,
             audio=audio,
+            alerts=feed,
         )
         try:
             yield AppState(
@@ -140,9 +154,12 @@ def create_app(
                 sms=sms,
                 audio=audio,
                 ivr=ivr,
+                alerts=feed,
             )
         finally:
             await sms.close()
+            if alert_board is None:
+                board.close()
             if picker is None:
                 _close_picker(chooser)
             if events is None:

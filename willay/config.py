@@ -48,6 +48,7 @@ class Settings(BaseSettings):
     repeat_days: int = Field(default=30, ge=0)
     expiry_warning_days: int = Field(default=60, ge=0)
     simulator: bool = True
+    alerts_file: Path = PROJECT_ROOT / "var" / "alerts.json"
 
     # -- Africa's Talking (voice and SMS) --
     at_username: str = "sandbox"

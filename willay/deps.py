@@ -24,6 +24,7 @@ class AppState(TypedDict):
     sms: object
     audio: object
     ivr: object
+    alerts: object
 
 
 def get_settings(request: Request) -> Settings:
