@@ -12,6 +12,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from alerts import MqttAlertBoard
+from app import LiteService
+from app import router as app_router
 from audio_cache import AudioLibrary
 from audio_cache.routes import router as audio_router
 from ivr import IvrChannel, load_call_flow
@@ -144,6 +146,17 @@ def create_app(
             audio=audio,
             alerts=feed,
         )
+        lite = LiteService(
+            catalog=catalog,
+            kv=kv,
+            subscribers=SubscriberStore(kv, prefix=settings.redis_prefix),
+            picker=chooser,
+            events=sink,
+            alerts=feed,
+            clock=clock,
+            pseudonym_key=settings.pseudonym_key.get_secret_value(),
+            prefix=settings.redis_prefix,
+        )
         try:
             yield AppState(
                 settings=settings,
@@ -155,6 +168,7 @@ def create_app(
                 audio=audio,
                 ivr=ivr,
                 alerts=feed,
+                lite=lite,
             )
         finally:
             await sms.close()
@@ -172,6 +186,7 @@ def create_app(
     app.include_router(sms_router)
     app.include_router(ivr_router)
     app.include_router(audio_router)
+    app.include_router(app_router)
     if settings.simulator:
         app.include_router(simulator_router)
 

@@ -25,6 +25,7 @@ class AppState(TypedDict):
     audio: object
     ivr: object
     alerts: object
+    lite: object
 
 
 def get_settings(request: Request) -> Settings:
