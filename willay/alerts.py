@@ -5,6 +5,13 @@ An `Alert` is a short text per language for one region (or `all`), valid from `s
 that ends before it starts or is already over, an unknown region, a text a phone cannot show or
 that does not fit above the USSD first screen) into one `AlertError`.
 
+Alerts need the same sign-off as tips before production serves them (`willay.signoff`): a
+clinical approval of the exact Spanish text and, for a Quechua text, a language approval of it
+(with a back-translation). The records travel inside the alert (`signoffs`, as `SignOff` lines
+naming the tip id `alert-<id>`); `sign_off` adds one. In production an alert is served only in
+the languages it is approved in (falling back as texts do), and not at all without a Spanish
+approval.
+
 `AlertBoard` is where published alerts live and channels read them: one current alert per
 region topic. `FileAlertBoard` (a JSON file) is the embedded default; the MQTT board (retained
 messages, one per region topic) is in the `alerts` package.
@@ -21,14 +28,15 @@ import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, cast
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from willay.catalog import Catalog
+from willay.catalog import Catalog, Tip
 from willay.errors import ProblemsError
 from willay.gsm7 import septets, to_gsm7
 from willay.languages import DEFAULT_LANGUAGE, LANGUAGES, pick_text
+from willay.signoff import Decision, SignOff, SignOffBook, kind_for, text_sha256
 
 __all__ = [
     "ALL_REGIONS",
@@ -40,6 +48,7 @@ __all__ = [
     "alert_data",
     "alert_for",
     "draft_alert",
+    "sign_off",
 ]
 
 ALL_REGIONS = "all"
@@ -63,7 +72,27 @@ class Alert(BaseModel):
     starts: dt.datetime
     ends: dt.datetime
     text: dict[str, str]
-    signed_off_by: str | None = None
+    signoffs: tuple[SignOff, ...] = ()
+
+    @property
+    def signoff_id(self) -> str:
+        """The id its sign-off records name (where a tip's name the tip)."""
+        return f"alert-{self.id}"
+
+    def approved(self, today: dt.date) -> frozenset[str]:
+        """The languages whose text is approved today, as a tip's would be."""
+        book = SignOffBook(self.signoffs)
+        view = cast(Tip, _SignedText(id=self.signoff_id, text=self.text))
+        return book.servable_languages(view, today)
+
+    def servable(self, today: dt.date) -> Alert | None:
+        """The alert cut to its approved languages; None if its Spanish is not approved."""
+        approved = self.approved(today)
+        if DEFAULT_LANGUAGE not in approved:
+            return None
+        return self.model_copy(
+            update={"text": {c: t for c, t in self.text.items() if c in approved}}
+        )
 
     def active(self, now: dt.datetime) -> bool:
         """True inside the alert's window."""
@@ -82,6 +111,14 @@ class Alert(BaseModel):
         return to_gsm7(self.text_for(lang)[0])
 
 
+@dataclass(frozen=True)
+class _SignedText:
+    """What a `SignOffBook` reads of a tip: an id and its texts."""
+
+    id: str
+    text: dict[str, str]
+
+
 def _alert_id(region: str, starts: dt.datetime, ends: dt.datetime, text: Mapping[str, str]) -> str:
     what = json.dumps(
         [region, starts.isoformat(), ends.isoformat(), sorted(text.items())], ensure_ascii=False
@@ -98,7 +135,6 @@ def draft_alert(
     catalog: Catalog,
     room: Callable[[str], int],
     now: dt.datetime,
-    signed_off_by: str | None = None,
 ) -> Alert:
     """The alert, or `AlertError` listing every problem.
 
@@ -143,8 +179,56 @@ def draft_alert(
         starts=starts,
         ends=ends,
         text=texts,
-        signed_off_by=signed_off_by,
     )
+
+
+def sign_off(
+    alert: Alert,
+    *,
+    language: str,
+    reviewer: str,
+    role: str,
+    now: dt.datetime,
+    decision: Decision = Decision.approve,
+    back_translation: str = "",
+) -> Alert:
+    """The alert with one more sign-off of its current `language` text; `AlertError` says why not.
+
+    The approval lasts as long as the alert's window.
+    """
+    text = alert.text.get(language)
+    if not text:
+        raise AlertError([f"the alert has no {language} text to sign off"])
+    kind = kind_for(language)
+    try:
+        record = SignOff(
+            kind=kind,
+            tip_id=alert.signoff_id,
+            language=language,
+            text_sha256=text_sha256(text),
+            es_sha256=None if language == DEFAULT_LANGUAGE else text_sha256(alert.text["es"]),
+            reviewer=reviewer.strip(),
+            role=role.strip(),
+            decision=decision,
+            date=now.date(),
+            expires_on=max(alert.ends.date(), now.date()) + dt.timedelta(days=1),
+            back_translation=back_translation.strip(),
+            recorded_at=now,
+            via="alerts",
+        )
+    except ValidationError as exc:
+        raise AlertError(
+            [f"{'.'.join(map(str, e['loc'])) or 'sign-off'}: {e['msg']}" for e in exc.errors()]
+        ) from None
+    return alert.model_copy(update={"signoffs": (*alert.signoffs, record)})
+
+
+def _serving(alerts: Iterable[Alert], now: dt.datetime, signed_only: bool) -> list[Alert]:
+    """The active alerts, cut to their approved languages when `signed_only` (production)."""
+    active = [a for a in alerts if a.active(now)]
+    if not signed_only:
+        return active
+    return [s for s in (a.servable(now.date()) for a in active) if s is not None]
 
 
 def alert_for(
@@ -152,13 +236,9 @@ def alert_for(
 ) -> Alert | None:
     """The alert a person of `region` gets now: their region's before `all`, newest first.
 
-    With `signed_only` (production), an alert nobody signed off is never served.
+    With `signed_only` (production), only approved texts are served.
     """
-    fitting = [
-        a
-        for a in alerts
-        if a.active(now) and a.applies_to(region) and (a.signed_off_by or not signed_only)
-    ]
+    fitting = [a for a in _serving(alerts, now, signed_only) if a.applies_to(region)]
     fitting.sort(key=lambda a: (a.region != ALL_REGIONS, a.starts), reverse=True)
     return fitting[0] if fitting else None
 
@@ -257,15 +337,8 @@ class AlertFeed:
 
     def current(self, now: dt.datetime) -> list[Alert]:
         """Every alert to serve now, newest first."""
-        return sorted(
-            (
-                a
-                for a in self.board.alerts()
-                if a.active(now) and (a.signed_off_by or not self.signed_only)
-            ),
-            key=lambda a: a.starts,
-            reverse=True,
-        )
+        serving = _serving(self.board.alerts(), now, self.signed_only)
+        return sorted(serving, key=lambda a: a.starts, reverse=True)
 
     def for_region(self, region: str | None, now: dt.datetime) -> Alert | None:
         """The alert a person of `region` gets now, if any."""

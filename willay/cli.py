@@ -22,7 +22,7 @@ from rich.progress import (
 )
 
 from willay import __version__
-from willay.alerts import Alert, AlertBoard, AlertError, AlertFeed, draft_alert
+from willay.alerts import Alert, AlertBoard, AlertError, AlertFeed, draft_alert, sign_off
 from willay.config import Environment, Settings
 from willay.errors import ProblemsError, WillayError
 
@@ -691,9 +691,12 @@ def _text_alert(settings: Settings, alert: Alert) -> None:
     if settings.redis_url is None or settings.at_api_key is None:
         out.print("SMS: not sent (WILLAY_REDIS_URL and WILLAY_AT_API_KEY are needed)")
         return
-    if settings.environment is Environment.production and not alert.signed_off_by:
-        out.print("SMS: not sent; in production an alert is texted once signed off")
-        return
+    if settings.environment is Environment.production:
+        served = alert.servable(dt.datetime.now(dt.UTC).date())
+        if served is None:
+            out.print("SMS: not sent; in production an alert is texted once signed off")
+            return
+        alert = served
 
     async def send() -> AlertSendReport:
         async with open_sms_channel(settings) as channel:
@@ -722,7 +725,10 @@ def alerts_publish(
     text_quz: Annotated[str | None, typer.Option("--text-quz", help="Cusco Quechua.")] = None,
     signed_off_by: Annotated[
         str | None,
-        typer.Option(help="Who signed the alert off; production serves only signed alerts."),
+        typer.Option(help="Clinician approving the Spanish text (production serves only that)."),
+    ] = None,
+    role: Annotated[
+        str | None, typer.Option(help="Their role and registration, e.g. 'Médica, CMP 12345'.")
     ] = None,
     sms: Annotated[
         bool, typer.Option(help="Also text the region's SMS subscribers (once each).")
@@ -746,8 +752,15 @@ def alerts_publish(
             catalog=catalog,
             room=lambda lang: alert_room(journey, page_chars=settings.ussd_page_chars, lang=lang),
             now=dt.datetime.now(dt.UTC),
-            signed_off_by=signed_off_by,
         )
+        if signed_off_by is not None:
+            alert = sign_off(
+                alert,
+                language="es",
+                reviewer=signed_off_by,
+                role=role or "",
+                now=dt.datetime.now(dt.UTC),
+            )
     except AlertError as exc:
         for problem in exc.problems:
             err.print(f"[red]error:[/red] {escape(problem)}", highlight=False)
@@ -775,13 +788,54 @@ def alerts_list() -> None:
     finally:
         board.close()
     for alert in found:
-        signed = f"signed off by {alert.signed_off_by}" if alert.signed_off_by else "not signed off"
+        approved = sorted(alert.approved(dt.datetime.now(dt.UTC).date()))
+        signed = f"approved: {', '.join(approved)}" if approved else "not signed off"
         out.print(
             f"{alert.region}\t{alert.id}\t{alert.starts} to {alert.ends}\t{signed}\t"
             f"{alert.text_for('es')[0]}",
             soft_wrap=True,
         )
     out.print(f"{len(found)} alert(s)")
+
+
+@alerts_app.command("sign-off")
+def alerts_sign_off(
+    region: Annotated[str, typer.Option(help="Region whose current alert to sign off, or `all`.")],
+    lang: Annotated[str, typer.Option(help="The text signed off: es (clinical) or a Quechua.")],
+    reviewer: Annotated[str, typer.Option(help="Who read it.")],
+    role: Annotated[str, typer.Option(help="Their role, e.g. 'Hablante nativa, Ayacucho'.")],
+    back_translation: Annotated[
+        str, typer.Option(help="For a Quechua text: what it says, in Spanish.")
+    ] = "",
+    reject: Annotated[bool, typer.Option(help="Record a rejection instead.")] = False,
+) -> None:
+    """Sign off one language of a region's alert (the same records as tips), and republish it."""
+    from willay.signoff import Decision
+
+    settings = _settings()
+    board = _board_ready(settings)
+    try:
+        alert = next((a for a in board.alerts() if a.region == region), None)
+        if alert is None:
+            raise _fail(f"no alert for {region}")
+        signed = sign_off(
+            alert,
+            language=lang,
+            reviewer=reviewer,
+            role=role,
+            back_translation=back_translation,
+            decision=Decision.reject if reject else Decision.approve,
+            now=dt.datetime.now(dt.UTC),
+        )
+        board.publish(signed)
+    except AlertError as exc:
+        raise _report(exc) from None
+    except WillayError as exc:
+        raise _fail(exc.message) from None
+    finally:
+        board.close()
+    approved = sorted(signed.approved(dt.datetime.now(dt.UTC).date()))
+    out.print(f"alert {signed.id} ({region}): approved in {', '.join(approved) or 'no language'}")
 
 
 @alerts_app.command("withdraw")

@@ -18,12 +18,20 @@ from tests.fixtures.ussd import Phone
 from ussd.actions import ACTIONS
 from ussd.engine import alert_room
 from ussd.menus import JOURNEY_FILE, load_journey
-from willay.alerts import ALL_REGIONS, AlertError, AlertFeed, FileAlertBoard, draft_alert
+from willay.alerts import (
+    ALL_REGIONS,
+    AlertError,
+    AlertFeed,
+    FileAlertBoard,
+    draft_alert,
+    sign_off,
+)
 from willay.app import create_app
 from willay.catalog import load_catalog
 from willay.cli import app as cli
 from willay.gsm7 import septets, to_gsm7
 from willay.profiles import Subscriber, SubscriberStore, pseudonym
+from willay.signoff import Decision
 
 runner = CliRunner()
 
@@ -106,13 +114,41 @@ def test_a_day_window_covers_the_last_day_in_lima(settings, tmp_path, monkeypatc
     assert alert.ends == dt.datetime(2030, 6, 19, 5, tzinfo=dt.UTC)
 
 
-def test_production_serves_only_signed_off_alerts(settings):
-    board = FileAlertBoard(settings.alerts_file)
-    board.publish(make_alert(settings, signed_off_by=None))
-    assert AlertFeed(board, signed_only=True).for_region("puno", NOW) is None
-    assert AlertFeed(board, signed_only=False).for_region("puno", NOW) is not None
-    board.publish(make_alert(settings, signed_off_by="Dra. Quispe"))
-    assert AlertFeed(board, signed_only=True).for_region("puno", NOW) is not None
+class TestSignOff:
+    def test_production_serves_only_approved_texts(self, settings):
+        board = FileAlertBoard(settings.alerts_file)
+        unsigned = make_alert(settings, signed=False)
+        board.publish(unsigned)
+        assert AlertFeed(board, signed_only=True).for_region("puno", NOW) is None
+        assert AlertFeed(board, signed_only=False).for_region("puno", NOW) == unsigned
+        clinical = sign_off(unsigned, language="es", reviewer="Dra. Quispe", role="Médica", now=NOW)
+        board.publish(clinical)
+        served = AlertFeed(board, signed_only=True).for_region("puno", NOW)
+        assert served is not None and served.id == unsigned.id
+        assert served.text == {"es": unsigned.text["es"]}  # Quechua not yet approved: Spanish
+        board.publish(make_alert(settings, signed=True))
+        served = AlertFeed(board, signed_only=True).for_region("puno", NOW)
+        assert served is not None and set(served.text) == {"es", "quy"}
+
+    def test_a_rejection_or_an_edited_text_is_not_approved(self, settings):
+        alert = make_alert(settings, signed=False)
+        rejected = sign_off(
+            alert,
+            language="es",
+            reviewer="Dra. Quispe",
+            role="Médica",
+            decision=Decision.reject,
+            now=NOW,
+        )
+        assert rejected.servable(NOW.date()) is None
+        signed = make_alert(settings)
+        edited = signed.model_copy(update={"text": {**signed.text, "es": "Otra cosa."}})
+        assert edited.servable(NOW.date()) is None  # the approval bound the old text
+
+    def test_a_quechua_approval_needs_its_back_translation(self, settings):
+        with pytest.raises(AlertError) as caught:
+            sign_off(make_alert(settings), language="quy", reviewer="Ana", role="Hablante", now=NOW)
+        assert "back-translation" in caught.value.message
 
 
 def test_cli_publishes_a_retained_message_per_region(alert_settings, editor_board, monkeypatch):
@@ -282,3 +318,30 @@ def test_a_longest_alert_keeps_the_menu_and_drops_the_title(redis_client, redis_
     lines = screen.splitlines()
     assert lines[0] == longest.text["es"] and lines[1].startswith("1 ")
     assert lines[-1] == "99 Urgencia"
+
+
+def test_cli_signs_off_a_published_alert(settings, tmp_path, monkeypatch):
+    monkeypatch.setenv("WILLAY_ALERTS_FILE", str(tmp_path / "alerts.json"))
+    published = runner.invoke(
+        cli,
+        ["alerts", "publish", "--region", "puno", "--from", "2030-06-18", "--to", "2030-06-20"]
+        + ["--text-es", "Helada fuerte.", "--text-quy", "Chiri.", "--no-sms"],
+    )
+    assert published.exit_code == 0, published.output
+    assert "not signed off" in runner.invoke(cli, ["alerts", "list"]).stdout
+    refused = runner.invoke(
+        cli,
+        ["alerts", "sign-off", "--region", "puno", "--lang", "quy"]
+        + ["--reviewer", "Sra. Huamán", "--role", "Hablante nativa"],
+    )
+    assert refused.exit_code == 1 and "back-translation" in refused.stderr
+    for lang, extra in (("es", []), ("quy", ["--back-translation", "Hace frío."])):
+        signed = runner.invoke(
+            cli,
+            ["alerts", "sign-off", "--region", "puno", "--lang", lang]
+            + ["--reviewer", "Dra. Quispe", "--role", "Médica", *extra],
+        )
+        assert signed.exit_code == 0, signed.output
+    assert "approved in es, quy" in signed.stdout
+    (alert,) = FileAlertBoard(tmp_path / "alerts.json").alerts()
+    assert [s.language for s in alert.signoffs] == ["es", "quy"]
