@@ -18,6 +18,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as ec
 from selenium.webdriver.support.ui import WebDriverWait
 
+from tests.fixtures.requirements import missing_service
 from willay.app import create_app
 from willay.config import Settings
 
@@ -34,7 +35,9 @@ def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[webdriver.Chro
     """One headless Chromium for the module, on a fresh profile."""
     for binary in (CHROMIUM, CHROMEDRIVER):
         if not binary.exists():
-            pytest.skip(f"{binary} is missing: install the chromium and chromium-driver packages")
+            missing_service(
+                f"{binary} is missing: install the chromium and chromium-driver packages"
+            )
     options = webdriver.ChromeOptions()
     options.binary_location = str(CHROMIUM)
     for flag in (
