@@ -21,7 +21,7 @@ from willay.languages import LANGUAGES
 __all__ = ["router"]
 
 ALERT_POLL_SECONDS = 0.25
-HEARTBEAT_SECONDS = 25.0
+HEARTBEAT_SECONDS = 60.0  # keeps idle mobile NATs open; a hidden page closes its stream
 REGION = Query(pattern=r"^[a-z0-9][a-z0-9_-]*$", max_length=48)
 SESSION = Query(pattern=r"^[A-Za-z0-9_-]{8,64}$")
 LANG = Query(pattern=r"^(es|quy|quz)$")

@@ -10,4 +10,5 @@ pytest_plugins = [
     "tests.fixtures.sms",
     "tests.fixtures.africastalking",
     "tests.fixtures.alerts",
+    "tests.fixtures.browser",
 ]

@@ -27,13 +27,14 @@
   const hex = (n) => Array.from(crypto.getRandomValues(new Uint8Array(n)), (b) => b.toString(16).padStart(2, "0")).join("");
   const load = () => { try { return JSON.parse(localStorage.getItem(KEY)) || {}; } catch (e) { return {}; } };
   const s = Object.assign({ install: hex(16), lang: null, consent: null, region: null, pack: null,
-    queue: [], heard: [], outbox: [], alerts: [], seenAlerts: [], saveData: false }, load());
+    queue: [], heard: [], outbox: [], alerts: [], seenAlerts: [], saveData: false, current: null }, load());
   const session = hex(12);
-  let current = null;
   const save = () => localStorage.setItem(KEY, JSON.stringify(s));
   const t = (k) => (T[s.lang] || T.quy)[k] || T.es[k];
   const el = (tag, props, ...kids) => {
-    const e = Object.assign(document.createElement(tag), props || {});
+    const { dataset, ...rest } = props || {};
+    const e = Object.assign(document.createElement(tag), rest);
+    Object.assign(e.dataset, dataset || {});
     kids.forEach((k) => e.append(k));
     return e;
   };
@@ -133,7 +134,7 @@
   function chooseLanguage() {
     show(el("p", { textContent: "Elige tu idioma / Simiykita akllay" }),
       el("div", { className: "list" }, ...LANGS.map(([code, name]) => button(name, async () => {
-        s.lang = code; s.queue = []; save();
+        s.lang = code; s.queue = []; s.current = null; save();
         show(el("p", { textContent: t("loading") }));
         await syncPack();
         route();
@@ -161,23 +162,30 @@
   async function openTip(topic) {
     const q = await nextTip(topic);
     if (!q) return show(el("p", { textContent: t("none") }), button(t("home"), home));
-    const tip = tipById(q.id);
-    current = q;
-    s.heard.push(tip.id);
+    q.topic = topic || null;
+    s.current = q;
+    s.heard.push(q.id);
     s.heard = s.heard.slice(-300);
     save();
-    record("tip_served", { tip_id: tip.id, pick: q.pick });
+    record("tip_served", { tip_id: q.id, pick: q.pick });
+    renderTip(q);
+    prefetchNext();
+  }
+  function renderTip(q) {
+    const tip = tipById(q.id);
+    if (!tip) return home();
     const answered = el("p", { id: "answered" });
     const feedback = (useful) => () => {
       record("feedback", { tip_id: tip.id, useful, pick: q.pick });
       answered.textContent = t("thanks");
     };
-    const player = el("audio", { controls: true, preload: "none", hidden: true });
+    const player = el("audio", { id: "player", controls: true, preload: "none", hidden: true });
     const listen = tip.a ? button(`${t("listen")} (${Math.ceil(tip.a[1] / 1024)} KB)`, async () => {
       listen.disabled = true;
       try { player.src = await clip(tip.a[0]); player.hidden = false; await player.play(); }
       catch (e) { listen.disabled = false; }
     }) : "";
+    if (listen) listen.id = "listen";
     const name = (s.pack.topics.find((x) => x[0] === tip.t) || [, ""])[1];
     show(el("div", { className: "tip", id: "tip", dataset: { id: tip.id } },
       el("h3", { textContent: name }),
@@ -186,8 +194,8 @@
       listen, player,
       el("p", {}, button(t("useful"), feedback(true), "main"), button(t("notuseful"), feedback(false))),
       answered,
-      button(t("next"), () => openTip(topic), "main"), button(t("home"), home));
-    prefetchNext();
+      button(t("next"), () => openTip(q.topic), "main"),
+      button(t("home"), () => { s.current = null; save(); home(); }));
   }
   function route() {
     if (!s.lang) return chooseLanguage();
@@ -196,6 +204,7 @@
       return syncPack().then(() => (s.pack && s.pack.lang === s.lang ? route() : chooseLanguage()));
     }
     if (s.consent === null) return askConsent();
+    if (s.current) return renderTip(s.current);  // where they were: a promoter replays a tip
     home();
   }
 
@@ -227,7 +236,11 @@
 
   window.addEventListener("online", () => { flush(); watchAlerts(); syncPack(); });
   window.addEventListener("offline", status);
-  document.addEventListener("visibilitychange", () => showAlerts(s.alerts));
+  document.addEventListener("visibilitychange", () => {
+    // a hidden page holds no stream open (no data spent); shown again, it asks afresh
+    if (document.visibilityState === "hidden") { if (source) source.close(); source = null; }
+    else watchAlerts();
+  });
   if ("serviceWorker" in navigator) navigator.serviceWorker.register("/app/sw.js", { scope: "/app" });
   save();
   route();
