@@ -153,7 +153,8 @@ async def alerts(
     return _send(request, body=_alerts_json(current, lang), content_type="application/json")
 
 
-@router.get("/alerts/stream", response_class=StreamingResponse)
+# an endless stream: left out of the OpenAPI schema, which tools call expecting an answer
+@router.get("/alerts/stream", response_class=StreamingResponse, include_in_schema=False)
 async def alert_stream(
     request: Request,
     lite: LiteDep,
