@@ -775,6 +775,9 @@ def alerts_publish(
     finally:
         board.close()
     out.print(f"published alert {alert.id} for {alert.region}: {alert.starts} to {alert.ends}")
+    approved = alert.approved(dt.datetime.now(dt.UTC).date())
+    if settings.environment is Environment.production and "es" not in approved:
+        out.print("not served until its Spanish text is signed off: willay alerts sign-off")
     if sms:
         _text_alert(settings, alert)
 
