@@ -41,7 +41,7 @@ def _short_hash(data: object) -> str:
 
 def _tip(tip: Tip, lang: str, audio: AudioLibrary) -> dict[str, Any]:
     text, _ = tip.text_for(lang)
-    clip = audio.clip("tip", tip.id, lang, "app")
+    clip = audio.clip("tip", tip.id, lang, "app", text=text)  # only audio of this very text
     item: dict[str, Any] = {
         "id": tip.id,
         "t": tip.topic,

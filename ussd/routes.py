@@ -31,9 +31,12 @@ simulator_router = APIRouter(tags=["simulator"])
 @router.post("/africastalking", response_class=PlainTextResponse)
 async def ussd_hop(form: Annotated[AtUssdForm, Form()], engine: UssdEngineDep) -> PlainTextResponse:
     """One USSD hop: answers `CON <screen>` or `END <screen>` as text/plain."""
+    headers = {}
     try:
         reply = await engine.handle(form)
         body = reply.body
+        if reply.draft:
+            headers["X-Willay-Draft"] = "borrador"
     except ServiceUnavailable as exc:
         log.error("USSD hop %s failed: %s", form.sessionId, exc)
         engine.services.events.publish(
@@ -47,7 +50,8 @@ async def ussd_hop(form: Annotated[AtUssdForm, Form()], engine: UssdEngineDep) -
         )
         notice = engine.journey.notices["unavailable"]
         body = "END " + to_gsm7(pick_text(notice, "es")[0])
-    return PlainTextResponse(body, headers={"X-Willay-Septets": str(septets(body[4:]))})
+    headers["X-Willay-Septets"] = str(septets(body[4:]))
+    return PlainTextResponse(body, headers=headers)
 
 
 @router.post("/africastalking/events", response_class=PlainTextResponse)

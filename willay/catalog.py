@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Literal, TypeVar
+from urllib.parse import urlsplit
 
 import yaml
 from pydantic import (
@@ -71,9 +73,17 @@ class Region(_Strict):
 
 
 class Source(_Strict):
+    """The document a tip rests on: a norm, a fact sheet, a page about that subject."""
+
     name: str = Field(min_length=3)
     short: str = Field(min_length=2, max_length=10)
     url: str = Field(pattern=r"^https://")
+
+    @property
+    def is_homepage(self) -> bool:
+        """True for a site's or an institution's front page (`gob.pe/minsa`, `who.int/es`)."""
+        path = urlsplit(self.url).path.strip("/")
+        return len(path.split("/")) <= 2 and not re.search(r"[-_.]", path)
 
 
 class Tip(_Strict):
@@ -257,6 +267,8 @@ def _check_tips(
                 problems.append(f"{where}: review status for {code} but no {code} text")
         for region in tip.regions - regions:
             problems.append(f"{where}: unknown region {region!r}")
+        if tip.source.is_homepage:
+            problems.append(f"{where}: source.url is a homepage; cite the document itself")
         for zone in set(tip.seasons) - set(tip.zones) if tip.zones else ():
             problems.append(f"{where}: a season for {zone}, a zone the tip is not for")
 

@@ -62,7 +62,7 @@ def _settings(**overrides: object) -> Settings:
 
 def _report(exc: ProblemsError) -> typer.Exit:
     for problem in exc.problems:
-        err.print(f"[red]error:[/red] {problem}", highlight=False)
+        err.print(f"[red]error:[/red] {escape(problem)}", highlight=False, soft_wrap=True)
     return _fail(f"{len(exc.problems)} problem(s) found")
 
 
@@ -146,7 +146,7 @@ def content_check(
     for tip in catalog.expiring(today, settings.expiry_warning_days):
         err.print(f"[yellow]warning:[/yellow] tip {tip.id}: expires on {tip.expires_on}")
     for notice in signoff_notices(catalog, today=today, within_days=settings.expiry_warning_days):
-        err.print(f"[yellow]warning:[/yellow] {escape(notice)}", highlight=False)
+        err.print(f"[yellow]warning:[/yellow] {escape(notice)}", highlight=False, soft_wrap=True)
     problems = tip_fit_problems(journey, catalog, page_chars=settings.ussd_page_chars)
     if problems:
         raise _report(ProblemsError(problems))
@@ -200,7 +200,11 @@ def review_import(
         what = f"{record.tip_id}/{record.language}: {record.decision} by {record.reviewer}"
         out.print(f"recorded {escape(what)}", soft_wrap=True)
     for row_id, reason in report.refused:
-        err.print(f"[red]refused[/red] {escape(row_id)}: {escape(reason)}", highlight=False)
+        err.print(
+            f"[red]refused[/red] {escape(row_id)}: {escape(reason)}",
+            highlight=False,
+            soft_wrap=True,
+        )
     out.print(report.summary(), soft_wrap=True)
     if report.refused:
         raise typer.Exit(code=1)

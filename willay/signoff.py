@@ -24,6 +24,7 @@ history stays as an audit trail and concurrent writers (CLI import, studio) neve
 Public API, for the CSV import and the studio:
 
     text_sha256(text) -> str
+    kind_for(language) -> SignOffKind                 (es: clinical; Quechua: language)
     load_signoffs(content_dir) -> SignOffBook        (ContentError on a corrupt file)
     record_signoff(content_dir, catalog=..., tip_id=..., language=..., text_sha256=...,
                    reviewer=..., role=..., decision=..., date=..., comment=...,
@@ -62,6 +63,7 @@ __all__ = [
     "SignOffBook",
     "SignOffKind",
     "VoidedSignOff",
+    "kind_for",
     "load_signoffs",
     "record_signoff",
     "text_sha256",

@@ -140,6 +140,7 @@ def test_simulator_walks_the_journey_and_resumes(browser, redis_settings: Settin
 
     sim.send("1")
     sim.wait.until_not(ec.text_to_be_present_in_element((By.ID, "screen"), "Willay salud"))
+    sim.wait.until(ec.text_to_be_present_in_element((By.ID, "meta"), "borrador"))  # unsigned tip
     for _ in range(3):  # a long tip names its source on a later page
         if "Fuente:" in sim.screen:
             break
