@@ -33,6 +33,7 @@ from audio_cache.manifest import save_manifest
 from willay.app import create_app
 from willay.catalog import load_catalog
 from willay.config import Environment, Settings
+from willay.signoff import text_sha256
 
 BUDGET = {"first_visit": 50_000, "pack": 25_000, "update_3": 3_000, "not_modified": 1_000}
 SHELL = ["/app", "/app/app.js", "/app/sw.js", "/app/manifest.webmanifest", "/app/icon.svg"]
@@ -80,6 +81,7 @@ def stand_in_audio(content_dir: Path, audio_dir: Path) -> None:
                 duration=seconds,
                 source="tts",
                 sha256=secrets.token_hex(32),
+                text_sha256=text_sha256(text),
             )
             manifest.put("tip", tip.id, lang, {"app": clip})
     save_manifest(audio_dir, manifest)
