@@ -11,6 +11,8 @@ COPY sms sms
 COPY recommender recommender
 COPY audio_cache audio_cache
 COPY telemetry telemetry
+COPY alerts alerts
+COPY app app
 COPY content content
 RUN pip install --no-cache-dir . && useradd --system willay && mkdir -p /app/var && chown willay /app/var
 USER willay
