@@ -79,8 +79,11 @@ class AlertTexter:
         return groups
 
     async def send(self, alert: Alert) -> AlertSendReport:
-        """Text `alert` to everyone of its region not texted yet; what happened."""
+        """Text `alert` to everyone of its region not texted yet, if within its window."""
         report = AlertSendReport(alert_id=alert.id, region=alert.region)
+        if not alert.active(self.services.clock()):
+            report.error = "outside its window: nothing sent"
+            return report
         size = self.services.settings.sms_batch_size
         for text, people in (await self._claim(alert, report)).items():
             message = SmsText.of(text)

@@ -695,6 +695,9 @@ def _text_alert(settings: Settings, alert: Alert) -> None:
     if settings.redis_url is None or settings.at_api_key is None:
         out.print("SMS: not sent (WILLAY_REDIS_URL and WILLAY_AT_API_KEY are needed)")
         return
+    if not alert.active(dt.datetime.now(dt.UTC)):
+        out.print("SMS: not yet; `willay alerts send-sms` (from cron) texts it once it starts")
+        return
     if settings.environment is Environment.production:
         served = alert.servable(dt.datetime.now(dt.UTC).date())
         if served is None:

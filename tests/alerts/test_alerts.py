@@ -304,6 +304,12 @@ def test_sms_subscribers_of_the_region_get_it_once(sms, sms_settings):
     assert (again.sent, again.already, again.requests) == (0, 2, 0)
     assert len(sms.texts_to(puno_es.sms_number)) == 1
 
+    later = make_alert(sms_settings, es="Friaje desde manana: abrigate.", now=NOW)
+    sms.clock.now = later.ends  # its window is over: nobody is texted
+    report = sms.run(sms.channel.alerts.send, later)
+    assert report.sent == 0 and report.error == "outside its window: nothing sent"
+    assert len(sms.texts_to(puno_es.sms_number)) == 1
+
 
 @pytest.mark.redis
 def test_a_longest_alert_keeps_the_menu_and_drops_the_title(redis_client, redis_settings, events):
