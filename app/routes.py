@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
+import time
 from collections.abc import AsyncIterator
 from typing import Annotated, Any, cast
 
@@ -20,7 +20,7 @@ from willay.languages import LANGUAGES
 
 __all__ = ["router"]
 
-ALERT_POLL_SECONDS = 0.25
+STREAM_SECONDS = 600.0  # a stream then ends and the browser reopens it: no server waits forever
 HEARTBEAT_SECONDS = 60.0  # keeps idle mobile NATs open; a hidden page closes its stream
 REGION = Query(pattern=r"^[a-z0-9][a-z0-9_-]*$", max_length=48)
 SESSION = Query(pattern=r"^[A-Za-z0-9_-]{8,64}$")
@@ -167,23 +167,23 @@ async def alert_stream(
         raise BadRequest(f"region: unknown region {region!r}")
 
     async def stream() -> AsyncIterator[bytes]:
-        version, sent, quiet = -1, b"", 0.0
+        # ends when the page goes: Starlette cancels it on the client's disconnect
         yield b"retry: 5000\n\n"
-        while not await request.is_disconnected():
-            if lite.alerts.board.version != version:
-                version = lite.alerts.board.version
+        sent = b""
+        changed = True
+        ends = time.monotonic() + STREAM_SECONDS
+        while time.monotonic() < ends:
+            seen = lite.watch.version  # a change from here on wakes the wait below
+            if changed:
                 current = lite.current_alerts(region)
                 payload = _alerts_json(current, lang)
                 if payload != sent:
                     sent = payload
                     await lite.delivered(current, session=session, lang=lang, region=region)
                     yield b"event: alerts\ndata: " + payload + b"\n\n"
-                    quiet = 0.0
-            await asyncio.sleep(ALERT_POLL_SECONDS)
-            quiet += ALERT_POLL_SECONDS
-            if quiet >= HEARTBEAT_SECONDS:
+            changed = await lite.watch.wait(seen, HEARTBEAT_SECONDS)
+            if not changed:
                 yield b":\n\n"
-                quiet = 0.0
 
     return StreamingResponse(
         stream(),

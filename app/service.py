@@ -13,10 +13,11 @@ import datetime as dt
 import hashlib
 import hmac
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from app.schemas import AppEvent, AppEvents, QueueRequest
+from app.watch import AlertWatch
 from recommender import PickContext, TipPicker, feedback_data
 from willay.alerts import Alert, AlertFeed, alert_data
 from willay.catalog import Catalog
@@ -46,6 +47,10 @@ class LiteService:
     clock: Callable[[], dt.datetime]
     pseudonym_key: str
     prefix: str
+    watch: AlertWatch = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "watch", AlertWatch(self.alerts.board))
 
     def pseudonym(self, install: str) -> str:
         """The person behind an install id, as every event and key names them."""
