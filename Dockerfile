@@ -12,6 +12,8 @@ COPY recommender recommender
 COPY audio_cache audio_cache
 COPY telemetry telemetry
 COPY studio studio
+COPY alerts alerts
+COPY app app
 COPY content content
 # the studio writes recordings and sign-offs into content/ (mount a volume there to keep them)
 RUN pip install --no-cache-dir . && useradd --system willay && mkdir -p /app/var \

@@ -17,6 +17,7 @@ from ivr.store import CallbackLedger, CallStore
 from ivr.turn import Services
 from ivr.voicexml import VoiceXml
 from recommender import TipPicker
+from willay.alerts import AlertFeed
 from willay.catalog import Catalog
 from willay.config import Settings
 from willay.errors import ConfigurationError
@@ -70,6 +71,7 @@ class IvrChannel:
         picker: TipPicker,
         clock: Callable[[], dt.datetime],
         audio: AudioLibrary,
+        alerts: AlertFeed | None = None,
     ) -> IvrChannel:
         """Build the channel; call-backs need the service's voice number and an API key."""
         callbacks = ledger = None
@@ -93,6 +95,7 @@ class IvrChannel:
             picker=picker,
             events=events,
             clock=clock,
+            alerts=alerts,
         )
         engine = IvrEngine(
             flow=flow,

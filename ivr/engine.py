@@ -17,6 +17,7 @@ from ivr.flow import ActionNode, EndNode, Flow, PlayNode, TipNode
 from ivr.schemas import AtVoiceForm
 from ivr.store import CallbackDecision, CallbackLedger, IvrCall
 from ivr.turn import CHANNEL, CallTurn, Services
+from willay.alerts import Alert, alert_data
 from willay.errors import ConfigurationError
 from willay.events import Event, EventKind
 from willay.profiles import event_subject, pseudonym
@@ -29,12 +30,20 @@ MAX_ACTION_CHAIN = 8
 
 @dataclass(frozen=True)
 class Clip:
-    """Something to play; `text` is what the provider's voice says if no audio file exists."""
+    """Something to play; `text` is what the provider's voice says if no audio file exists.
 
-    kind: Literal["prompt", "tip"]
+    An alert is always read by the provider's voice: it is news, never pre-rendered.
+    """
+
+    kind: Literal["prompt", "tip", "alert"]
     id: str
     lang: str
     text: str
+
+    @property
+    def cached(self) -> bool:
+        """False for an alert: it is news, read by the provider's voice, never pre-rendered."""
+        return self.kind != "alert"
 
     @property
     def bound_text(self) -> str | None:
@@ -110,12 +119,15 @@ class IvrEngine:
                     subscriber=call.subscriber,
                 )
             await self._enter(turn, self.flow.initial)
+            alert = self._alert(turn)
         elif call.rejected:
             return IvrReply(reject=True)  # the provider retried a rejected call's notification
         else:
             turn = CallTurn(services=services, call=call, subscriber=subscriber)
+            alert = None
+            self._alert_heard(turn)
             await self._press(turn, (form.dtmfDigits or "").rstrip("#"))  # "#" ends input
-        reply = self._render(turn)
+        reply = self._render(turn, alert)
         call.audio_bytes += self._bytes(reply)
         call.steps += 1
         await services.calls.save(call)
@@ -181,11 +193,16 @@ class IvrEngine:
         prompt = self.flow.prompts[name]
         return Clip("prompt", name, MIXED if prompt.mixed else lang, prompt.text(lang))
 
-    def _render(self, turn: CallTurn) -> IvrReply:
+    def _render(self, turn: CallTurn, alert: Alert | None = None) -> IvrReply:
         call, lang = turn.call, turn.lang
         node = self.flow.heard(call.node)
         plays = tuple(self.prompt(name, lang) for name in call.notices)
         call.notices = []
+        if alert is not None:
+            plays = (Clip("alert", alert.id, lang, alert.text_for(lang)[0]), *plays)
+            call.alert = alert.id
+            region = turn.subscriber.region if turn.subscriber else None
+            turn.emit(EventKind.alert_delivered, **alert_data(alert, region=region))
         if isinstance(node, EndNode):
             return IvrReply(plays=(*plays, self.prompt(node.prompt, lang)))
         if isinstance(node, TipNode) and call.play_tip and call.tip_id:
@@ -195,12 +212,28 @@ class IvrEngine:
             call.play_tip = False
         return IvrReply(plays=plays, ask=self.prompt(node.prompt, lang))
 
+    def _alert(self, turn: CallTurn) -> Alert | None:
+        """The alert for a known caller whose profile region matches (`all`: any known one)."""
+        feed = self.services.alerts
+        if feed is None or turn.subscriber is None:
+            return None
+        return feed.for_region(turn.subscriber.region, self.services.clock())
+
+    def _alert_heard(self, turn: CallTurn) -> None:
+        """A notification after the alert was played: it was heard to the end."""
+        alert_id, turn.call.alert = turn.call.alert, None
+        if alert_id is not None:
+            region = turn.subscriber.region if turn.subscriber else None
+            turn.emit(EventKind.alert_seen, alert_id=alert_id, region=region)
+
     def _bytes(self, reply: IvrReply) -> int:
         """Bytes of the cached call audio a reply plays (what the caller's line carries)."""
         if self._audio is None:
             return 0
         clips = (*reply.plays, *([reply.ask] if reply.ask else []))
-        found = (self._audio.clip(c.kind, c.id, c.lang, text=c.bound_text) for c in clips)
+        found = (
+            self._audio.clip(c.kind, c.id, c.lang, text=c.bound_text) for c in clips if c.cached
+        )
         return sum(f[0].bytes for f in found if f is not None)
 
     def unavailable(self) -> IvrReply:

@@ -35,6 +35,7 @@ class IvrCall(BaseModel):
     pick: dict[str, float | str] = {}
     served: list[str] = []
     notices: list[str] = []
+    alert: str | None = None  # the alert played, until the next notification says it was heard
     misses: int = 0
     steps: int = 0
     audio_bytes: int = 0  # of the cached clips played, for bytes-per-call

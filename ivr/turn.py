@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from ivr.store import CallStore, IvrCall
 from recommender import TipPicker
+from willay.alerts import AlertFeed
 from willay.catalog import Catalog
 from willay.events import Event, EventKind, EventSink
 from willay.languages import DEFAULT_LANGUAGE
@@ -28,6 +29,7 @@ class Services:
     picker: TipPicker
     events: EventSink
     clock: Callable[[], dt.datetime]
+    alerts: AlertFeed | None = None  # regional alerts, played before the menu
 
 
 @dataclass

@@ -1,5 +1,6 @@
 """The SMS channel: weekly tips, "text me this", opt-out by SMS and delivery reports."""
 
+from sms.alerts import AlertSendReport, AlertTexter
 from sms.channel import SmsChannel
 from sms.gateway import Receipt, SmsGateway
 from sms.inbox import SmsInbox, stop_word
@@ -12,6 +13,8 @@ from sms.store import MessageRecord, SmsStore, WeekRecord
 from sms.texter import SmsTipTexter
 
 __all__ = [
+    "AlertSendReport",
+    "AlertTexter",
     "Batch",
     "MessageRecord",
     "Receipt",

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from recommender import TipPicker
+from sms.alerts import AlertTexter
 from sms.gateway import SmsGateway
 from sms.inbox import SmsInbox
 from sms.schedule import Schedule
@@ -29,10 +30,12 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class SmsChannel:
-    """The weekly sender, the callbacks' inbox and "text me this" (None without credentials)."""
+    """The weekly sender, the callbacks' inbox, "text me this" (None without credentials) and
+    the alert texter."""
 
     services: SmsServices
     sender: WeeklySender
+    alerts: AlertTexter
     inbox: SmsInbox
     texter: SmsTipTexter | None
 
@@ -67,6 +70,7 @@ class SmsChannel:
         return cls(
             services=services,
             sender=WeeklySender(services),
+            alerts=AlertTexter(services),
             inbox=SmsInbox(services),
             texter=SmsTipTexter(services) if gateway is not None else None,
         )

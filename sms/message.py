@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sms.texts import BRAND, SOURCE, STOP, STOP_SHORT, STOPPED
+from sms.texts import ALERT, BRAND, SOURCE, STOP, STOP_SHORT, STOPPED
+from willay.alerts import Alert
 from willay.catalog import Tip
 from willay.gsm7 import septets, to_gsm7
 from willay.languages import pick_text
@@ -19,6 +20,7 @@ __all__ = [
     "PART_SEPTETS",
     "SINGLE_SEPTETS",
     "SmsText",
+    "compose_alert",
     "compose_stopped",
     "compose_tip",
     "split_parts",
@@ -75,6 +77,17 @@ def compose_tip(tip: Tip, lang: str) -> SmsText:
         SmsText.of(f"{BRAND} {text} {source}\n{stop}"),
         SmsText.of(f"{text} {source}\n{stop}"),
         SmsText.of(f"{text} ({tip.source.short})\n{stop_short}"),
+    ]
+    return min(variants, key=lambda message: message.segments)
+
+
+def compose_alert(alert: Alert, lang: str) -> SmsText:
+    """A regional alert, ending with how to stop, in the fewest segments (fullest on a tie)."""
+    label, text = pick_text(ALERT, lang)[0], alert.text_for(lang)[0]
+    stop, stop_short = pick_text(STOP, lang)[0], pick_text(STOP_SHORT, lang)[0]
+    variants = [
+        SmsText.of(f"{BRAND} {label} {text}\n{stop}"),
+        SmsText.of(f"{label} {text}\n{stop_short}"),
     ]
     return min(variants, key=lambda message: message.segments)
 

@@ -5,6 +5,8 @@
     <prefix>:sms:msg:<messageId>                         MessageRecord, for delivery reports
     <prefix>:sms:texted:<sessionId>                      a USSD session's tip was texted
     <prefix>:sms:inbound:<id>                            an inbound SMS was handled
+    <prefix>:sms:alert:<alert id>:<pseudonym>            AlertRecord of an alert's SMS to a person
+    <prefix>:sms:alert:<alert id>:<pseudonym>:attempt:<n> the claim of attempt n (SET NX)
 
 Only one run can win attempt n of a person's week, so two `send-due` runs at once never send
 twice. Records expire on their own; none holds a phone number.
@@ -26,7 +28,7 @@ MESSAGE_TTL = 14 * 86_400
 TEXTED_TTL = 2 * 86_400
 
 WeekState = Literal["pending", "sent", "retry", "failed"]
-Purpose = Literal["weekly", "texted", "stopped"]
+Purpose = Literal["weekly", "texted", "stopped", "alert"]
 
 
 class WeekRecord(BaseModel):
@@ -68,13 +70,33 @@ class SmsStore:
         raw = await self._kv.get(self._week_key(week, subscriber))
         return WeekRecord.model_validate_json(raw) if raw else None
 
-    async def claim(self, week: str, subscriber: str, record: WeekRecord) -> bool:
-        """Record attempt `record.attempt` as pending unless another run claimed it first."""
-        key = self._week_key(week, subscriber)
+    async def _claim(self, key: str, record: WeekRecord) -> bool:
         if not await self._kv.set_new(f"{key}:attempt:{record.attempt}", "1", ttl=WEEK_TTL):
             return False
         await self._kv.set(key, record.model_dump_json(), ttl=WEEK_TTL)
         return True
+
+    async def claim(self, week: str, subscriber: str, record: WeekRecord) -> bool:
+        """Record attempt `record.attempt` as pending unless another run claimed it first."""
+        return await self._claim(self._week_key(week, subscriber), record)
+
+    def _alert_key(self, alert_id: str, subscriber: str) -> str:
+        return f"{self._prefix}:alert:{alert_id}:{subscriber}"
+
+    async def alert(self, alert_id: str, subscriber: str) -> WeekRecord | None:
+        """This person's record of an alert's SMS, if any."""
+        raw = await self._kv.get(self._alert_key(alert_id, subscriber))
+        return WeekRecord.model_validate_json(raw) if raw else None
+
+    async def claim_alert(self, alert_id: str, subscriber: str, record: WeekRecord) -> bool:
+        """Claim attempt `record.attempt` of an alert's SMS to a person, as for a week."""
+        return await self._claim(self._alert_key(alert_id, subscriber), record)
+
+    async def put_alert(self, alert_id: str, subscriber: str, record: WeekRecord) -> None:
+        """Store this person's record of an alert's SMS."""
+        await self._kv.set(
+            self._alert_key(alert_id, subscriber), record.model_dump_json(), ttl=WEEK_TTL
+        )
 
     async def put_week(self, week: str, subscriber: str, record: WeekRecord) -> None:
         """Store this person's record for `week`."""

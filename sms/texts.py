@@ -5,9 +5,11 @@ Every Quechua text here is a draft awaiting review by a native speaker, like the
 
 from __future__ import annotations
 
-__all__ = ["BRAND", "SOURCE", "STOP", "STOP_SHORT", "STOPPED"]
+__all__ = ["ALERT", "BRAND", "SOURCE", "STOP", "STOP_SHORT", "STOPPED"]
 
 BRAND = "Willay:"
+
+ALERT = {"es": "ALERTA:", "quy": "WILLAKUY:"}  # before a regional alert
 
 SOURCE = {"es": "Fuente:", "quy": "Maymanta:"}
 

@@ -10,5 +10,6 @@ pytest_plugins = [
     "tests.fixtures.sms",
     "tests.fixtures.africastalking",
     "tests.fixtures.studio",
+    "tests.fixtures.alerts",
     "tests.fixtures.browser",
 ]

@@ -18,6 +18,7 @@ from ussd.paging import Page, PageLayout, paginate
 from ussd.schemas import AtUssdForm, AtUssdNotice
 from ussd.store import HopRead, SessionLocks, UssdSession
 from ussd.turn import Jump, Services, Turn
+from willay.alerts import Alert, alert_data
 from willay.catalog import Catalog, Tip
 from willay.errors import ConfigurationError, ServiceUnavailable, StoreUnavailable
 from willay.events import Event, EventKind
@@ -25,7 +26,7 @@ from willay.gsm7 import septets, to_gsm7
 from willay.languages import LANGUAGES, pick_text
 from willay.profiles import Subscriber, pseudonym
 
-__all__ = ["UssdEngine", "UssdReply", "tip_fit_problems", "tip_text"]
+__all__ = ["UssdEngine", "UssdReply", "alert_room", "tip_fit_problems", "tip_text"]
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +63,23 @@ def tip_text(journey: Journey, tip: Tip, lang: str) -> str:
     """What a tip screen says: the tip in `lang` (or its fallback) and its source."""
     source = pick_text(journey.notices["source"], lang)[0]
     return f"{tip.text_for(lang)[0]} {source} {tip.source.short}"
+
+
+def alert_room(journey: Journey, *, page_chars: int, lang: str) -> int:
+    """Septets an alert line may take above a known caller's first screen (home) in `lang`.
+
+    The screen's options and navigation always stay; its title gives way to a longer alert.
+    """
+    screen = journey.screens[journey.home_screen]
+    assert isinstance(screen, MenuScreen)
+    nav = journey.navigation
+    options = [f"{i} {pick_text(o.label, lang)[0]}" for i, o in enumerate(screen.options, start=1)]
+    danger = [f"{nav.danger.key} {pick_text(nav.danger.label, lang)[0]}"]
+    layout = PageLayout(
+        budget=page_chars, more_line=f"{nav.more.key} {pick_text(nav.more.label, lang)[0]}"
+    )
+    page = paginate(pick_text(screen.text, lang)[0], options, [danger], layout)[0]
+    return page_chars - septets("\n".join(page.tail)) - 1
 
 
 def tip_fit_problems(journey: Journey, catalog: Catalog, *, page_chars: int) -> list[str]:
@@ -177,13 +195,16 @@ class UssdEngine:
         )
 
     async def _step(self, turn: Turn, form: AtUssdForm, *, fresh: bool) -> UssdReply:
+        alert = None
         if fresh:
             await self._enter(turn, self.journey.initial_screen)
+            alert = self._alert(turn)
         else:
+            self._alert_seen(turn)
             for key in new_inputs(turn.session.text, form.text):
                 await self._apply(turn, key.strip())
             turn.session.text = form.text
-        return self._render(turn)
+        return self._render(turn, alert)
 
     def _emit_cost(
         self, turn: Turn, form: AtUssdForm, reply: UssdReply, *, fresh: bool, started: float
@@ -334,10 +355,17 @@ class UssdEngine:
         layout = self._layouts.get(turn.lang, self._layouts["es"])
         return paginate(self._body(turn), options, self._nav_choices(turn), layout)
 
-    def _render(self, turn: Turn) -> UssdReply:
+    def _render(self, turn: Turn, alert: Alert | None = None) -> UssdReply:
         session = turn.session
         screen = self.journey.screens[session.screen]
         notice, session.notice = session.notice, None
+        if alert is not None and not isinstance(screen, EndScreen):
+            page = self._pages(turn)[0]
+            shown = page.with_notice(alert.phone_text(turn.lang), self._budget)
+            if shown != str(page):
+                session.alert = alert.id
+                turn.emit(EventKind.alert_delivered, **alert_data(alert, region=self._region(turn)))
+                return UssdReply(shown, end=False)
         if isinstance(screen, EndScreen):
             key = (session.screen, turn.lang)
             if key not in self._end_texts:
@@ -365,6 +393,26 @@ class UssdEngine:
         tip = catalog.by_id[turn.session.tip_id or ""]
         lang = tip.text_for(turn.lang)[1]
         return not catalog.is_signed(tip.id, lang, self.services.clock().date())
+
+    # -- alerts -------------------------------------------------------------------------------
+
+    @staticmethod
+    def _region(turn: Turn) -> str | None:
+        return turn.subscriber.region if turn.subscriber else None
+
+    def _alert(self, turn: Turn) -> Alert | None:
+        """The alert for a caller whose profile region matches (an `all` alert: any known one)."""
+        feed = self.services.alerts
+        if feed is None or turn.subscriber is None:
+            return None
+        return feed.for_region(self._region(turn), self.services.clock())
+
+    def _alert_seen(self, turn: Turn) -> None:
+        """The caller answered the screen the alert was on: they saw it."""
+        alert_id, turn.session.alert = turn.session.alert, None
+        if alert_id is not None:
+            region = self._region(turn)
+            turn.emit(EventKind.alert_seen, alert_id=alert_id, region=region)
 
     # -- end of session -------------------------------------------------------------------------
 

@@ -54,6 +54,7 @@ class UssdSession(BaseModel):
     pick: dict[str, float | str] = {}
     served: list[str] = []
     notice: str | None = None
+    alert: str | None = None  # the alert shown on the previous screen, until the next hop
     hops: int = 0
     replies: dict[str, str] = {}
     started_at: dt.datetime = Field(default_factory=lambda: dt.datetime.now(dt.UTC))

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 from recommender import TipPicker
 from ussd.store import HopWrite, SessionStore, UssdSession
+from willay.alerts import AlertFeed
 from willay.catalog import Catalog
 from willay.events import Event, EventKind, EventSink
 from willay.languages import DEFAULT_LANGUAGE
@@ -43,6 +44,7 @@ class Services:
     events: EventSink
     clock: Callable[[], dt.datetime]
     texter: TipTexter | None = None  # "text me this": SMS the tip of a session cut short
+    alerts: AlertFeed | None = None  # regional alerts, one line above the first screen
 
 
 @dataclass

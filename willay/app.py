@@ -12,6 +12,9 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
+from alerts import MqttAlertBoard
+from app import LiteService
+from app import router as app_router
 from audio_cache import AudioLibrary
 from audio_cache.routes import router as audio_router
 from ivr import IvrChannel, load_call_flow
@@ -30,6 +33,7 @@ from ussd.routes import router as ussd_router
 from ussd.store import SessionStore
 from ussd.turn import Services
 from willay import __version__
+from willay.alerts import AlertBoard, AlertFeed, FileAlertBoard
 from willay.catalog import Catalog, load_catalog
 from willay.config import Environment, Settings
 from willay.deps import AppState, StoreDep
@@ -39,7 +43,13 @@ from willay.kv import KeyValueStore, MemoryStore, RedisStore, create_redis
 from willay.languages import LANGUAGES
 from willay.profiles import SubscriberStore
 
-__all__ = ["app_from_environment", "create_app", "freeze_startup", "open_sms_channel"]
+__all__ = [
+    "app_from_environment",
+    "create_app",
+    "freeze_startup",
+    "open_alert_board",
+    "open_sms_channel",
+]
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +70,13 @@ def _open_events(settings: Settings) -> EventSink:
     if settings.mqtt_url is not None:
         return MqttEventSink.from_settings(settings)
     return FileEventSink(settings.events_file)
+
+
+def open_alert_board(settings: Settings) -> AlertBoard:
+    """Where alerts live: retained MQTT messages when `WILLAY_MQTT_URL` is set, else a file."""
+    if settings.mqtt_url is not None:
+        return MqttAlertBoard.from_settings(settings)
+    return FileAlertBoard(settings.alerts_file)
 
 
 def _open_picker(settings: Settings) -> TipPicker:
@@ -103,6 +120,7 @@ def create_app(
     store: KeyValueStore | None = None,
     events: EventSink | None = None,
     picker: TipPicker | None = None,
+    alert_board: AlertBoard | None = None,
     clock: Callable[[], dt.datetime] = _utcnow,
 ) -> FastAPI:
     """Build the app; catalog and menus are validated now, so an invalid one never serves."""
@@ -118,6 +136,8 @@ def create_app(
         kv = store if store is not None else _open_store(settings)
         sink = events if events is not None else _open_events(settings)
         chooser = picker or _open_picker(settings)
+        board = alert_board if alert_board is not None else open_alert_board(settings)
+        feed = AlertFeed(board, signed_only=settings.environment is Environment.production)
         sms = SmsChannel.build(
             settings, kv=kv, events=sink, catalog=catalog, picker=chooser, clock=clock
         )
@@ -136,6 +156,7 @@ def create_app(
             events=sink,
             clock=clock,
             texter=sms.texter,
+            alerts=feed,
         )
         engine = UssdEngine(
             journey=journey,
@@ -153,6 +174,18 @@ def create_app(
             picker=chooser,
             clock=clock,
             audio=audio,
+            alerts=feed,
+        )
+        lite = LiteService(
+            catalog=catalog,
+            kv=kv,
+            subscribers=SubscriberStore(kv, prefix=settings.redis_prefix),
+            picker=chooser,
+            events=sink,
+            alerts=feed,
+            clock=clock,
+            pseudonym_key=settings.pseudonym_key.get_secret_value(),
+            prefix=settings.redis_prefix,
         )
         studio = (
             Studio.create(
@@ -178,12 +211,16 @@ def create_app(
                 audio=audio,
                 ivr=ivr,
                 studio=studio,
+                alerts=feed,
+                lite=lite,
             )
         finally:
             services.sessions.close()
             if studio is not None:
                 studio.builder.close()
             await sms.close()
+            if alert_board is None:
+                board.close()
             if picker is None:
                 _close_picker(chooser)
             if events is None:
@@ -200,6 +237,7 @@ def create_app(
     app.include_router(sms_router)
     app.include_router(ivr_router)
     app.include_router(audio_router)
+    app.include_router(app_router)
     if settings.simulator:
         app.include_router(simulator_router)
     if settings.studio:

@@ -48,6 +48,7 @@ class Settings(BaseSettings):
     repeat_days: int = Field(default=30, ge=0)
     expiry_warning_days: int = Field(default=60, ge=0)
     simulator: bool = True
+    alerts_file: Path = PROJECT_ROOT / "var" / "alerts.json"
 
     # -- Africa's Talking (voice and SMS) --
     at_username: str = "sandbox"
@@ -97,7 +98,7 @@ class Settings(BaseSettings):
     audio_rate: int = Field(default=145, ge=80, le=300, description="words per minute")
     audio_loudness: float = Field(default=-24.0, ge=-40, le=-10, description="dBFS RMS")
     audio_call_kbps: int = Field(default=16, ge=8, le=64, multiple_of=8)
-    audio_app_kbps: int = Field(default=12, ge=6, le=16)
+    audio_app_kbps: int = Field(default=8, ge=6, le=16)
     audio_workers: int = Field(default=2, ge=1, le=16)
     ivr_voice_number: str | None = Field(default=None, pattern=r"^\+\d{7,15}$")
     ivr_digit_timeout: int = Field(default=10, ge=3, le=60, description="seconds")

@@ -25,6 +25,8 @@ class AppState(TypedDict):
     audio: object
     ivr: object
     studio: object
+    alerts: object
+    lite: object
 
 
 def get_settings(request: Request) -> Settings:

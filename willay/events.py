@@ -43,6 +43,8 @@ class EventKind(StrEnum):
     sms_sent = "sms_sent"
     sms_delivered = "sms_delivered"
     sms_failed = "sms_failed"
+    alert_delivered = "alert_delivered"
+    alert_seen = "alert_seen"
 
 
 class Event(BaseModel):

@@ -95,6 +95,10 @@ class TestFormats:
             assert abs(float(container["duration"]) - entry.duration) < 0.01, label
             assert 6_000 <= entry.bytes * 8 / entry.duration <= 17_000, label
 
+    def test_app_audio_costs_at_most_1000_bytes_a_second(self, built_audio: BuiltAudio):
+        clips = [f["app"] for langs in built_audio.manifest.tips.values() for f in langs.values()]
+        assert sum(c.bytes for c in clips) / sum(c.duration for c in clips) <= 1_000
+
     def test_manifest_tells_the_truth_about_each_file(self, built_audio: BuiltAudio):
         manifest = built_audio.manifest
         files = manifest.files()

@@ -1,0 +1,46 @@
+"""The app's static files, read once, each with its strong ETag and a gzip twin."""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+from app.pack import compress
+
+__all__ = ["ASSETS", "Asset", "asset", "shell_version"]
+
+STATIC = Path(__file__).parent / "static"
+ASSETS = {
+    "index.html": "text/html; charset=utf-8",
+    "app.js": "text/javascript; charset=utf-8",
+    "sw.js": "text/javascript; charset=utf-8",
+    "manifest.webmanifest": "application/manifest+json",
+    "icon.svg": "image/svg+xml",
+}
+
+
+@dataclass(frozen=True)
+class Asset:
+    body: bytes
+    gzipped: bytes
+    etag: str
+    content_type: str
+
+
+@functools.cache
+def shell_version() -> str:
+    """A hash of every static file: the service worker's cache name changes with it."""
+    digest = hashlib.sha256()
+    for name in sorted(ASSETS):
+        digest.update((STATIC / name).read_bytes())
+    return digest.hexdigest()[:12]
+
+
+@functools.cache
+def asset(name: str) -> Asset:
+    """A static file, with `{{VERSION}}` replaced by the shell's version."""
+    body = (STATIC / name).read_bytes().replace(b"{{VERSION}}", shell_version().encode())
+    etag = '"' + hashlib.sha256(body).hexdigest()[:16] + '"'
+    return Asset(body=body, gzipped=compress(body), etag=etag, content_type=ASSETS[name])

@@ -1,0 +1,147 @@
+"""An alert by SMS to the subscribers of its region, once each, in bulk requests.
+
+Like the weekly send: each person's attempt is claimed in the store (`SET NX`) before the
+provider is called, and the provider's answer is recorded per person (`sent`, `retry`,
+`failed`), so running it again (a retry from cron, two runs at once) texts nobody twice. A
+request the provider failed leaves its people on `retry` for the next run; a request that got no
+answer leaves them `pending`, counted as unconfirmed and not sent again (at most once).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sms.gateway import RETRYABLE
+from sms.message import SmsText, compose_alert
+from sms.schedule import MAX_ATTEMPTS
+from sms.services import Recipient, SmsServices
+from sms.store import WeekRecord, WeekState
+from willay.alerts import Alert, alert_data
+from willay.errors import ProviderError, ProviderTimeout
+from willay.events import EventKind
+
+__all__ = ["AlertSendReport", "AlertTexter"]
+
+
+@dataclass
+class AlertSendReport:
+    """What one run did for one alert."""
+
+    alert_id: str
+    region: str
+    sent: int = 0
+    already: int = 0
+    failed: int = 0
+    retry: int = 0
+    unconfirmed: int = 0
+    requests: int = 0
+    other_region: int = 0
+    error: str | None = None
+
+    def summary(self) -> str:
+        """One line, for scripts."""
+        return (
+            f"alert {self.alert_id} ({self.region}): {self.sent} sent in {self.requests} "
+            f"requests; {self.failed} failed, {self.retry} to retry, {self.unconfirmed} "
+            f"unconfirmed, {self.already} already texted, {self.other_region} in other regions"
+        )
+
+
+class AlertTexter:
+    """Texts an alert to the SMS subscribers of its region."""
+
+    def __init__(self, services: SmsServices) -> None:
+        self.services = services
+
+    async def _claim(self, alert: Alert, report: AlertSendReport) -> dict[str, list[Recipient]]:
+        """Claim each person still owed the alert; the recipients grouped by message text."""
+        services, now = self.services, self.services.clock()
+        groups: dict[str, list[Recipient]] = {}
+        for subscriber_id in sorted(await services.subscribers.sms_subscribers()):
+            subscriber = await services.subscribers.get(subscriber_id)
+            if subscriber is None or subscriber.sms_number is None:
+                continue
+            if not alert.applies_to(subscriber.region):
+                report.other_region += 1
+                continue
+            record = await services.store.alert(alert.id, subscriber_id)
+            if record is not None and (record.state != "retry" or record.attempt >= MAX_ATTEMPTS):
+                report.already += 1
+                continue
+            attempt = record.attempt + 1 if record is not None else 1
+            claim = WeekRecord(state="pending", attempt=attempt, at=now)
+            if not await services.store.claim_alert(alert.id, subscriber_id, claim):
+                report.already += 1
+                continue
+            message = compose_alert(alert, subscriber.language)
+            recipient = Recipient(subscriber_id, subscriber.sms_number, subscriber.language)
+            groups.setdefault(message.text, []).append(recipient)
+        return groups
+
+    async def send(self, alert: Alert) -> AlertSendReport:
+        """Text `alert` to everyone of its region not texted yet, if within its window."""
+        report = AlertSendReport(alert_id=alert.id, region=alert.region)
+        if not alert.active(self.services.clock()):
+            report.error = "outside its window: nothing sent"
+            return report
+        size = self.services.settings.sms_batch_size
+        for text, people in (await self._claim(alert, report)).items():
+            message = SmsText.of(text)
+            for start in range(0, len(people), size):
+                await self._deliver(alert, message, people[start : start + size], report)
+        return report
+
+    async def _deliver(
+        self, alert: Alert, message: SmsText, people: list[Recipient], report: AlertSendReport
+    ) -> None:
+        services = self.services
+        report.requests += 1
+        try:
+            receipts = await services.deliver(message, people, purpose="alert")
+        except ProviderTimeout as exc:
+            report.unconfirmed += len(people)
+            report.error = exc.message
+            return
+        except ProviderError as exc:
+            for person in people:
+                await self._record(alert, person, "retry")
+            report.retry += len(people)
+            report.error = exc.message
+            return
+        regions = {p.subscriber: await self._region(p.subscriber) for p in people}
+        for person in people:
+            receipt = receipts.get(person.subscriber)
+            if receipt is None:
+                report.unconfirmed += 1
+            elif receipt.accepted:
+                await self._record(alert, person, "sent", receipt.message_id)
+                report.sent += 1
+                services.emit(
+                    EventKind.alert_delivered,
+                    subscriber=person.subscriber,
+                    lang=person.lang,
+                    **alert_data(alert, region=regions[person.subscriber]),
+                )
+            elif receipt.status_code in RETRYABLE:
+                await self._record(alert, person, "retry")
+                report.retry += 1
+            else:
+                await self._record(alert, person, "failed")
+                report.failed += 1
+
+    async def _region(self, subscriber_id: str) -> str | None:
+        subscriber = await self.services.subscribers.get(subscriber_id)
+        return subscriber.region if subscriber else None
+
+    async def _record(
+        self, alert: Alert, person: Recipient, state: WeekState, message_id: str | None = None
+    ) -> None:
+        store = self.services.store
+        claimed = await store.alert(alert.id, person.subscriber)
+        record = WeekRecord(
+            state=state,
+            attempt=claimed.attempt if claimed else 1,
+            at=self.services.clock(),
+            message_id=message_id,
+        )
+        await store.put_alert(alert.id, person.subscriber, record)

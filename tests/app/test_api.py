@@ -1,0 +1,175 @@
+"""The app's API on real Redis: pack and its deltas, the ranked queue under the consent rules,
+events sent again and again counting once, as the events every channel sends."""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+
+import pytest
+from fastapi.testclient import TestClient
+
+from tests.fixtures.alerts import NOW
+from willay.app import create_app
+from willay.profiles import SubscriberStore
+
+pytestmark = pytest.mark.redis
+
+
+@pytest.fixture
+def client(redis_settings, events, clock):
+    with TestClient(create_app(redis_settings, events=events, clock=clock)) as c:
+        yield c
+
+
+def event(kind: str, **fields) -> dict:
+    return {
+        "id": uuid.uuid4().hex,
+        "ts": NOW.isoformat(),
+        "kind": kind,
+        "session": "sess-0001",
+        "lang": "es",
+    } | fields
+
+
+def profile(client, settings, install):
+    lite = client.app_state["lite"]
+    store = SubscriberStore(client.app_state["kv"], prefix=settings.redis_prefix)
+    return client.portal.call(store.get, lite.pseudonym(install))
+
+
+class TestPack:
+    def test_unknown_language_is_a_404(self, client):
+        response = client.get("/app/pack/xx")
+        assert response.status_code == 404 and "xx" in response.json()["detail"]
+
+    def test_a_malformed_have_is_a_400(self, client):
+        response = client.get("/app/pack/es?have=zz;drop")
+        assert response.status_code == 400 and "have" in response.json()["detail"]
+
+    def test_304_when_nothing_changed_and_a_delta_otherwise(self, client):
+        full = client.get("/app/pack/quy").json()
+        assert full["lang"] == "quy" and all(set(t) >= {"id", "x", "s", "h"} for t in full["tips"])
+        have = [t["h"] for t in full["tips"]]
+        asked = client.get(
+            f"/app/pack/quy?have={'.'.join(have)}", headers={"If-None-Match": f'"{full["v"]}"'}
+        )
+        assert asked.status_code == 304 and asked.content == b""
+        # an app missing two tips (and holding an old one) gets exactly those two back
+        stale = [*have[2:], "0badc0de"]
+        delta = client.get(f"/app/pack/quy?have={'.'.join(stale)}").json()
+        assert [t["h"] for t in delta["tips"]] == have[:2]
+        assert delta["keep"] == have and delta["v"] == full["v"]
+
+
+class TestQueue:
+    def test_malformed_is_a_400_with_the_reason(self, client):
+        response = client.post("/app/queue", json={"install": "short", "lang": "es"})
+        assert response.status_code == 400 and response.json()["detail"].startswith("install")
+
+    def test_ranked_tips_of_a_topic_and_nothing_stored_before_consent(
+        self, client, redis_settings, raw_redis
+    ):
+        install = secrets.token_hex(16)
+        body = {"install": install, "lang": "es", "topic": "dengue", "n": 4}
+        tips = client.post("/app/queue", json=body).json()["tips"]
+        assert len(tips) == 4 and len({t["id"] for t in tips}) == 4
+        assert all(t["id"].startswith("dengue") for t in tips)
+        assert all(0 < t["pick"]["propensity"] <= 1 and t["pick"]["model_version"] for t in tips)
+        assert list(raw_redis.scan_iter(f"{redis_settings.redis_prefix}:sub:*")) == []
+        again = client.post("/app/queue", json=body | {"exclude": [t["id"] for t in tips]})
+        assert not {t["id"] for t in again.json()["tips"]} & {t["id"] for t in tips}
+
+
+class TestEvents:
+    def test_sent_twice_counts_once(self, client, redis_settings, events):
+        install = secrets.token_hex(16)
+        pick = {"score": 0.6, "propensity": 0.5, "model_version": "willay-recommender-v1"}
+        batch = {
+            "install": install,
+            "events": [
+                event("consent", accepted=True),
+                event("profile_update", region="puno"),
+                event("tip_served", tip_id="heladas-abrigo-capas", pick=pick),
+                event("feedback", tip_id="heladas-abrigo-capas", useful=True, pick=pick),
+            ],
+        }
+        first = client.post("/app/events", json=batch)
+        assert first.json() == {"accepted": 4, "duplicates": 0, "refused": []}
+        second = client.post("/app/events", json=batch)  # the app never saw the answer
+        assert second.json() == {"accepted": 0, "duplicates": 4, "refused": []}
+        published = [e for e in events.events if e.channel == "app"]
+        assert [e.id for e in published] == [e["id"] for e in batch["events"]]
+        assert [e.kind for e in published] == [
+            "consent",
+            "profile_update",
+            "tip_served",
+            "feedback",
+        ]
+        pseudonym = client.app_state["lite"].pseudonym(install)
+        assert {e.subscriber for e in published} == {pseudonym} and install not in pseudonym
+        assert (
+            published[3].data
+            == {
+                "tip_id": "heladas-abrigo-capas",
+                "topic": "heladas",
+                "useful": True,
+            }
+            | pick
+        )
+        assert published[2].data["region"] == "puno"
+        kept = profile(client, redis_settings, install)
+        assert kept.region == "puno" and "heladas-abrigo-capas" in kept.heard
+        assert [(f.tip_id, f.useful) for f in kept.feedback] == [("heladas-abrigo-capas", True)]
+
+    def test_without_consent_nothing_is_kept_and_events_are_anonymous(
+        self, client, redis_settings, events
+    ):
+        install = secrets.token_hex(16)
+        batch = {
+            "install": install,
+            "events": [
+                event("consent", accepted=False),
+                event("feedback", tip_id="heladas-abrigo-capas", useful=False),
+            ],
+        }
+        assert client.post("/app/events", json=batch).json()["accepted"] == 2
+        assert profile(client, redis_settings, install) is None
+        assert all(e.subscriber.startswith("anon-") for e in events.events)
+
+    def test_a_bad_event_is_refused_with_the_reason_and_the_rest_kept(self, client, events):
+        bad = event("feedback", tip_id="no-such-tip", useful=True)
+        good = event("consent", accepted=False)
+        batch = {"install": secrets.token_hex(16), "events": [bad, good]}
+        response = client.post("/app/events", json=batch)
+        assert response.json() == {
+            "accepted": 1,
+            "duplicates": 0,
+            "refused": [{"id": bad["id"], "reason": "tip_id: unknown tip 'no-such-tip'"}],
+        }
+        assert [e.id for e in events.events] == [good["id"]]
+        malformed = {"install": batch["install"], "events": [event("hop")]}
+        response = client.post("/app/events", json=malformed)
+        assert response.status_code == 400 and "kind" in response.json()["detail"]
+
+
+def test_alerts_found_on_opening(client, redis_settings, events):
+    from tests.fixtures.alerts import make_alert
+    from willay.alerts import FileAlertBoard
+
+    alert = make_alert(redis_settings)
+    FileAlertBoard(redis_settings.alerts_file).publish(alert)
+    found = client.get("/app/alerts?session=sess-0002&region=puno&lang=quy").json()
+    assert found == [
+        {
+            "id": alert.id,
+            "region": "puno",
+            "text": alert.text["quy"],
+            "ends": alert.ends.isoformat(),
+        }
+    ]
+    assert client.get("/app/alerts?session=sess-0003&region=lima").json() == []
+    client.get("/app/alerts?session=sess-0002&region=puno")  # opened again: still one delivery
+    delivered = [e for e in events.events if e.kind == "alert_delivered"]
+    assert len(delivered) == 1 and delivered[0].channel == "app"
+    assert delivered[0].subscriber.startswith("anon-")
