@@ -6,10 +6,13 @@ import datetime as dt
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from http import HTTPStatus
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute, iter_route_contexts
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from audio_cache import AudioLibrary
 from audio_cache.routes import router as audio_router
@@ -29,15 +32,19 @@ from ussd.turn import Services
 from willay import __version__
 from willay.catalog import load_catalog
 from willay.config import Settings
-from willay.deps import AppState, StoreDep
+from willay.deps import AppState, StoreDep, guard_callback
 from willay.errors import ModelError, ServiceUnavailable, WillayError
 from willay.events import EventSink, FileEventSink
 from willay.kv import KeyValueStore, MemoryStore, RedisStore, create_redis
 from willay.profiles import SubscriberStore
+from willay.security import RequestGuard
 
 __all__ = ["create_app", "open_sms_channel"]
 
 log = logging.getLogger(__name__)
+
+CALLBACK_BODY_BYTES = 16 * 1024  # provider callbacks are a few KB
+DEFAULT_BODY_BYTES = 1024 * 1024  # any other route without its own `max_body_size`
 
 
 def _utcnow() -> dt.datetime:
@@ -160,9 +167,9 @@ def create_app(
 
     @app.exception_handler(WillayError)
     async def willay_error(request: Request, exc: WillayError) -> JSONResponse:
-        return JSONResponse(
-            {"error": type(exc).__name__, "detail": exc.message}, status_code=exc.status_code
-        )
+        if isinstance(exc, ServiceUnavailable):
+            log.error("%s %s: %s", request.method, request.url.path, exc.message)
+        return _error(type(exc).__name__, exc.public, exc.status_code)
 
     @app.exception_handler(RequestValidationError)
     async def malformed(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -170,7 +177,18 @@ def create_app(
             f"{'.'.join(str(p) for p in e['loc'][1:]) or 'body'}: {e['msg']}" for e in exc.errors()
         )
         log.info("malformed request to %s: %s", request.url.path, detail)
-        return JSONResponse({"error": "BadRequest", "detail": detail}, status_code=400)
+        return _error("BadRequest", detail, 400)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def framework_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        name = "".join(HTTPStatus(exc.status_code).phrase.title().split())
+        detail = f"{exc.detail}: {request.method} {request.url.path}"
+        return _error(name, detail, exc.status_code, headers=exc.headers)
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unexpected error on %s %s", request.method, request.url.path)
+        return _error("InternalServerError", "unexpected error; it has been logged", 500)
 
     @app.get("/healthz", tags=["health"])
     async def healthz() -> dict[str, str]:
@@ -183,13 +201,48 @@ def create_app(
         try:
             await kv.ping()
         except ServiceUnavailable as exc:
+            log.error("readiness: %s", exc.message)
             return JSONResponse(
-                {"status": "unavailable", "redis": "down", "detail": exc.message}, status_code=503
+                {"status": "unavailable", "redis": "down", "detail": exc.public}, status_code=503
             )
         backend = "memory" if isinstance(kv, MemoryStore) else "redis"
         return JSONResponse({"status": "ok", "store": backend})
 
+    _guard_requests(app, settings)  # last: it reads every route
     return app
+
+
+def _error(
+    name: str, detail: str, status: int, *, headers: dict[str, str] | None = None
+) -> JSONResponse:
+    """The one error shape of every HTTP error."""
+    return JSONResponse({"error": name, "detail": detail}, status_code=status, headers=headers)
+
+
+def _guard_requests(app: FastAPI, settings: Settings) -> None:
+    """Callbacks authenticated before their body is read, every body capped (`RequestGuard`).
+
+    A route guarded by `CallbackGuard` is a callback, capped at `CALLBACK_BODY_BYTES`; a route
+    with its own `max_body_size` keeps it; any other gets `DEFAULT_BODY_BYTES`.
+    """
+    callbacks: set[str] = set()
+    limits: dict[str, int] = {}
+    for route in iter_route_contexts(app.routes):
+        if not isinstance(route.original_route, APIRoute):
+            continue
+        callback = any(d.dependency is guard_callback for d in route.dependencies)
+        if callback:
+            callbacks.add(route.path)
+        default = CALLBACK_BODY_BYTES if callback else DEFAULT_BODY_BYTES
+        limits[route.path] = getattr(route, "max_body_size", None) or default
+    app.add_middleware(
+        RequestGuard,
+        settings=settings,
+        callbacks=frozenset(callbacks),
+        limits=limits,
+        default_limit=DEFAULT_BODY_BYTES,
+        body_timeout=settings.body_timeout,
+    )
 
 
 @asynccontextmanager

@@ -48,6 +48,7 @@ class Settings(BaseSettings):
     repeat_days: int = Field(default=30, ge=0)
     expiry_warning_days: int = Field(default=60, ge=0)
     simulator: bool = True
+    body_timeout: float = Field(default=5.0, gt=0, le=60, description="seconds")
 
     # -- Africa's Talking (voice and SMS) --
     at_username: str = "sandbox"

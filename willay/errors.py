@@ -10,12 +10,15 @@
     ├── BadRequest              a provider request is malformed (HTTP 400)
     ├── Forbidden               a callback without the secret or from elsewhere (HTTP 403)
     ├── NotFound                no such resource (HTTP 404)
+    ├── RequestTimeout          a request body did not arrive in time (HTTP 408)
+    ├── PayloadTooLarge         a request body over its route's cap (HTTP 413)
     └── ServiceUnavailable      a backing service (Redis, ...) cannot be reached
         ├── StoreUnavailable    the session or subscriber store failed
         └── ProviderError       Africa's Talking refused or failed a request
             └── ProviderTimeout no answer in time: the request may or may not have been applied
 
-Foreign errors (redis, ...) are translated where they enter, chained with `from exc`.
+Foreign errors (redis, ...) are translated where they enter, chained with `from exc`. `message`
+is for logs; `public` is what an HTTP answer may say (a service error names no host or port).
 """
 
 from __future__ import annotations
@@ -29,9 +32,11 @@ __all__ = [
     "MenuDefinitionError",
     "ModelError",
     "NotFound",
+    "PayloadTooLarge",
     "ProblemsError",
     "ProviderError",
     "ProviderTimeout",
+    "RequestTimeout",
     "ServiceUnavailable",
     "StoreUnavailable",
     "WillayError",
@@ -46,6 +51,11 @@ class WillayError(Exception):
     def __init__(self, message: str) -> None:
         super().__init__(message)
         self.message = message
+
+    @property
+    def public(self) -> str:
+        """What an HTTP answer may say about this error."""
+        return self.message
 
 
 class ConfigurationError(WillayError):
@@ -90,6 +100,18 @@ class NotFound(WillayError):
     status_code = 404
 
 
+class RequestTimeout(WillayError):
+    """A request body did not arrive in time."""
+
+    status_code = 408
+
+
+class PayloadTooLarge(WillayError):
+    """A request body over its route's cap."""
+
+    status_code = 413
+
+
 class AudioError(WillayError):
     """Text to speech or encoding failed for a clip."""
 
@@ -99,9 +121,17 @@ class ServiceUnavailable(WillayError):
 
     status_code = 503
 
+    @property
+    def public(self) -> str:
+        return "a backing service is unavailable; try again shortly"
+
 
 class StoreUnavailable(ServiceUnavailable):
     """The session or subscriber store failed."""
+
+    @property
+    def public(self) -> str:
+        return "the session store is unavailable; try again shortly"
 
 
 class ProviderError(ServiceUnavailable):

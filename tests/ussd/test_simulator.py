@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 import re
-import socket
-import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import uvicorn
 from pydantic import SecretStr
 from selenium import webdriver
 from selenium.common.exceptions import TimeoutException
@@ -18,7 +15,6 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as ec
 from selenium.webdriver.support.ui import WebDriverWait
 
-from willay.app import create_app
 from willay.config import Settings
 
 pytestmark = pytest.mark.browser
@@ -55,34 +51,6 @@ def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[webdriver.Chro
         yield driver
     finally:
         driver.quit()
-
-
-@pytest.fixture
-def serve() -> Iterator[Callable[[Settings], str]]:
-    """`serve(settings)` runs the app on a loopback port in a thread and returns its base URL."""
-    running: list[tuple[uvicorn.Server, threading.Thread]] = []
-
-    def start(settings: Settings) -> str:
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-        config = uvicorn.Config(create_app(settings), log_level="warning", lifespan="on")
-        server = uvicorn.Server(config)
-        thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-        thread.start()
-        running.append((server, thread))
-        for _ in range(WAIT * 100):
-            if server.started or not thread.is_alive():
-                break
-            thread.join(0.01)
-        assert server.started, "uvicorn did not start"
-        return f"http://127.0.0.1:{port}"
-
-    yield start
-    for server, thread in running:
-        server.should_exit = True
-        thread.join(WAIT)
 
 
 class Simulator:
