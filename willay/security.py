@@ -111,7 +111,7 @@ class RequestGuard:
         limit = self._limits.get(path, self._default)
         declared = _content_length(scope)
         if declared is not None and declared > limit:
-            log.warning("body refused on %s: Content-Length %d over %d bytes", path, declared, limit)
+            log.warning("body refused on %s: declares %d bytes, over %d", path, declared, limit)
             await _refuse(send, _too_large(limit))
             return
         if declared == -1:
@@ -147,7 +147,8 @@ class _GuardedBody:
                     message = await receive()
             except TimeoutError:
                 log.warning("body of %s not received within %g s", scope["path"], self.timeout)
-                self.refused = RequestTimeout(f"request body not received within {self.timeout:g} s")
+                late = f"request body not received within {self.timeout:g} s"
+                self.refused = RequestTimeout(late)
                 raise _BodyRefused from None
             if message["type"] == "http.request":
                 self.received += len(message.get("body", b""))
