@@ -33,7 +33,7 @@ from willay import __version__
 from willay.catalog import load_catalog
 from willay.config import Settings
 from willay.deps import AppState, StoreDep, guard_callback
-from willay.errors import ModelError, ServiceUnavailable, WillayError
+from willay.errors import ConfigurationError, ModelError, ServiceUnavailable, WillayError
 from willay.events import EventSink, FileEventSink
 from willay.kv import KeyValueStore, MemoryStore, RedisStore, create_redis
 from willay.profiles import SubscriberStore
@@ -92,6 +92,8 @@ def create_app(
     clock: Callable[[], dt.datetime] = _utcnow,
 ) -> FastAPI:
     """Build the app; catalog and menus are validated now, so an invalid one never serves."""
+    if problems := settings.serving_problems():
+        raise ConfigurationError("; ".join(problems))
     catalog = load_catalog(settings.content_dir)
     journey = load_journey(JOURNEY_FILE, actions=set(ACTIONS), budget=settings.ussd_page_chars)
     flow = load_call_flow(catalog)
