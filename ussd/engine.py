@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import math
+import re
 import time
 from dataclasses import dataclass
 
@@ -32,6 +33,7 @@ log = logging.getLogger(__name__)
 MAX_ACTION_CHAIN = 8
 MAX_TIP_PAGES = 3
 RESUMABLE_FROM = 2  # hops: a session cut before its second screen is not worth resuming
+OPTION_KEY = re.compile(r"[0-9]{1,3}")  # only ASCII digits choose an option: not "²", "١", "１"
 
 
 @dataclass(frozen=True)
@@ -190,7 +192,7 @@ class UssdEngine:
         session = turn.session
         screen = self.journey.screens[session.screen]
         options = self._options(turn, screen)
-        index = int(key) - 1 if key.isdigit() else -1
+        index = int(key) - 1 if OPTION_KEY.fullmatch(key) else -1
         if not 0 <= index < len(options):
             session.notice = "invalid"
             return

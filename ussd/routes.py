@@ -11,6 +11,7 @@ from fastapi import APIRouter, Form
 from fastapi.responses import HTMLResponse, PlainTextResponse
 
 from ussd.deps import UssdEngineDep
+from ussd.engine import UssdEngine
 from ussd.schemas import AtUssdForm, AtUssdNotice
 from willay.deps import CallbackGuard, SettingsDep
 from willay.errors import ServiceUnavailable
@@ -32,8 +33,13 @@ simulator_router = APIRouter(tags=["simulator"])
 async def ussd_hop(form: Annotated[AtUssdForm, Form()], engine: UssdEngineDep) -> PlainTextResponse:
     """One USSD hop: answers `CON <screen>` or `END <screen>` as text/plain."""
     try:
-        reply = await engine.handle(form)
-        body = reply.body
+        if form.too_long:
+            log.info(
+                "USSD hop %s: text of %d characters, session ended", form.sessionId, len(form.text)
+            )
+            body = _notice_end(engine, "too_long")
+        else:
+            body = (await engine.handle(form)).body
     except ServiceUnavailable as exc:
         log.error("USSD hop %s failed: %s", form.sessionId, exc)
         engine.services.events.publish(
@@ -45,9 +51,13 @@ async def ussd_hop(form: Annotated[AtUssdForm, Form()], engine: UssdEngineDep) -
                 data={"error": type(exc).__name__, "input": form.text},
             )
         )
-        notice = engine.journey.notices["unavailable"]
-        body = "END " + to_gsm7(pick_text(notice, "es")[0])
+        body = _notice_end(engine, "unavailable")
     return PlainTextResponse(body, headers={"X-Willay-Septets": str(septets(body[4:]))})
+
+
+def _notice_end(engine: UssdEngine, name: str) -> str:
+    """`END` with a notice of the journey (written in Spanish and Quechua)."""
+    return "END " + to_gsm7(pick_text(engine.journey.notices[name], "es")[0])
 
 
 @router.post("/africastalking/events", response_class=PlainTextResponse)

@@ -8,7 +8,9 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from willay.profiles import normalise_msisdn
 
-__all__ = ["AtUssdForm", "AtUssdNotice"]
+__all__ = ["TEXT_MAX", "AtUssdForm", "AtUssdNotice"]
+
+TEXT_MAX = 1024  # characters of `text`; a longer one ends the session politely
 
 
 class _AtForm(BaseModel):
@@ -29,7 +31,16 @@ class AtUssdForm(_AtForm):
     """One hop: `text` is every input of the session so far, joined by `*`."""
 
     serviceCode: str = Field(min_length=1, max_length=32)
-    text: str = Field(default="", max_length=1024)
+    text: str = Field(
+        default="",
+        description=f"every input so far, joined by `*`; over {TEXT_MAX} characters the "
+        "session ends politely (`END`)",
+    )
+
+    @property
+    def too_long(self) -> bool:
+        """True when `text` is past what one session may hold."""
+        return len(self.text) > TEXT_MAX
 
 
 class AtUssdNotice(_AtForm):

@@ -41,7 +41,7 @@ def get_store(request: Request) -> KeyValueStore:
     return cast(KeyValueStore, request.state.kv)
 
 
-def guard_callback(request: Request) -> None:
+async def guard_callback(request: Request) -> None:
     """Provider callbacks only: the secret token and, if configured, the network allow-list."""
     check_callback(request, request.state.settings)
 
