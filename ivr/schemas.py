@@ -26,7 +26,7 @@ class AtVoiceForm(BaseModel):
     callStartTime: str | None = Field(default=None, max_length=64)
     callSessionState: str | None = Field(default=None, max_length=64)
     durationInSeconds: int | None = Field(default=None, ge=0)
-    amount: float | None = Field(default=None, ge=0)
+    amount: float | None = Field(default=None, ge=0, allow_inf_nan=False)
     currencyCode: str | None = Field(default=None, max_length=8)
     hangupCause: str | None = Field(default=None, max_length=64)
 
