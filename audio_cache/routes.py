@@ -40,11 +40,17 @@ def _matches(if_none_match: str, etag: str) -> bool:
     return "*" in tags or etag in tags
 
 
-@router.api_route(
+@router.head("/{name}", response_class=FileResponse, include_in_schema=False)
+@router.get(
     "/{name}",
-    methods=["GET", "HEAD"],
     response_class=FileResponse,
-    responses={404: {"description": "No such audio file"}, 206: {}, 304: {}, 416: {}},
+    responses={
+        200: {"content": {"audio/mpeg": {}, "audio/ogg": {}}, "description": "The clip"},
+        404: {"description": "No such audio file"},
+        206: {"description": "The requested byte range"},
+        304: {"description": "Not modified (If-None-Match)"},
+        416: {"description": "Range not satisfiable"},
+    },
 )
 async def audio_file(
     name: str,

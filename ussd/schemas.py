@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field
 
-from willay.profiles import normalise_msisdn
+from willay.profiles import MsisdnInput
 
 __all__ = ["TEXT_MAX", "AtUssdForm", "AtUssdNotice"]
 
@@ -14,17 +14,12 @@ TEXT_MAX = 1024  # characters of `text`; a longer one ends the session politely
 
 
 class _AtForm(BaseModel):
-    model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
+    model_config = ConfigDict(extra="ignore")
 
-    sessionId: str = Field(min_length=1, max_length=128, pattern=r"^[\w.:-]+$")
-    phoneNumber: str = Field(min_length=1, max_length=32)
+    sessionId: str = Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.:-]+$")
+    phoneNumber: MsisdnInput
     serviceCode: str | None = Field(default=None, max_length=32)
     networkCode: str | None = Field(default=None, max_length=16)
-
-    @field_validator("phoneNumber")
-    @classmethod
-    def _international(cls, value: str) -> str:
-        return normalise_msisdn(value)
 
 
 class AtUssdForm(_AtForm):

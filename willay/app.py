@@ -36,6 +36,7 @@ from willay.deps import AppState, StoreDep, guard_callback
 from willay.errors import ConfigurationError, ModelError, ServiceUnavailable, WillayError
 from willay.events import EventSink, FileEventSink
 from willay.kv import KeyValueStore, MemoryStore, RedisStore, create_redis
+from willay.openapi import install_openapi
 from willay.profiles import SubscriberStore
 from willay.security import RequestGuard
 
@@ -43,7 +44,7 @@ __all__ = ["create_app", "open_sms_channel"]
 
 log = logging.getLogger(__name__)
 
-CALLBACK_BODY_BYTES = 16 * 1024  # provider callbacks are a few KB
+CALLBACK_BODY_BYTES = 64 * 1024  # callbacks are a few KB; the largest the schema allows fits
 DEFAULT_BODY_BYTES = 1024 * 1024  # any other route without its own `max_body_size`
 
 
@@ -210,7 +211,8 @@ def create_app(
         backend = "memory" if isinstance(kv, MemoryStore) else "redis"
         return JSONResponse({"status": "ok", "store": backend})
 
-    _guard_requests(app, settings)  # last: it reads every route
+    callbacks = _guard_requests(app, settings)  # last: it reads every route
+    install_openapi(app, callbacks=callbacks)
     return app
 
 
@@ -221,11 +223,12 @@ def _error(
     return JSONResponse({"error": name, "detail": detail}, status_code=status, headers=headers)
 
 
-def _guard_requests(app: FastAPI, settings: Settings) -> None:
+def _guard_requests(app: FastAPI, settings: Settings) -> frozenset[str]:
     """Callbacks authenticated before their body is read, every body capped (`RequestGuard`).
 
     A route guarded by `CallbackGuard` is a callback, capped at `CALLBACK_BODY_BYTES`; a route
-    with its own `max_body_size` keeps it; any other gets `DEFAULT_BODY_BYTES`.
+    with its own `max_body_size` keeps it; any other gets `DEFAULT_BODY_BYTES`. Answers the
+    callbacks' paths.
     """
     callbacks: set[str] = set()
     limits: dict[str, int] = {}
@@ -245,6 +248,7 @@ def _guard_requests(app: FastAPI, settings: Settings) -> None:
         default_limit=DEFAULT_BODY_BYTES,
         body_timeout=settings.body_timeout,
     )
+    return frozenset(callbacks)
 
 
 @asynccontextmanager

@@ -11,14 +11,17 @@ import datetime as dt
 import hashlib
 import hmac
 import re
+from typing import Annotated
 
-from pydantic import BaseModel, Field
+from pydantic import AfterValidator, BaseModel, Field
 
 from willay.catalog import Audience
 from willay.kv import KeyValueStore
 
 __all__ = [
     "Feedback",
+    "MSISDN_INPUT",
+    "MsisdnInput",
     "Subscriber",
     "SubscriberStore",
     "event_subject",
@@ -26,7 +29,10 @@ __all__ = [
     "pseudonym",
 ]
 
-MSISDN = re.compile(r"^\+\d{7,15}$")
+MSISDN = re.compile(r"^\+[0-9]{7,15}$")
+# a phone number as a request may carry it: + or 00, 7 to 15 digits, up to two of ( ) . - or a
+# space before each digit and at the end (so the pattern bounds its length, at most 49)
+MSISDN_INPUT = r"^(\+|00)([ ().-]{0,2}[0-9]){7,15}[ ().-]{0,2}$"
 CONSENT_VERSION = 1
 HEARD_LIMIT = 200
 
@@ -39,6 +45,18 @@ def normalise_msisdn(number: str) -> str:
     if not MSISDN.match(cleaned):
         raise ValueError(f"not an international phone number: {len(number)} characters")
     return cleaned
+
+
+def _msisdn_input(number: str) -> str:
+    if not re.fullmatch(MSISDN_INPUT, number):
+        raise ValueError("not an international phone number (+ or 00, then 7 to 15 digits)")
+    return normalise_msisdn(number)
+
+
+MsisdnInput = Annotated[
+    str, Field(json_schema_extra={"pattern": MSISDN_INPUT}), AfterValidator(_msisdn_input)
+]
+"""A phone number in a request, given back in international form (the pattern, documented)."""
 
 
 def pseudonym(number: str, key: str) -> str:
