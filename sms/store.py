@@ -7,7 +7,8 @@
     <prefix>:sms:inbound:<id>                            an inbound SMS was handled
 
 Only one run can win attempt n of a person's week, so two `send-due` runs at once never send
-twice. Records expire on their own; none holds a phone number.
+twice. Records expire on their own; none holds a phone number. Week and message records are noted
+as the person's (`willay.profiles.PersonalKeys`), so erasing their data removes them too.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import Literal
 from pydantic import BaseModel
 
 from willay.kv import KeyValueStore
+from willay.profiles import PersonalKeys
 
 __all__ = ["MessageRecord", "Purpose", "SmsStore", "WeekRecord", "WeekState"]
 
@@ -59,6 +61,7 @@ class SmsStore:
     def __init__(self, kv: KeyValueStore, *, prefix: str) -> None:
         self._kv = kv
         self._prefix = f"{prefix}:sms"
+        self._personal = PersonalKeys(kv, prefix=prefix)
 
     def _week_key(self, week: str, subscriber: str) -> str:
         return f"{self._prefix}:week:{week}:{subscriber}"
@@ -71,9 +74,11 @@ class SmsStore:
     async def claim(self, week: str, subscriber: str, record: WeekRecord) -> bool:
         """Record attempt `record.attempt` as pending unless another run claimed it first."""
         key = self._week_key(week, subscriber)
-        if not await self._kv.set_new(f"{key}:attempt:{record.attempt}", "1", ttl=WEEK_TTL):
+        attempt = f"{key}:attempt:{record.attempt}"
+        if not await self._kv.set_new(attempt, "1", ttl=WEEK_TTL):
             return False
         await self._kv.set(key, record.model_dump_json(), ttl=WEEK_TTL)
+        await self._personal.note(subscriber, key, attempt, ttl=WEEK_TTL)
         return True
 
     async def put_week(self, week: str, subscriber: str, record: WeekRecord) -> None:
@@ -87,9 +92,9 @@ class SmsStore:
 
     async def put_message(self, message_id: str, record: MessageRecord) -> None:
         """Remember a message the provider accepted."""
-        await self._kv.set(
-            f"{self._prefix}:msg:{message_id}", record.model_dump_json(), ttl=MESSAGE_TTL
-        )
+        key = f"{self._prefix}:msg:{message_id}"
+        await self._kv.set(key, record.model_dump_json(), ttl=MESSAGE_TTL)
+        await self._personal.note(record.subscriber, key, ttl=MESSAGE_TTL)
 
     async def claim_texted(self, session_id: str) -> bool:
         """True the first time a USSD session's tip is to be texted, False ever after."""

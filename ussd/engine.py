@@ -140,9 +140,10 @@ class UssdEngine:
         if fresh:
             await self._enter(turn, self.journey.initial_screen)
         else:
-            for key in new_inputs(session.text, form.text):
+            keys = new_inputs(session.text, form.text)
+            session.text = form.text  # before the keys: erasing data forgets it too
+            for key in keys:
                 await self._apply(turn, key.strip())
-            session.text = form.text
         reply = self._render(turn)
         session.hops += 1
         await services.sessions.save(session)
@@ -286,7 +287,11 @@ class UssdEngine:
     # -- end of session -------------------------------------------------------------------------
 
     async def session_ended(self, notice: AtUssdNotice) -> None:
-        """Record the end-of-session notice; if cut short, keep a resume point and text the tip."""
+        """Record the end-of-session notice; if cut short, keep a resume point and text the tip.
+
+        The session's state is dropped then, not at its TTL; a person who declined consent gets
+        no resume point.
+        """
         services = self.services
         session = await services.sessions.get(notice.sessionId)
         anonymous = Event(
@@ -312,12 +317,13 @@ class UssdEngine:
         turn.emit(EventKind.session_end, screen=session.screen, **data)
         screen = self.journey.screens[session.screen]
         if (
-            notice.status == "Incomplete"
+            session.consent is not False  # declined: nothing about them outlives the session
+            and notice.status == "Incomplete"
             and session.hops >= RESUMABLE_FROM
             and session.screen != self.journey.home_screen
             and not isinstance(screen, EndScreen)
-        ):
-            await services.sessions.save_resume(session)
+        ):  # the resume point needs no input history
+            await services.sessions.save_resume(session.model_copy(update={"text": ""}))
         if (
             notice.status == "Incomplete"
             and services.texter is not None
@@ -333,3 +339,4 @@ class UssdEngine:
                 lang=turn.lang,
                 session_id=session.id,
             )
+        await services.sessions.drop(session.id)  # the session is over: its state goes now

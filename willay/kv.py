@@ -37,7 +37,7 @@ class KeyValueStore(Protocol):
 
     async def set_new(self, key: str, value: str, *, ttl: int | None = None) -> bool: ...
 
-    async def add_members(self, key: str, *members: str) -> None: ...
+    async def add_members(self, key: str, *members: str, ttl: int | None = None) -> None: ...
 
     async def remove_members(self, key: str, *members: str) -> None: ...
 
@@ -60,6 +60,7 @@ class MemoryStore:
     def __init__(self, *, max_keys: int = 100_000) -> None:
         self._data: dict[str, tuple[str, float | None]] = {}
         self._sets: dict[str, set[str]] = {}
+        self._set_deadlines: dict[str, float] = {}
         self._deadlines: list[tuple[float, str]] = []
         self._max_keys = max_keys
         self._warned = False
@@ -93,10 +94,13 @@ class MemoryStore:
             item = self._data.get(key)
             if item is not None and item[1] == deadline:  # else rewritten since: a stale entry
                 del self._data[key]
+            elif self._set_deadlines.get(key) == deadline:
+                del self._set_deadlines[key], self._sets[key]
         while len(self._data) > self._max_keys:
             del self._data[next(iter(self._data))]
         if len(heap) > 2 * len(self._data) + 1024:  # stale entries of rewritten keys
             self._deadlines = [(d, k) for k, (_, d) in self._data.items() if d is not None]
+            self._deadlines += [(d, k) for k, d in self._set_deadlines.items()]
             heapq.heapify(self._deadlines)
         if len(self._data) >= self._max_keys and not self._warned:
             self._warned = True
@@ -109,16 +113,26 @@ class MemoryStore:
         await self.set(key, value, ttl=ttl)
         return True
 
-    async def add_members(self, key: str, *members: str) -> None:
-        """Add `members` to the set under `key`."""
+    async def add_members(self, key: str, *members: str, ttl: int | None = None) -> None:
+        """Add `members` to the set under `key`; with `ttl`, it lives at least that long more."""
+        await self.members(key)  # drops the set if it has expired
         self._sets.setdefault(key, set()).update(members)
+        if ttl:
+            now = time.monotonic()
+            deadline = max(self._set_deadlines.get(key, 0.0), now + ttl)
+            self._set_deadlines[key] = deadline
+            heapq.heappush(self._deadlines, (deadline, key))
+            self._evict(now)
 
     async def remove_members(self, key: str, *members: str) -> None:
         """Remove `members` from the set under `key`; missing ones are ignored."""
         self._sets.get(key, set()).difference_update(members)
 
     async def members(self, key: str) -> set[str]:
-        """The members of the set under `key` (empty if none)."""
+        """The members of the set under `key` (empty if none or expired)."""
+        deadline = self._set_deadlines.get(key)
+        if deadline is not None and time.monotonic() >= deadline:
+            del self._set_deadlines[key], self._sets[key]
         return set(self._sets.get(key, ()))
 
     async def delete(self, *keys: str) -> None:
@@ -126,6 +140,7 @@ class MemoryStore:
         for key in keys:
             self._data.pop(key, None)
             self._sets.pop(key, None)
+            self._set_deadlines.pop(key, None)
 
     async def ping(self) -> None:
         """Always reachable."""
@@ -182,10 +197,17 @@ class RedisStore:
         with _translated("SET NX"):
             return bool(await self._redis.set(key, value, ex=ttl, nx=True))
 
-    async def add_members(self, key: str, *members: str) -> None:
-        """Add `members` to the set under `key`."""
+    async def add_members(self, key: str, *members: str, ttl: int | None = None) -> None:
+        """Add `members` to the set under `key`; with `ttl`, it lives at least that long more."""
         with _translated("SADD"):
-            await self._redis.sadd(key, *members)
+            if not ttl:
+                await self._redis.sadd(key, *members)
+                return
+            async with self._redis.pipeline(transaction=True) as pipe:
+                pipe.sadd(key, *members)
+                pipe.expire(key, ttl, nx=True)  # a new set gets the TTL ...
+                pipe.expire(key, ttl, gt=True)  # ... an older one only a longer one
+                await pipe.execute()
 
     async def remove_members(self, key: str, *members: str) -> None:
         """Remove `members` from the set under `key`."""

@@ -22,6 +22,7 @@ __all__ = [
     "Feedback",
     "MSISDN_INPUT",
     "MsisdnInput",
+    "PersonalKeys",
     "Subscriber",
     "SubscriberStore",
     "event_subject",
@@ -121,6 +122,28 @@ class Subscriber(BaseModel):
                 del self.heard[old]
 
 
+class PersonalKeys:
+    """Keys holding something about one person, listed under `<prefix>:about:<pseudonym>`.
+
+    A store that writes a key about a person who consented (a call's state, a call-back, an SMS
+    record) notes it here, so erasure finds it whatever the channel; the list lives as long as
+    the longest-lived key in it.
+    """
+
+    def __init__(self, kv: KeyValueStore, *, prefix: str) -> None:
+        self._kv = kv
+        self._prefix = f"{prefix}:about"
+
+    async def note(self, subscriber_id: str, *keys: str, ttl: int) -> None:
+        """Remember that `keys` (each expiring within `ttl` seconds) hold data about the person."""
+        await self._kv.add_members(f"{self._prefix}:{subscriber_id}", *keys, ttl=ttl)
+
+    async def erase(self, subscriber_id: str) -> None:
+        """Delete every noted key about the person, and the list."""
+        index = f"{self._prefix}:{subscriber_id}"
+        await self._kv.delete(*await self._kv.members(index), index)
+
+
 class SubscriberStore:
     """Profiles as JSON under `<prefix>:sub:<pseudonym>`, with no expiry.
 
@@ -154,6 +177,7 @@ class SubscriberStore:
             await self._kv.remove_members(self._sms_index, subscriber.id)
 
     async def delete(self, subscriber_id: str) -> None:
-        """Erase the profile (and its place in the SMS index)."""
+        """Erase the profile, its place in the SMS index and every key noted about the person."""
         await self._kv.delete(self._key(subscriber_id))
         await self._kv.remove_members(self._sms_index, subscriber_id)
+        await PersonalKeys(self._kv, prefix=self._prefix).erase(subscriber_id)
