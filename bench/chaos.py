@@ -3,13 +3,14 @@
 Prints, asserting nothing:
 
 1. upload: peak RSS of a `willay serve` process while an unauthenticated client streams a large
-   form body (many fields) at the USSD callback, the answer and how long it took;
+   form body at the USSD callback (900 fields of 1 MiB by default: the most the form parser
+   takes), the answer and how long it took; then the same with the token;
 2. redis: on the bench's own `redis-server` (a free port; killed and started again), how many
    callers got the apology *after* Redis answered again, round by round;
 3. memory: RSS per 10k expired sessions in the embedded in-process store (the app in this
    process on `MemoryStore`, its clock moved past the session TTL between rounds).
 
-    .venv/bin/python -m bench.chaos [--upload-mb 512] [--callers 10] [--sessions 10000]
+    .venv/bin/python -m bench.chaos [--upload-mb 900] [--callers 10] [--sessions 10000]
 """
 
 from __future__ import annotations
@@ -289,7 +290,7 @@ async def embedded_memory(sessions: int, rounds: int) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--upload-mb", type=int, default=512)
+    parser.add_argument("--upload-mb", type=int, default=900)
     parser.add_argument("--callers", type=int, default=10)
     parser.add_argument("--restarts", type=int, default=2)
     parser.add_argument("--sessions", type=int, default=10_000)
