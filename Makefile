@@ -26,6 +26,7 @@ test: $(VENV)/.installed-dev
 	$(BIN)/ruff format --check .
 	scripts/services.sh start
 	status=0; \
+	WILLAY_TEST_REQUIRE_SERVICES=1 \
 	WILLAY_TEST_REDIS_URL=redis://127.0.0.1:$${WILLAY_TEST_REDIS_PORT:-6379}/0 \
 	WILLAY_TEST_MQTT_URL=mqtt://127.0.0.1:$${WILLAY_TEST_MQTT_PORT:-1883} \
 	WILLAY_TEST_INFLUX_URL=http://127.0.0.1:$${WILLAY_TEST_INFLUX_PORT:-8086} \

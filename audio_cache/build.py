@@ -196,14 +196,26 @@ class AudioBuild:
         if self._force or not all((self._dir / f).is_file() for f in item.files.values()):
             return None
         kept = {}
+        text = item.utterance.text_sha256
         for name, file in item.files.items():
             path = self._dir / file
-            kept[name] = self._known.get(file) or AudioFile(
-                file=file,
-                bytes=path.stat().st_size,
-                duration=probe_duration(path),
-                source=item.source,
-                sha256=hashlib.sha256(path.read_bytes()).hexdigest(),
+            known = self._known.get(file)
+            if known is None:
+                known = AudioFile(
+                    file=file,
+                    bytes=path.stat().st_size,
+                    duration=probe_duration(path),
+                    source=item.source,
+                    sha256=hashlib.sha256(path.read_bytes()).hexdigest(),
+                )
+            # a synthetic file's name already depends on its text; a recording is bound to the
+            # text it was first built for, so an edited text is no longer spoken by it
+            bound = known.text_sha256 if item.source == "human" else None
+            kept[name] = known.model_copy(update={"text_sha256": bound or text})
+        if item.source == "human" and any(f.text_sha256 != text for f in kept.values()):
+            log.warning(
+                "recording %s was made for an earlier text: it is not played; record it again",
+                item.utterance.label,
             )
         return kept
 
@@ -242,6 +254,7 @@ class AudioBuild:
                 duration=duration,
                 source=item.source,
                 sha256=digest,
+                text_sha256=item.utterance.text_sha256,
             )
             for name, (size, digest, duration) in rendered.files.items()
         }

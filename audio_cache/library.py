@@ -16,6 +16,7 @@ from audio_cache.encode import CONTENT_TYPES
 from audio_cache.manifest import MANIFEST_NAME, AudioFile, Manifest, load_manifest
 from audio_cache.utterances import Kind
 from willay.languages import fallbacks
+from willay.signoff import text_sha256
 
 __all__ = ["AudioLibrary", "ServedFile"]
 
@@ -61,13 +62,18 @@ class AudioLibrary:
         return bool(manifest.tips or manifest.prompts)
 
     def clip(
-        self, kind: Kind, item_id: str, lang: str, fmt: str = "call"
+        self, kind: Kind, item_id: str, lang: str, fmt: str = "call", *, text: str | None = None
     ) -> tuple[AudioFile, str] | None:
-        """The file playing an item in `lang` (or its fallback), with the language used."""
+        """The file playing an item in `lang` (or its fallback), with the language used.
+
+        With `text`, only a file made from exactly that text: after an edit, until the cache is
+        built again, nothing plays (the provider's voice reads the text instead).
+        """
         manifest = self._current()
+        wanted = text_sha256(text) if text is not None else None
         for code in fallbacks(lang):
             files = manifest.get(kind, item_id, code)
-            if files and fmt in files:
+            if files and fmt in files and wanted in (None, files[fmt].text_sha256):
                 return files[fmt], code
         return None
 

@@ -3,7 +3,8 @@
 ```json
 {"version": 1, "formats": {"call": {...}, "app": {...}},
  "tips": {"anemia-hierro-gratis": {"quy": {"call": {"file": "3f...e1.mp3", "bytes": 18233,
-          "duration": 8.93, "source": "human", "sha256": "..."}, "app": {...}}}},
+          "duration": 8.93, "source": "human", "sha256": "...", "text_sha256": "..."},
+          "app": {...}}}},
  "prompts": {"main": {"es": {...}}}}
 ```
 
@@ -40,6 +41,7 @@ class AudioFile(BaseModel):
     duration: float = Field(ge=0, description="seconds, as the file decodes")
     source: Literal["tts", "human"]
     sha256: str
+    text_sha256: str | None = None  # of the text the file speaks: audio follows the text
 
 
 # item id -> language -> format name -> file

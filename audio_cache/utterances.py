@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Literal
 
 from willay.catalog import Catalog
+from willay.signoff import text_sha256
 
 __all__ = [
     "MIXED",
@@ -46,6 +47,11 @@ class Utterance:
     def label(self) -> str:
         """`<id>.<lang>`, as shown in progress and file names of recordings."""
         return f"{self.id}.{self.lang}"
+
+    @property
+    def text_sha256(self) -> str:
+        """The sha256 of what is said (segments joined by newlines), as sign-offs hash texts."""
+        return text_sha256("\n".join(s.text for s in self.segments))
 
 
 def tip_utterances(catalog: Catalog) -> list[Utterance]:

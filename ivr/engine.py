@@ -36,6 +36,11 @@ class Clip:
     lang: str
     text: str
 
+    @property
+    def bound_text(self) -> str | None:
+        """The text a tip's audio must have been made from (prompts: any audio of the prompt)."""
+        return self.text if self.kind == "tip" else None
+
 
 @dataclass(frozen=True)
 class IvrReply:
@@ -185,7 +190,8 @@ class IvrEngine:
             return IvrReply(plays=(*plays, self.prompt(node.prompt, lang)))
         if isinstance(node, TipNode) and call.play_tip and call.tip_id:
             tip = self.services.catalog.by_id[call.tip_id]
-            plays += (Clip("tip", tip.id, lang, tip.text_for(lang)[0]),)
+            text, spoken = tip.text_for(lang)  # the served text: signed-off only in production
+            plays += (Clip("tip", tip.id, spoken, text),)
             call.play_tip = False
         return IvrReply(plays=plays, ask=self.prompt(node.prompt, lang))
 
@@ -194,7 +200,7 @@ class IvrEngine:
         if self._audio is None:
             return 0
         clips = (*reply.plays, *([reply.ask] if reply.ask else []))
-        found = (self._audio.clip(c.kind, c.id, c.lang) for c in clips)
+        found = (self._audio.clip(c.kind, c.id, c.lang, text=c.bound_text) for c in clips)
         return sum(f[0].bytes for f in found if f is not None)
 
     def unavailable(self) -> IvrReply:

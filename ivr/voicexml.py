@@ -33,7 +33,7 @@ class VoiceXml:
         self._timeout = timeout
 
     def _clip(self, parent: ET.Element, clip: Clip) -> None:
-        found = self._audio.clip(clip.kind, clip.id, clip.lang)
+        found = self._audio.clip(clip.kind, clip.id, clip.lang, text=clip.bound_text)
         if found is None:
             ET.SubElement(parent, "Say").text = clip.text
         else:

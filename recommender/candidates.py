@@ -1,4 +1,4 @@
-"""Which tips may be served at all: current, not excluded, and not heard recently if possible."""
+"""Which tips may be served: current, in season, not excluded, not heard recently if possible."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import datetime as dt
 from recommender.picker import PickContext
 from willay.catalog import Catalog, Tip
 
-__all__ = ["candidates", "fits_audience", "pools"]
+__all__ = ["candidates", "fits_audience", "in_season", "pools"]
 
 
 def pools(
@@ -32,13 +32,24 @@ def fits_audience(tip: Tip, context: PickContext) -> bool:
     return bool(tip.audiences & context.audiences)
 
 
+def in_season(tip: Tip, context: PickContext, catalog: Catalog) -> bool:
+    """True when the tip is in season this month in the person's zone (any zone if unknown)."""
+    return tip.in_season(context.today.month, catalog.zone_of(context.region))
+
+
 def candidates(context: PickContext, catalog: Catalog, *, repeat_days: int) -> list[Tip]:
     """The tips a model may serve: fresh ones if any, else all.
 
-    Outside topic browsing, only tips for everyone or for one of the person's audiences.
+    Outside topic browsing, only tips for everyone or for one of the person's audiences, in
+    season in the person's zone (dengue all year in the selva, February-May on the coast).
     """
     for pool in pools(context, catalog, repeat_days=repeat_days):
-        tips = [t for t in pool if context.topic is not None or fits_audience(t, context)]
+        tips = [
+            t
+            for t in pool
+            if context.topic is not None
+            or (fits_audience(t, context) and in_season(t, context, catalog))
+        ]
         if tips:
             return tips
     return []

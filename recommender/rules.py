@@ -39,8 +39,8 @@ class RuleBasedPicker:
                 score += 2
             elif strict:
                 return None
-        if tip.months:
-            if context.today.month in tip.months:
+        if tip.seasonal:
+            if tip.in_season(context.today.month, catalog.zone_of(context.region)):
                 score += 2
             elif strict:
                 return None

@@ -13,6 +13,7 @@ from pathlib import Path
 import httpx2
 import pytest
 
+from tests.fixtures.requirements import missing_service
 from tests.fixtures.services import free_port
 from willay.config import Settings
 
@@ -26,7 +27,7 @@ def front_door(
 ) -> Iterator[tuple[int, Path]]:
     """nginx with the shipped config (a throwaway certificate, free ports) before the app."""
     if not Path(NGINX).exists() or shutil.which("openssl") is None:
-        pytest.skip("nginx or openssl is not installed (scripts/services.sh installs nginx)")
+        missing_service("nginx or openssl is not installed (scripts/services.sh installs nginx)")
     app = serve(settings)
     cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
     subprocess.run(

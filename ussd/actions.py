@@ -84,6 +84,8 @@ async def _serve_tip(turn: Turn, topic: str | None) -> str:
         topic=topic,
     )
     if picked is None:
+        if not services.catalog.current_tips(services.clock().date(), topic):
+            return "unsigned"  # nothing reviewed to serve here: the danger signs instead
         session.notice = "no_tip"
         return "none"
     session.topic, session.tip_id, session.tip_done = topic, picked.tip.id, False

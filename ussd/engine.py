@@ -40,6 +40,7 @@ OPTION_KEY = re.compile(r"[0-9]{1,3}")  # only ASCII digits choose an option: no
 class UssdReply:
     text: str
     end: bool
+    draft: bool = False  # a tip text without valid sign-offs (development and testing only)
 
     @property
     def body(self) -> str:
@@ -279,10 +280,18 @@ class UssdEngine:
         ):
             session.tip_done = True
             turn.emit(EventKind.tip_completed, tip_id=session.tip_id, pages=len(pages))
+        draft = isinstance(screen, TipScreen) and self._is_draft(turn)
         if notice is None:
-            return UssdReply(str(page), end=False)
+            return UssdReply(str(page), end=False, draft=draft)
         line = pick_text(self.journey.notices[notice], turn.lang)[0]
-        return UssdReply(page.with_notice(line, self._budget), end=False)
+        return UssdReply(page.with_notice(line, self._budget), end=False, draft=draft)
+
+    def _is_draft(self, turn: Turn) -> bool:
+        """True when the tip on screen is shown in a text nobody has signed off."""
+        catalog = self.services.catalog
+        tip = catalog.by_id[turn.session.tip_id or ""]
+        lang = tip.text_for(turn.lang)[1]
+        return not catalog.is_signed(tip.id, lang, self.services.clock().date())
 
     # -- end of session -------------------------------------------------------------------------
 

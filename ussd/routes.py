@@ -32,6 +32,7 @@ simulator_router = APIRouter(tags=["simulator"])
 @router.post("/africastalking", response_class=PlainTextResponse)
 async def ussd_hop(form: Annotated[AtUssdForm, Form()], engine: UssdEngineDep) -> PlainTextResponse:
     """One USSD hop: answers `CON <screen>` or `END <screen>` as text/plain."""
+    headers = {}
     try:
         if form.too_long:
             log.info(
@@ -39,7 +40,10 @@ async def ussd_hop(form: Annotated[AtUssdForm, Form()], engine: UssdEngineDep) -
             )
             body = _notice_end(engine, "too_long")
         else:
-            body = (await engine.handle(form)).body
+            reply = await engine.handle(form)
+            body = reply.body
+            if reply.draft:
+                headers["X-Willay-Draft"] = "borrador"
     except ServiceUnavailable as exc:
         log.error("USSD hop %s failed: %s", form.sessionId, exc)
         engine.services.events.publish(
@@ -52,7 +56,8 @@ async def ussd_hop(form: Annotated[AtUssdForm, Form()], engine: UssdEngineDep) -
             )
         )
         body = _notice_end(engine, "unavailable")
-    return PlainTextResponse(body, headers={"X-Willay-Septets": str(septets(body[4:]))})
+    headers["X-Willay-Septets"] = str(septets(body[4:]))
+    return PlainTextResponse(body, headers=headers)
 
 
 def _notice_end(engine: UssdEngine, name: str) -> str:

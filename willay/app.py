@@ -30,12 +30,13 @@ from ussd.routes import simulator_router
 from ussd.store import SessionStore
 from ussd.turn import Services
 from willay import __version__
-from willay.catalog import load_catalog
-from willay.config import Settings
+from willay.catalog import Catalog, load_catalog
+from willay.config import Environment, Settings
 from willay.deps import AppState, StoreDep, guard_callback
 from willay.errors import ConfigurationError, ModelError, ServiceUnavailable, WillayError
 from willay.events import EventSink, FileEventSink
 from willay.kv import KeyValueStore, MemoryStore, RedisStore, create_redis
+from willay.languages import LANGUAGES
 from willay.openapi import install_openapi
 from willay.profiles import SubscriberStore
 from willay.security import RequestGuard
@@ -84,6 +85,23 @@ def _close_picker(picker: TipPicker) -> None:
         picker.close()
 
 
+def _served_catalog(settings: Settings, catalog: Catalog, today: dt.date) -> Catalog:
+    """What callers get: in production only signed-off texts; elsewhere drafts too."""
+    production = settings.environment is Environment.production
+    served = catalog.signed_only(today) if production else catalog
+    counts = ", ".join(f"{code} {n}" for code, n in _servable_counts(served).items())
+    if production:
+        log.info("serving signed-off tips only; servable tips per language: %s", counts)
+    else:
+        log.info("%s: serving drafts too; tips per language: %s", settings.environment, counts)
+    return served
+
+
+def _servable_counts(catalog: Catalog) -> dict[str, int]:
+    """Per language, how many tips the served catalog holds in that very language."""
+    return {code: sum(1 for t in catalog.tips if code in t.text) for code in LANGUAGES}
+
+
 def create_app(
     settings: Settings,
     *,
@@ -95,7 +113,7 @@ def create_app(
     """Build the app; catalog and menus are validated now, so an invalid one never serves."""
     if problems := settings.serving_problems():
         raise ConfigurationError("; ".join(problems))
-    catalog = load_catalog(settings.content_dir)
+    catalog = _served_catalog(settings, load_catalog(settings.content_dir), clock().date())
     journey = load_journey(JOURNEY_FILE, actions=set(ACTIONS), budget=settings.ussd_page_chars)
     flow = load_call_flow(catalog)
     if settings.callback_token is None:
@@ -200,7 +218,7 @@ def create_app(
 
     @app.get("/readyz", tags=["health"])
     async def readyz(kv: StoreDep) -> JSONResponse:
-        """Ready to serve: the session store answers (Redis, when configured)."""
+        """Ready to serve: the session store answers; how many tips are servable per language."""
         try:
             await kv.ping()
         except ServiceUnavailable as exc:
@@ -209,7 +227,14 @@ def create_app(
                 {"status": "unavailable", "redis": "down", "detail": exc.public}, status_code=503
             )
         backend = "memory" if isinstance(kv, MemoryStore) else "redis"
-        return JSONResponse({"status": "ok", "store": backend})
+        return JSONResponse(
+            {
+                "status": "ok",
+                "store": backend,
+                "environment": settings.environment,
+                "servable_tips": _servable_counts(catalog),
+            }
+        )
 
     callbacks = _guard_requests(app, settings)  # last: it reads every route
     install_openapi(app, callbacks=callbacks)
@@ -254,7 +279,7 @@ def _guard_requests(app: FastAPI, settings: Settings) -> frozenset[str]:
 @asynccontextmanager
 async def open_sms_channel(settings: Settings) -> AsyncIterator[SmsChannel]:
     """The SMS channel on the configured store, event sink and picker, for `willay sms ...`."""
-    catalog = load_catalog(settings.content_dir)
+    catalog = _served_catalog(settings, load_catalog(settings.content_dir), _utcnow().date())
     kv = _open_store(settings)
     sink = _open_events(settings)
     chooser = _open_picker(settings)

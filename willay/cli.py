@@ -35,6 +35,8 @@ app = typer.Typer(
 content_app = typer.Typer(help="The tip catalog in content/.", no_args_is_help=True)
 menus_app = typer.Typer(help="The USSD journey definitions.", no_args_is_help=True)
 app.add_typer(content_app, name="content")
+review_app = typer.Typer(help="Sign-offs through a spreadsheet (CSV).", no_args_is_help=True)
+content_app.add_typer(review_app, name="review")
 app.add_typer(menus_app, name="menus")
 sms_app = typer.Typer(help="Weekly SMS tips through Africa's Talking.", no_args_is_help=True)
 app.add_typer(sms_app, name="sms")
@@ -59,7 +61,7 @@ def _settings(**overrides: object) -> Settings:
 
 def _report(exc: ProblemsError) -> typer.Exit:
     for problem in exc.problems:
-        err.print(f"[red]error:[/red] {problem}", highlight=False)
+        err.print(f"[red]error:[/red] {escape(problem)}", highlight=False, soft_wrap=True)
     return _fail(f"{len(exc.problems)} problem(s) found")
 
 
@@ -130,6 +132,7 @@ def content_check(
     from ussd.engine import tip_fit_problems
     from ussd.menus import JOURNEY_FILE, load_journey
     from willay.catalog import load_catalog
+    from willay.review import signoff_notices
 
     settings = _settings(content_dir=content_dir)
     try:
@@ -143,10 +146,69 @@ def content_check(
             err.print(f"[yellow]warning:[/yellow] tip {tip.id}: expired on {tip.expires_on}")
     for tip in catalog.expiring(today, settings.expiry_warning_days):
         err.print(f"[yellow]warning:[/yellow] tip {tip.id}: expires on {tip.expires_on}")
+    for notice in signoff_notices(catalog, today=today, within_days=settings.expiry_warning_days):
+        err.print(f"[yellow]warning:[/yellow] {escape(notice)}", highlight=False, soft_wrap=True)
     problems = tip_fit_problems(journey, catalog, page_chars=settings.ussd_page_chars)
     if problems:
         raise _report(ProblemsError(problems))
-    out.print(catalog.summary())
+    out.print(catalog.summary(today), soft_wrap=True)
+
+
+ContentDirOption = Annotated[
+    Path | None,
+    typer.Option(help="The content folder.", envvar="WILLAY_CONTENT_DIR", file_okay=False),
+]
+
+
+@review_app.command("export")
+def review_export(
+    file: Annotated[Path, typer.Argument(help="The CSV file to write.", dir_okay=False)],
+    lang: Annotated[
+        str | None, typer.Option("--lang", help="Only this language (es, quy, quz).")
+    ] = None,
+    content_dir: ContentDirOption = None,
+) -> None:
+    """Write one row per (tip, language) for reviewers: UTF-8 CSV with BOM."""
+    from willay.catalog import load_catalog
+    from willay.review import export_review
+
+    settings = _settings(content_dir=content_dir)
+    try:
+        rows = export_review(load_catalog(settings.content_dir), file, language=lang)
+    except ProblemsError as exc:
+        raise _report(exc) from None
+    except OSError as exc:
+        raise _fail(f"cannot write {file}: {exc.strerror}") from None
+    out.print(f"{rows} rows written to {file}")
+
+
+@review_app.command("import")
+def review_import(
+    file: Annotated[Path, typer.Argument(help="The filled CSV file.", dir_okay=False)],
+    content_dir: ContentDirOption = None,
+) -> None:
+    """Record the filled rows as sign-offs; rows whose text changed are refused by id."""
+    from willay.catalog import load_catalog
+    from willay.review import import_review
+
+    settings = _settings(content_dir=content_dir)
+    try:
+        catalog = load_catalog(settings.content_dir)
+        report = import_review(file, content_dir=settings.content_dir, catalog=catalog)
+    except ProblemsError as exc:
+        raise _report(exc) from None
+    for record in report.recorded:
+        what = f"{record.tip_id}/{record.language}: {record.decision} by {record.reviewer}"
+        out.print(f"recorded {escape(what)}", soft_wrap=True)
+    for row_id, reason in report.refused:
+        err.print(
+            f"[red]refused[/red] {escape(row_id)}: {escape(reason)}",
+            highlight=False,
+            soft_wrap=True,
+        )
+    out.print(report.summary(), soft_wrap=True)
+    if report.refused:
+        raise typer.Exit(code=1)
 
 
 @menus_app.command("check")
@@ -576,7 +638,7 @@ def audio_build(
             raise _fail(exc.message) from None
     for path in report.unused_recordings:
         err.print(f"[yellow]warning:[/yellow] recording {path.name} names no tip or prompt")
-    out.print(report.summary())
+    out.print(report.summary(), soft_wrap=True)
     if report.interrupted:
         err.print("[yellow]stopped: the manifest names only finished files; run again[/yellow]")
         raise typer.Exit(code=130)

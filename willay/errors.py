@@ -8,6 +8,7 @@
     │   └── MenuDefinitionError a USSD menu or IVR flow definition is invalid
     ├── AudioError              text to speech or encoding failed for a clip
     ├── BadRequest              a provider request is malformed (HTTP 400)
+    │   └── SignOffRefused      a sign-off that cannot be recorded (the text changed, ...)
     ├── Forbidden               a callback without the secret or from elsewhere (HTTP 403)
     ├── NotFound                no such resource (HTTP 404)
     ├── RequestTimeout          a request body did not arrive in time (HTTP 408)
@@ -38,6 +39,7 @@ __all__ = [
     "ProviderTimeout",
     "RequestTimeout",
     "ServiceUnavailable",
+    "SignOffRefused",
     "StoreUnavailable",
     "WillayError",
 ]
@@ -86,6 +88,10 @@ class BadRequest(WillayError):
     """A provider request is malformed."""
 
     status_code = 400
+
+
+class SignOffRefused(BadRequest):
+    """A sign-off that cannot be recorded: unknown tip, text changed since it was read, ..."""
 
 
 class Forbidden(WillayError):

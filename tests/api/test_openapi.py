@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
+from tests.fixtures.requirements import missing_service
 from willay.config import Settings
 
 pytestmark = pytest.mark.redis
@@ -25,11 +26,11 @@ CONFIG = Path(__file__).with_name("schemathesis.toml")
 
 
 def test_schemathesis_conformance_and_fuzz(
-    serve: Callable[[Settings], str], redis_settings: Settings
+    serve: Callable[[Settings], str], redis_settings: Settings, tmp_path: Path
 ) -> None:
     cli = Path(sys.executable).with_name("schemathesis")
     if not cli.exists() and shutil.which("schemathesis") is None:
-        pytest.skip("schemathesis is not installed: pip install '.[dev]'")
+        missing_service("schemathesis is not installed: pip install '.[dev]'")
     base = serve(redis_settings)
     result = subprocess.run(
         [
@@ -53,6 +54,7 @@ def test_schemathesis_conformance_and_fuzz(
         capture_output=True,
         text=True,
         timeout=120,
+        cwd=tmp_path,  # its cache folder goes there
     )
     assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
 

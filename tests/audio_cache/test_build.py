@@ -15,7 +15,15 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from audio_cache import AudioBuild, ItemDone, Segment, Utterance, load_manifest, tip_utterances
+from audio_cache import (
+    AudioBuild,
+    AudioLibrary,
+    ItemDone,
+    Segment,
+    Utterance,
+    load_manifest,
+    tip_utterances,
+)
 from audio_cache.build import FILE_NAME
 from audio_cache.encode import PEAK_DBFS, load
 from ivr import load_call_flow
@@ -25,6 +33,7 @@ from willay.catalog import load_catalog
 from willay.cli import app
 from willay.config import PROJECT_ROOT, Settings
 from willay.errors import ConfigurationError
+from willay.signoff import text_sha256
 
 runner = CliRunner()
 
@@ -190,6 +199,27 @@ class TestRecordings:
         (settings.recordings_dir / "t1.es.wav").unlink()
         report = AudioBuild(settings, clips).run()
         assert report.human == [] and (report.rendered, report.removed) == (1, 2)
+
+    def test_audio_follows_the_text_and_an_old_recording_is_not_played(
+        self, settings: Settings, caplog
+    ):
+        """Each file carries the sha256 of its text; the library serves only an exact match."""
+        self.record(settings.recordings_dir / "t1.es.wav", 1.0)
+        old = [said("t1", "Hierve el agua."), said("t2", "Lávate las manos.")]
+        AudioBuild(settings, old).run()
+        library = AudioLibrary(settings.audio_dir, base_url="https://willay.example")
+        for item, text in (("t1", "Hierve el agua."), ("t2", "Lávate las manos.")):
+            found = library.clip("tip", item, "es", text=text)
+            assert found is not None and found[0].text_sha256 == text_sha256(text)
+
+        new = [said("t1", "Hierve el agua 1 minuto."), said("t2", "Lávate las manos con jabón.")]
+        assert library.clip("tip", "t2", "es", text=new[1].segments[0].text) is None  # not built
+        report = AudioBuild(settings, new).run()
+        assert (report.rendered, report.reused) == (1, 1)  # t2 spoken again; t1 is a recording
+        assert "recording t1.es was made for an earlier text" in caplog.text
+        assert library.clip("tip", "t2", "es", text="Lávate las manos con jabón.") is not None
+        assert library.clip("tip", "t1", "es", text="Hierve el agua 1 minuto.") is None
+        assert library.clip("tip", "t1", "es") is not None  # by name alone it is still there
 
 
 class TestStopping:

@@ -14,6 +14,7 @@ import pytest
 import yaml
 from paho.mqtt.enums import CallbackAPIVersion
 
+from tests.fixtures.requirements import missing_service
 from tests.fixtures.services import free_port
 from tests.fixtures.telemetry import MOSQUITTO, listening, wait_until
 from willay.config import Settings
@@ -74,7 +75,7 @@ class TestCompose:
 def deploy_broker(tmp_path: Path):
     """deploy/mosquitto's configuration on a real Mosquitto, on a free port under tmp_path."""
     if not Path(MOSQUITTO).exists() or not shutil.which("mosquitto_passwd"):
-        pytest.skip("mosquitto is not installed; run the suite with `make test`")
+        missing_service("mosquitto is not installed; run the suite with `make test`")
     port = free_port()
     passwd = tmp_path / "passwd"
     passwd.touch()

@@ -84,11 +84,14 @@ class TestNoticeEndpoint:
 class TestHealth:
     def test_healthz_and_readyz_embedded(self, client) -> None:
         assert client.get("/healthz").json() == {"status": "ok"}
-        assert client.get("/readyz").json() == {"status": "ok", "store": "memory"}
+        ready = client.get("/readyz").json()
+        assert ready["status"] == "ok" and ready["store"] == "memory"
+        assert ready["environment"] == "testing" and ready["servable_tips"]["es"] >= 60
 
     @pytest.mark.redis
     def test_readyz_with_redis(self, redis_client) -> None:
-        assert redis_client.get("/readyz").json() == {"status": "ok", "store": "redis"}
+        ready = redis_client.get("/readyz").json()
+        assert (ready["status"], ready["store"]) == ("ok", "redis")
 
 
 class TestRedisDown:

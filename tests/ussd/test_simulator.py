@@ -15,6 +15,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as ec
 from selenium.webdriver.support.ui import WebDriverWait
 
+from tests.fixtures.requirements import missing_service
 from willay.config import Settings
 
 pytestmark = pytest.mark.browser
@@ -30,7 +31,9 @@ def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[webdriver.Chro
     """One headless Chromium for the module, on a fresh profile."""
     for binary in (CHROMIUM, CHROMEDRIVER):
         if not binary.exists():
-            pytest.skip(f"{binary} is missing: install the chromium and chromium-driver packages")
+            missing_service(
+                f"{binary} is missing: install the chromium and chromium-driver packages"
+            )
     options = webdriver.ChromeOptions()
     options.binary_location = str(CHROMIUM)
     for flag in (
@@ -105,6 +108,7 @@ def test_simulator_walks_the_journey_and_resumes(browser, redis_settings: Settin
 
     sim.send("1")
     sim.wait.until_not(ec.text_to_be_present_in_element((By.ID, "screen"), "Willay salud"))
+    sim.wait.until(ec.text_to_be_present_in_element((By.ID, "meta"), "borrador"))  # unsigned tip
     for _ in range(3):  # a long tip names its source on a later page
         if "Fuente:" in sim.screen:
             break

@@ -32,7 +32,6 @@ class TestShippedCatalog:
     def test_every_tip_is_governed_and_sourced(self, catalog) -> None:
         for tip in catalog.tips:
             assert tip.source.url.startswith("https://")
-            assert tip.reviewer and tip.reviewed_on < tip.expires_on
             assert set(tip.review) <= set(tip.text) - {"es"}
 
     def test_chanka_has_no_aspirates_or_ejectives(self, catalog) -> None:
@@ -43,6 +42,10 @@ class TestShippedCatalog:
         dengue = [t for t in catalog.tips if t.topic == "dengue" and t.months]
         assert dengue and all(t.months <= {1, 2, 3, 4, 5, 6} for t in dengue)
         assert all(Zone.sierra not in t.zones for t in dengue)
+        for tip in dengue:  # all year in the selva, February-May on the coast
+            assert all(tip.in_season(m, Zone.selva) for m in range(1, 13)), tip.id
+            assert tip.in_season(3, Zone.costa) and not tip.in_season(11, Zone.costa), tip.id
+            assert tip.in_season(11, None), tip.id
         heladas = [t for t in catalog.tips if t.topic == "heladas" and t.months]
         assert heladas and all(t.months <= {4, 5, 6, 7, 8, 9} for t in heladas)
 
@@ -51,8 +54,63 @@ class TestShippedCatalog:
         quz = sum(1 for t in catalog.tips if "quz" in t.text)
         expected = (
             f"{n} tips in {len(catalog.topics)} topics; es {n}/{n}, quy {n}/{n}, quz {quz}/{n}"
+            f"; signed off es 0/{n}, quy 0/{n}, quz 0/{quz}"
         )
         assert catalog.summary() == expected
+
+    def test_every_tip_cites_a_document_not_a_homepage(self, catalog) -> None:
+        assert [t.id for t in catalog.tips if t.source.is_homepage] == []
+        assert len({t.source.url for t in catalog.tips}) >= 20
+
+    def test_no_review_date_without_a_signoff(self, catalog) -> None:
+        for path in (Settings().content_dir / "tips").glob("*.yaml"):
+            text = path.read_text(encoding="utf-8")
+            assert "reviewed_on" not in text and "pendiente" not in text, path.name
+
+    def test_plain_words(self, catalog) -> None:
+        jargon = ("agua segura", "establecimiento de salud", "filtro uv", "esputo", "decaído")
+        for tip in catalog.tips:
+            assert not [w for w in jargon if w in tip.text["es"].lower()], tip.id
+
+    def test_emergencies_send_people_to_the_health_centre_before_any_number(self, catalog) -> None:
+        urgent = [t for t in catalog.tips if "No esperes." in t.text["es"]]
+        assert len(urgent) >= 5
+        for tip in catalog.tips:
+            es = tip.text["es"]
+            if "106" in es or tip in urgent:
+                assert "centro de salud" in es, tip.id
+                assert "106" not in es or es.index("centro de salud") < es.index("106"), tip.id
+
+    def test_corrected_danger_signs(self, catalog) -> None:
+        dengue = catalog.by_id["dengue-signos-alarma"].text
+        assert "fiebre baja" in dengue["es"] and "sueño" in dengue["es"]
+        assert "urayaptin" in dengue["quy"]  # "when the fever goes down", not "with fever"
+        pregnancy = catalog.by_id["embarazo-signos-alarma"].text["es"]
+        assert "se mueve menos" in pregnancy and "antes de tiempo" in pregnancy
+        pressure = catalog.by_id["embarazo-presion-alta-signos"].text
+        assert all(w in pressure["es"] for w in ("lucecitas", "zumban", "boca del estómago"))
+        assert set(pressure) == {"es", "quy", "quz"} and pressure.keys() - {"es"} == set(
+            catalog.by_id["embarazo-presion-alta-signos"].review
+        )
+        water = catalog.by_id["agua-hervir"].text["es"]
+        assert "1 minuto" in water and "3 minutos" in water and "solo pecho" in water
+        assert "4 meses" in catalog.by_id["anemia-hierro-gratis"].text["es"]
+        assert "familia" in catalog.by_id["tbc-tratamiento-completo"].text["es"]
+        assert (
+            "un mes después del parto" in catalog.by_id["embarazo-hierro-acido-folico"].text["es"]
+        )
+        assert "entrada de aire" in catalog.by_id["heladas-preparar-casa"].text["es"]
+
+    def test_second_review_corrections(self, catalog) -> None:
+        # MINSA: "somnolencia o irritabilidad" (irritable, not "irritación")
+        dengue = catalog.by_id["dengue-signos-alarma"].text["es"]
+        assert "irritable" in dengue and "irritación" not in dengue
+        # no water for babies under 6 months, in every tip that tells children to drink
+        assert "sin agua" in catalog.by_id["sol-tomar-agua"].text["es"]
+        # NTS 213: preterm or low-birth-weight babies get iron drops from 30 days
+        assert "primer mes" in catalog.by_id["anemia-hierro-gratis"].text["es"]
+        assert "No esperes." in catalog.by_id["cronicas-derrame-signos"].text["es"]
+        assert "healthywater" not in catalog.by_id["agua-hervir"].source.url
 
     def test_texts_survive_transliteration(self, catalog) -> None:
         for tip in catalog.tips:
@@ -68,7 +126,11 @@ class TestValidation:
             raw_tip(id="anemia-2", text={"es": "Solo castellano."}),
             raw_tip(id="anemia-3", regions=["atlantis"]),
             raw_tip(id="anemia-4", source={"name": "x", "short": "Minsa", "url": "http://x"}),
-            raw_tip(id="anemia-5", expires_on="2025-01-01"),
+            raw_tip(id="anemia-5", zones=["sierra"], seasons={"selva": "all"}),
+            raw_tip(
+                id="anemia-6",
+                source={"name": "OMS", "short": "OMS", "url": "https://www.who.int/es"},
+            ),
         ]
         with pytest.raises(ContentError) as caught:
             load_catalog(write_content(tmp_path, tips))
@@ -78,7 +140,8 @@ class TestValidation:
         assert "tip anemia-3: unknown region 'atlantis'" in problems
         assert any(p.startswith("anemia.yaml[4]: source.name") for p in problems)
         assert any(p.startswith("anemia.yaml[4]: source.url") for p in problems)
-        assert "tip anemia-5: expires_on is not after reviewed_on" in problems
+        assert "tip anemia-5: a season for selva, a zone the tip is not for" in problems
+        assert "tip anemia-6: source.url is a homepage; cite the document itself" in problems
 
     def test_unknown_topic_and_missing_folder(self, tmp_path) -> None:
         with pytest.raises(ContentError, match="unknown topic 'dengue'"):

@@ -12,6 +12,7 @@ import pytest
 import redis
 
 import willay.kv
+from tests.fixtures.requirements import missing_service
 from tests.fixtures.services import free_port
 from willay.kv import MemoryStore, RedisStore, create_redis
 
@@ -48,7 +49,7 @@ class RestartableRedis:
 def own_redis() -> Iterator[RestartableRedis]:
     binary = shutil.which("redis-server")
     if binary is None:
-        pytest.skip("redis-server is not installed; run the suite with `make test`")
+        missing_service("redis-server is not installed; run the suite with `make test`")
     server = RestartableRedis(binary)
     server.start()
     yield server

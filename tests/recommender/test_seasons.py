@@ -1,0 +1,54 @@
+"""Seasons are per zone: the candidate filter and the rules honour a tip's own months per zone."""
+
+import datetime as dt
+import random
+
+from recommender import PickContext, RuleBasedPicker
+from recommender.candidates import candidates
+from tests.fixtures.catalog import make_tip
+from willay.catalog import Catalog, Region, Topic, Zone
+
+NOVEMBER = dt.date(2026, 11, 20)
+MARCH = dt.date(2026, 3, 10)
+DENGUE = make_tip(
+    id="dengue-1",
+    topic="dengue",
+    zones=frozenset({Zone.costa, Zone.selva}),
+    months={2, 3, 4, 5},
+    seasons={"selva": "all"},
+)
+CATALOG = Catalog(
+    topics=(Topic(id="dengue", name={"es": "Dengue"}), Topic(id="manos", name={"es": "Manos"})),
+    regions=(
+        Region(id="piura", name="Piura", zone=Zone.costa),
+        Region(id="loreto", name="Loreto", zone=Zone.selva),
+    ),
+    tips=(DENGUE, make_tip(id="manos-1", topic="manos")),
+)
+
+
+def ids(today: dt.date, **fields: object) -> set[str]:
+    context = PickContext(today=today, channel="ussd", **fields)
+    return {t.id for t in candidates(context, CATALOG, repeat_days=30)}
+
+
+def test_dengue_is_a_candidate_all_year_in_the_selva() -> None:
+    assert ids(NOVEMBER, region="loreto") == {"dengue-1", "manos-1"}
+
+
+def test_dengue_on_the_coast_only_in_its_peak() -> None:
+    assert ids(NOVEMBER, region="piura") == {"manos-1"}
+    assert ids(MARCH, region="piura") == {"dengue-1", "manos-1"}
+
+
+def test_unknown_zone_takes_any_zone_in_season_and_browsing_ignores_seasons() -> None:
+    assert "dengue-1" in ids(NOVEMBER)
+    assert ids(NOVEMBER, region="piura", topic="dengue") == {"dengue-1"}
+
+
+def test_the_rules_picker_honours_the_zone_season() -> None:
+    rules = RuleBasedPicker(repeat_days=30, rng=random.Random(3))
+    selva = PickContext(today=NOVEMBER, channel="ussd", region="loreto")
+    assert rules.pick(selva, CATALOG).tip.id == "dengue-1"  # place and season beat a general tip
+    coast = PickContext(today=NOVEMBER, channel="ussd", region="piura")
+    assert rules.pick(coast, CATALOG).tip.id == "manos-1"
