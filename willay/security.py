@@ -16,9 +16,9 @@ import ipaddress
 import json
 import logging
 from collections.abc import Mapping
+from urllib.parse import unquote_plus
 
 from fastapi import Request
-from starlette.datastructures import QueryParams
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from willay.config import Settings
@@ -53,11 +53,22 @@ def callback_refusal(client: str, query_string: bytes | str, settings: Settings)
     expected = settings.callback_token
     if expected is None:
         return None
-    given = QueryParams(query_string).get("token", "")
+    given = _token(query_string)
     if not hmac.compare_digest(given.encode(), expected.get_secret_value().encode()):
         log.warning("callback refused from %s: missing or wrong token", client)
         return "missing or wrong callback token"
     return None
+
+
+def _token(query_string: bytes | str) -> str:
+    """The `token` query parameter (the last one, as Starlette reads it), or ""."""
+    raw = query_string.decode("latin-1") if isinstance(query_string, bytes) else query_string
+    found = ""
+    for part in raw.split("&"):
+        name, _, value = part.partition("=")
+        if name == "token" or unquote_plus(name) == "token":
+            found = unquote_plus(value)
+    return found
 
 
 def check_callback(request: Request, settings: Settings) -> None:
@@ -121,17 +132,28 @@ class RequestGuard:
 
 
 class _GuardedBody:
-    """One request: counts body bytes and watches the deadline while the app reads."""
+    """One request: counts body bytes and watches the deadline while the app reads.
+
+    The deadline is one timer for the whole body (armed at the first read, cancelled once the
+    body is complete); when it fires during a read, that read is cancelled and answered 408.
+    """
 
     def __init__(self, app: ASGIApp, *, limit: int, timeout: float) -> None:
         self.app = app
         self.limit = limit
         self.timeout = timeout
         self.received = 0
-        self.deadline: float | None = None
+        self.timer: asyncio.TimerHandle | None = None
+        self.reader: asyncio.Task[object] | None = None  # the task in `receive`, while it waits
         self.body_done = False
         self.refused: WillayError | None = None
         self.started = False
+
+    def _expire(self, path: str) -> None:
+        log.warning("body of %s not received within %g s", path, self.timeout)
+        self.refused = RequestTimeout(f"request body not received within {self.timeout:g} s")
+        if self.reader is not None:
+            self.reader.cancel()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         async def guarded_receive() -> Message:
@@ -139,24 +161,28 @@ class _GuardedBody:
                 raise _BodyRefused
             if self.body_done:
                 return await receive()  # e.g. a response waiting for the client to go away
-            loop = asyncio.get_running_loop()
-            if self.deadline is None:
-                self.deadline = loop.time() + self.timeout
+            if self.timer is None:
+                loop = asyncio.get_running_loop()
+                self.timer = loop.call_later(self.timeout, self._expire, scope["path"])
+            self.reader = asyncio.current_task()
             try:
-                async with asyncio.timeout_at(self.deadline):
-                    message = await receive()
-            except TimeoutError:
-                log.warning("body of %s not received within %g s", scope["path"], self.timeout)
-                late = f"request body not received within {self.timeout:g} s"
-                self.refused = RequestTimeout(late)
-                raise _BodyRefused from None
+                message = await receive()
+            except asyncio.CancelledError:
+                if isinstance(self.refused, RequestTimeout) and self.reader is not None:
+                    self.reader.uncancel()
+                    raise _BodyRefused from None
+                raise
+            finally:
+                self.reader = None
             if message["type"] == "http.request":
                 self.received += len(message.get("body", b""))
                 if self.received > self.limit:
                     log.warning("body refused on %s: over %d bytes", scope["path"], self.limit)
                     self.refused = _too_large(self.limit)
                     raise _BodyRefused
-                self.body_done = not message.get("more_body", False)
+                if not message.get("more_body", False):
+                    self.body_done = True
+                    self.timer.cancel()
             return message
 
         async def guarded_send(message: Message) -> None:
@@ -173,6 +199,9 @@ class _GuardedBody:
         except Exception:
             if self.refused is None:
                 raise
+        finally:
+            if self.timer is not None:
+                self.timer.cancel()
         if self.refused is not None and not self.started:
             await _refuse(send, self.refused)
 

@@ -128,6 +128,20 @@ class TestStalledBodies:
         assert b'"error": "RequestTimeout"' in answer
         assert 0.9 < time.monotonic() - started < 5
 
+    def test_a_body_dripping_in_is_cut_at_the_deadline(self, guarded) -> None:
+        headers = {**FORM_HEADERS, "Content-Length": "100"}
+        sock = raw_post(guarded, f"/ussd/africastalking?token={TOKEN}", headers=headers, body=b"f=")
+        started = time.monotonic()
+        try:
+            for _ in range(10):  # a byte every 0.3 s: each read is quick, the whole body is not
+                time.sleep(0.3)
+                sock.sendall(b"a")
+        except OSError:
+            pass  # closed by the server
+        answer = read_until_closed(sock)
+        assert answer.startswith(b"HTTP/1.1 408")
+        assert time.monotonic() - started < 3
+
     def test_many_stalled_uploads_are_all_closed(self, guarded) -> None:
         headers = {**FORM_HEADERS, "Content-Length": "1000"}
         socks = [
