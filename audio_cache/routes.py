@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import stat
+from pathlib import Path
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Request
@@ -24,17 +26,31 @@ def get_library(request: Request) -> AudioLibrary:
 AudioLibraryDep = Annotated[AudioLibrary, Depends(get_library)]
 
 
+def _regular_file(path: Path) -> bool:
+    """True for a regular file itself: a symlink (wherever it points) or anything else is not."""
+    try:
+        return stat.S_ISREG(path.lstat().st_mode)
+    except OSError:
+        return False
+
+
 def _matches(if_none_match: str, etag: str) -> bool:
     """RFC 9110 weak comparison, as If-None-Match uses."""
     tags = [t.strip().removeprefix("W/") for t in if_none_match.split(",")]
     return "*" in tags or etag in tags
 
 
-@router.api_route(
+@router.head("/{name}", response_class=FileResponse, include_in_schema=False)
+@router.get(
     "/{name}",
-    methods=["GET", "HEAD"],
     response_class=FileResponse,
-    responses={404: {"description": "No such audio file"}, 206: {}, 304: {}, 416: {}},
+    responses={
+        200: {"content": {"audio/mpeg": {}, "audio/ogg": {}}, "description": "The clip"},
+        404: {"description": "No such audio file"},
+        206: {"description": "The requested byte range"},
+        304: {"description": "Not modified (If-None-Match)"},
+        416: {"description": "Range not satisfiable"},
+    },
 )
 async def audio_file(
     name: str,
@@ -43,7 +59,7 @@ async def audio_file(
 ) -> Response:
     """One pre-rendered clip (MP3 for calls, Opus for the app); Range requests give 206."""
     served = library.served(name)
-    if served is None or not served.path.is_file():
+    if served is None or not _regular_file(served.path):
         raise NotFound(f"no audio file {name[:64]!r}")
     headers = {
         "ETag": served.etag,

@@ -14,10 +14,10 @@ __all__ = ["AtVoiceForm"]
 class AtVoiceForm(BaseModel):
     """One voice notification: a new call, digits pressed, or (`isActive=0`) the call's end."""
 
-    model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
+    model_config = ConfigDict(extra="ignore")
 
     isActive: Literal["0", "1"]
-    sessionId: str = Field(min_length=1, max_length=128, pattern=r"^[\w.:-]+$")
+    sessionId: str = Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.:-]+$")
     direction: Literal["Inbound", "Outbound"] = "Inbound"
     callerNumber: str | None = Field(default=None, max_length=32)
     destinationNumber: str | None = Field(default=None, max_length=32)
@@ -26,7 +26,7 @@ class AtVoiceForm(BaseModel):
     callStartTime: str | None = Field(default=None, max_length=64)
     callSessionState: str | None = Field(default=None, max_length=64)
     durationInSeconds: int | None = Field(default=None, ge=0)
-    amount: float | None = Field(default=None, ge=0)
+    amount: float | None = Field(default=None, ge=0, allow_inf_nan=False)
     currencyCode: str | None = Field(default=None, max_length=8)
     hangupCause: str | None = Field(default=None, max_length=64)
 

@@ -14,6 +14,7 @@ from enum import StrEnum
 from pydantic import BaseModel, Field
 
 from willay.kv import KeyValueStore
+from willay.profiles import PersonalKeys
 
 __all__ = ["CallStore", "CallbackDecision", "CallbackLedger", "IvrCall"]
 
@@ -50,6 +51,7 @@ class CallStore:
         self._kv = kv
         self._prefix = f"{prefix}:ivr:call"
         self._ttl = ttl
+        self._personal = PersonalKeys(kv, prefix=prefix)
 
     async def get(self, session_id: str) -> IvrCall | None:
         """The live call, or None if unknown or expired."""
@@ -57,8 +59,11 @@ class CallStore:
         return IvrCall.model_validate_json(raw) if raw else None
 
     async def save(self, call: IvrCall) -> None:
-        """Store the call, renewing its TTL."""
-        await self._kv.set(f"{self._prefix}:{call.id}", call.model_dump_json(), ttl=self._ttl)
+        """Store the call, renewing its TTL (noted as the caller's, if they consented)."""
+        key = f"{self._prefix}:{call.id}"
+        await self._kv.set(key, call.model_dump_json(), ttl=self._ttl)
+        if call.consent and call.subscriber is not None:
+            await self._personal.note(call.subscriber, key, ttl=self._ttl)
 
     async def delete(self, session_id: str) -> None:
         """Forget the call (after its final notification)."""
@@ -79,6 +84,7 @@ class CallbackLedger:
     ) -> None:
         self._kv = kv
         self._prefix = f"{prefix}:ivr:callback"
+        self._personal = PersonalKeys(kv, prefix=prefix)
         self._dedup = dedup
         self._limit = limit
         self._window = window
@@ -99,4 +105,5 @@ class CallbackLedger:
             return CallbackDecision.duplicate
         recent.append(stamp)
         await self._kv.set(history_key, json.dumps(recent), ttl=self._window)
+        await self._personal.note(subscriber, history_key, inflight_key, ttl=self._window)
         return CallbackDecision.queued

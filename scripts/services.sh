@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Start or stop the real services the tests need, on loopback only, and install the tools
-# they use (espeak-ng, ffmpeg, Chromium) when missing.
+# they use (espeak-ng, ffmpeg, Chromium, nginx) when missing.
 #   scripts/services.sh start   install (apt) what is missing, start what is not running
 #   scripts/services.sh stop    stop only what `start` started
 # Ports: Redis 6379, Mosquitto 1883, InfluxDB 8086 (override with WILLAY_TEST_*_PORT).
@@ -28,7 +28,7 @@ wait_for() { # name port
 install_missing() {
   local -A need=([redis-server]=redis-server [mosquitto]=mosquitto [influxd]=influxdb
                  [chromium]=chromium [chromedriver]=chromium-driver
-                 [espeak-ng]=espeak-ng [ffmpeg]=ffmpeg)
+                 [espeak-ng]=espeak-ng [ffmpeg]=ffmpeg [nginx]=nginx)
   local missing=()
   for bin in "${!need[@]}"; do
     command -v "$bin" >/dev/null 2>&1 || [[ -x /usr/sbin/$bin ]] || missing+=("${need[$bin]}")

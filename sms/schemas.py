@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 
-from willay.profiles import normalise_msisdn
+from willay.profiles import MsisdnInput as Msisdn
 
 __all__ = [
     "AtDeliveryReport",
@@ -23,14 +23,13 @@ DeliveryStatus = Literal[
 ]
 DeliveryState = Literal["delivered", "sent", "failed"]
 InboundAction = Literal["unsubscribed", "not_subscribed", "ignored", "duplicate"]
-ProviderId = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[\w.:-]+$")]
-Msisdn = Annotated[str, Field(min_length=1, max_length=32), AfterValidator(normalise_msisdn)]
+ProviderId = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.:-]+$")]
 
 
 class _AtForm(BaseModel):
-    model_config = ConfigDict(extra="ignore", str_strip_whitespace=True, populate_by_name=True)
+    model_config = ConfigDict(extra="ignore", populate_by_name=True)
 
-    networkCode: str | None = Field(default=None, max_length=16, pattern=r"^\d*$")
+    networkCode: str | None = Field(default=None, max_length=16, pattern=r"^[0-9]*$")
 
 
 class AtInboundSms(_AtForm):

@@ -9,7 +9,8 @@
     <prefix>:sms:alert:<alert id>:<pseudonym>:attempt:<n> the claim of attempt n (SET NX)
 
 Only one run can win attempt n of a person's week, so two `send-due` runs at once never send
-twice. Records expire on their own; none holds a phone number.
+twice. Records expire on their own; none holds a phone number. Week and message records are noted
+as the person's (`willay.profiles.PersonalKeys`), so erasing their data removes them too.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from typing import Literal
 from pydantic import BaseModel
 
 from willay.kv import KeyValueStore
+from willay.profiles import PersonalKeys
 
 __all__ = ["MessageRecord", "Purpose", "SmsStore", "WeekRecord", "WeekState"]
 
@@ -61,6 +63,7 @@ class SmsStore:
     def __init__(self, kv: KeyValueStore, *, prefix: str) -> None:
         self._kv = kv
         self._prefix = f"{prefix}:sms"
+        self._personal = PersonalKeys(kv, prefix=prefix)
 
     def _week_key(self, week: str, subscriber: str) -> str:
         return f"{self._prefix}:week:{week}:{subscriber}"
@@ -70,15 +73,17 @@ class SmsStore:
         raw = await self._kv.get(self._week_key(week, subscriber))
         return WeekRecord.model_validate_json(raw) if raw else None
 
-    async def _claim(self, key: str, record: WeekRecord) -> bool:
-        if not await self._kv.set_new(f"{key}:attempt:{record.attempt}", "1", ttl=WEEK_TTL):
+    async def _claim(self, key: str, subscriber: str, record: WeekRecord) -> bool:
+        attempt = f"{key}:attempt:{record.attempt}"
+        if not await self._kv.set_new(attempt, "1", ttl=WEEK_TTL):
             return False
         await self._kv.set(key, record.model_dump_json(), ttl=WEEK_TTL)
+        await self._personal.note(subscriber, key, attempt, ttl=WEEK_TTL)
         return True
 
     async def claim(self, week: str, subscriber: str, record: WeekRecord) -> bool:
         """Record attempt `record.attempt` as pending unless another run claimed it first."""
-        return await self._claim(self._week_key(week, subscriber), record)
+        return await self._claim(self._week_key(week, subscriber), subscriber, record)
 
     def _alert_key(self, alert_id: str, subscriber: str) -> str:
         return f"{self._prefix}:alert:{alert_id}:{subscriber}"
@@ -90,13 +95,13 @@ class SmsStore:
 
     async def claim_alert(self, alert_id: str, subscriber: str, record: WeekRecord) -> bool:
         """Claim attempt `record.attempt` of an alert's SMS to a person, as for a week."""
-        return await self._claim(self._alert_key(alert_id, subscriber), record)
+        return await self._claim(self._alert_key(alert_id, subscriber), subscriber, record)
 
     async def put_alert(self, alert_id: str, subscriber: str, record: WeekRecord) -> None:
         """Store this person's record of an alert's SMS."""
-        await self._kv.set(
-            self._alert_key(alert_id, subscriber), record.model_dump_json(), ttl=WEEK_TTL
-        )
+        key = self._alert_key(alert_id, subscriber)
+        await self._kv.set(key, record.model_dump_json(), ttl=WEEK_TTL)
+        await self._personal.note(subscriber, key, ttl=WEEK_TTL)
 
     async def put_week(self, week: str, subscriber: str, record: WeekRecord) -> None:
         """Store this person's record for `week`."""
@@ -109,9 +114,9 @@ class SmsStore:
 
     async def put_message(self, message_id: str, record: MessageRecord) -> None:
         """Remember a message the provider accepted."""
-        await self._kv.set(
-            f"{self._prefix}:msg:{message_id}", record.model_dump_json(), ttl=MESSAGE_TTL
-        )
+        key = f"{self._prefix}:msg:{message_id}"
+        await self._kv.set(key, record.model_dump_json(), ttl=MESSAGE_TTL)
+        await self._personal.note(record.subscriber, key, ttl=MESSAGE_TTL)
 
     async def claim_texted(self, session_id: str) -> bool:
         """True the first time a USSD session's tip is to be texted, False ever after."""

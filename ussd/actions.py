@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 
 from recommender import feedback_data, pick_for
+from ussd.store import UssdSession
 from ussd.turn import Jump, Turn
 from willay.events import EventKind
 from willay.profiles import Feedback, Subscriber
@@ -181,11 +182,17 @@ async def unsubscribe_sms(turn: Turn) -> str:
     return "ok"
 
 
+KEPT_ON_ERASURE = {"id", "subscriber", "screen", "page", "lang", "hops", "started_at"}
+
+
 async def delete_data(turn: Turn) -> str:
     turn.drop_resume()
     turn.emit(EventKind.data_deleted)
     turn.delete_subscriber()
-    turn.session.consent = None
+    # this session forgets their answers, choices and keys: only where it is stays
+    for name, field in UssdSession.model_fields.items():
+        if name not in KEPT_ON_ERASURE:
+            setattr(turn.session, name, field.get_default(call_default_factory=True))
     return "ok"
 
 

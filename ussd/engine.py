@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import math
+import re
 import time
 from dataclasses import dataclass
 
@@ -34,6 +35,7 @@ MAX_ACTION_CHAIN = 8
 MAX_ATTEMPTS = 8  # a hop computed again this many times because others won the race gives up
 MAX_TIP_PAGES = 3
 RESUMABLE_FROM = 2  # hops: a session cut before its second screen is not worth resuming
+OPTION_KEY = re.compile(r"[0-9]{1,3}")  # only ASCII digits choose an option: not "²", "١", "１"
 
 
 @dataclass(frozen=True)
@@ -201,9 +203,10 @@ class UssdEngine:
             alert = self._alert(turn)
         else:
             self._alert_seen(turn)
-            for key in new_inputs(turn.session.text, form.text):
+            keys = new_inputs(turn.session.text, form.text)
+            turn.session.text = form.text  # before the keys: erasing data forgets it too
+            for key in keys:
                 await self._apply(turn, key.strip())
-            turn.session.text = form.text
         return self._render(turn, alert)
 
     def _emit_cost(
@@ -254,7 +257,7 @@ class UssdEngine:
         session = turn.session
         screen = self.journey.screens[session.screen]
         options = self._options(turn, screen)
-        index = int(key) - 1 if key.isdigit() else -1
+        index = int(key) - 1 if OPTION_KEY.fullmatch(key) else -1
         if not 0 <= index < len(options):
             session.notice = "invalid"
             return
@@ -417,7 +420,11 @@ class UssdEngine:
     # -- end of session -------------------------------------------------------------------------
 
     async def session_ended(self, notice: AtUssdNotice) -> None:
-        """Record the end-of-session notice; if cut short, keep a resume point and text the tip."""
+        """Record the end-of-session notice; if cut short, keep a resume point and text the tip.
+
+        The session's state is dropped then, not at its TTL; a person who declined consent gets
+        no resume point.
+        """
         services = self.services
         session = await services.sessions.get(notice.sessionId)
         anonymous = Event(
@@ -444,12 +451,15 @@ class UssdEngine:
         turn.publish()
         screen = self.journey.screens[session.screen]
         if (
-            notice.status == "Incomplete"
+            session.consent is not False  # declined: nothing about them outlives the session
+            and notice.status == "Incomplete"
             and session.hops >= RESUMABLE_FROM
             and session.screen != self.journey.home_screen
             and not isinstance(screen, EndScreen)
-        ):
-            await services.sessions.save_resume(session)
+        ):  # the resume point needs no input history
+            await services.sessions.save_resume(
+                session.model_copy(update={"text": "", "replies": {}})
+            )
         if (
             notice.status == "Incomplete"
             and services.texter is not None
@@ -465,3 +475,4 @@ class UssdEngine:
                 lang=turn.lang,
                 session_id=session.id,
             )
+        await services.sessions.drop(session.id)  # the session is over: its state goes now

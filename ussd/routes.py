@@ -58,10 +58,16 @@ async def _answer(request: Request) -> PlainTextResponse:
     engine = cast(UssdEngine, request.state.ussd)
     headers = {}
     try:
-        reply = await engine.handle(form)
-        body = reply.body
-        if reply.draft:
-            headers["X-Willay-Draft"] = "borrador"
+        if form.too_long:
+            log.info(
+                "USSD hop %s: text of %d characters, session ended", form.sessionId, len(form.text)
+            )
+            body = _notice_end(engine, "too_long")
+        else:
+            reply = await engine.handle(form)
+            body = reply.body
+            if reply.draft:
+                headers["X-Willay-Draft"] = "borrador"
     except ServiceUnavailable as exc:
         log.error("USSD hop %s failed: %s", form.sessionId, exc)
         engine.services.events.publish(
@@ -73,8 +79,7 @@ async def _answer(request: Request) -> PlainTextResponse:
                 data={"error": type(exc).__name__, "input": form.text},
             )
         )
-        notice = engine.journey.notices["unavailable"]
-        body = "END " + to_gsm7(pick_text(notice, "es")[0])
+        body = _notice_end(engine, "unavailable")
     headers["X-Willay-Septets"] = str(septets(body[4:]))
     return PlainTextResponse(body, headers=headers)
 
@@ -118,6 +123,11 @@ class _ProviderHopRoute(Route):
 provider_hop_route = _ProviderHopRoute(
     "/ussd/africastalking", _provider_hop, methods=["POST"], include_in_schema=False
 )
+
+
+def _notice_end(engine: UssdEngine, name: str) -> str:
+    """`END` with a notice of the journey (written in Spanish and Quechua)."""
+    return "END " + to_gsm7(pick_text(engine.journey.notices[name], "es")[0])
 
 
 @router.post("/africastalking/events", response_class=PlainTextResponse)

@@ -4,32 +4,38 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field
 
-from willay.profiles import normalise_msisdn
+from willay.profiles import MsisdnInput
 
-__all__ = ["AtUssdForm", "AtUssdNotice"]
+__all__ = ["TEXT_MAX", "AtUssdForm", "AtUssdNotice"]
+
+TEXT_MAX = 1024  # characters of `text`; a longer one ends the session politely
 
 
 class _AtForm(BaseModel):
-    model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
+    model_config = ConfigDict(extra="ignore")
 
-    sessionId: str = Field(min_length=1, max_length=128, pattern=r"^[\w.:-]+$")
-    phoneNumber: str = Field(min_length=1, max_length=32)
+    sessionId: str = Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.:-]+$")
+    phoneNumber: MsisdnInput
     serviceCode: str | None = Field(default=None, max_length=32)
     networkCode: str | None = Field(default=None, max_length=16)
-
-    @field_validator("phoneNumber")
-    @classmethod
-    def _international(cls, value: str) -> str:
-        return normalise_msisdn(value)
 
 
 class AtUssdForm(_AtForm):
     """One hop: `text` is every input of the session so far, joined by `*`."""
 
     serviceCode: str = Field(min_length=1, max_length=32)
-    text: str = Field(default="", max_length=1024)
+    text: str = Field(
+        default="",
+        description=f"every input so far, joined by `*`; over {TEXT_MAX} characters the "
+        "session ends politely (`END`)",
+    )
+
+    @property
+    def too_long(self) -> bool:
+        """True when `text` is past what one session may hold."""
+        return len(self.text) > TEXT_MAX
 
 
 class AtUssdNotice(_AtForm):

@@ -5,12 +5,16 @@ from __future__ import annotations
 import datetime as dt
 import gc
 import logging
-from collections.abc import AsyncIterator, Callable
+import re
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
+from http import HTTPStatus
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute, iter_route_contexts
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from alerts import MqttAlertBoard
 from app import LiteService
@@ -36,12 +40,14 @@ from willay import __version__
 from willay.alerts import AlertBoard, AlertFeed, FileAlertBoard
 from willay.catalog import Catalog, load_catalog
 from willay.config import Environment, Settings
-from willay.deps import AppState, StoreDep
-from willay.errors import ModelError, ServiceUnavailable, WillayError
+from willay.deps import AppState, StoreDep, guard_callback
+from willay.errors import ConfigurationError, ModelError, ServiceUnavailable, WillayError
 from willay.events import EventSink, FileEventSink
 from willay.kv import KeyValueStore, MemoryStore, RedisStore, create_redis
 from willay.languages import LANGUAGES
+from willay.openapi import install_openapi
 from willay.profiles import SubscriberStore
+from willay.security import RequestGuard
 
 __all__ = [
     "app_from_environment",
@@ -52,6 +58,9 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+
+CALLBACK_BODY_BYTES = 64 * 1024  # callbacks are a few KB; the largest the schema allows fits
+DEFAULT_BODY_BYTES = 1024 * 1024  # any other route without its own `max_body_size`
 
 
 def _utcnow() -> dt.datetime:
@@ -124,6 +133,8 @@ def create_app(
     clock: Callable[[], dt.datetime] = _utcnow,
 ) -> FastAPI:
     """Build the app; catalog and menus are validated now, so an invalid one never serves."""
+    if problems := settings.serving_problems():
+        raise ConfigurationError("; ".join(problems))
     full_catalog = load_catalog(settings.content_dir)  # the studio shows drafts too
     catalog = _served_catalog(settings, full_catalog, clock().date())
     journey = load_journey(JOURNEY_FILE, actions=set(ACTIONS), budget=settings.ussd_page_chars)
@@ -245,10 +256,10 @@ def create_app(
 
     @app.exception_handler(WillayError)
     async def willay_error(request: Request, exc: WillayError) -> JSONResponse:
-        return JSONResponse(
-            {"error": type(exc).__name__, "detail": exc.message},
-            status_code=exc.status_code,
-            headers=getattr(exc, "headers", None),
+        if isinstance(exc, ServiceUnavailable):
+            log.error("%s %s: %s", request.method, request.url.path, exc.message)
+        return _error(
+            type(exc).__name__, exc.public, exc.status_code, headers=getattr(exc, "headers", None)
         )
 
     @app.exception_handler(RequestValidationError)
@@ -257,7 +268,18 @@ def create_app(
             f"{'.'.join(str(p) for p in e['loc'][1:]) or 'body'}: {e['msg']}" for e in exc.errors()
         )
         log.info("malformed request to %s: %s", request.url.path, detail)
-        return JSONResponse({"error": "BadRequest", "detail": detail}, status_code=400)
+        return _error("BadRequest", detail, 400)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def framework_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        name = "".join(HTTPStatus(exc.status_code).phrase.title().split())
+        detail = f"{exc.detail}: {request.method} {request.url.path}"
+        return _error(name, detail, exc.status_code, headers=exc.headers)
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unexpected error on %s %s", request.method, request.url.path)
+        return _error("InternalServerError", "unexpected error; it has been logged", 500)
 
     @app.get("/healthz", tags=["health"])
     async def healthz() -> dict[str, str]:
@@ -270,8 +292,9 @@ def create_app(
         try:
             await kv.ping()
         except ServiceUnavailable as exc:
+            log.error("readiness: %s", exc.message)
             return JSONResponse(
-                {"status": "unavailable", "redis": "down", "detail": exc.message}, status_code=503
+                {"status": "unavailable", "redis": "down", "detail": exc.public}, status_code=503
             )
         backend = "memory" if isinstance(kv, MemoryStore) else "redis"
         return JSONResponse(
@@ -283,6 +306,11 @@ def create_app(
             }
         )
 
+    # last: it reads every route
+    callbacks = _guard_requests(
+        app, settings, uploads={"/studio/api/recordings/": settings.studio_max_upload}
+    )
+    install_openapi(app, callbacks=callbacks)
     return app
 
 
@@ -301,6 +329,50 @@ def freeze_startup() -> None:
     """
     gc.collect()
     gc.freeze()
+
+
+def _error(
+    name: str, detail: str, status: int, *, headers: dict[str, str] | None = None
+) -> JSONResponse:
+    """The one error shape of every HTTP error."""
+    return JSONResponse({"error": name, "detail": detail}, status_code=status, headers=headers)
+
+
+def _guard_requests(
+    app: FastAPI, settings: Settings, *, uploads: Mapping[str, int]
+) -> frozenset[str]:
+    """Callbacks authenticated before their body is read, every body capped (`RequestGuard`).
+
+    A route guarded by `CallbackGuard` is a callback, capped at `CALLBACK_BODY_BYTES`; a route
+    under one of `uploads`' path prefixes gets that prefix's cap; a route with its own
+    `max_body_size` keeps it; any other gets `DEFAULT_BODY_BYTES`. Answers the callbacks' paths.
+    """
+    callbacks: set[str] = set()
+    limits: dict[str, int] = {}
+    patterns: list[tuple[re.Pattern[str], int]] = []
+    for route in iter_route_contexts(app.routes):
+        if not isinstance(route.original_route, APIRoute):
+            continue
+        callback = any(d.dependency is guard_callback for d in route.dependencies)
+        if callback:
+            callbacks.add(route.path)
+        upload = next((n for prefix, n in uploads.items() if route.path.startswith(prefix)), None)
+        default = CALLBACK_BODY_BYTES if callback else DEFAULT_BODY_BYTES
+        limit = upload or getattr(route, "max_body_size", None) or default
+        if "{" in route.path:
+            patterns.append((route.original_route.path_regex, limit))
+        else:
+            limits[route.path] = limit
+    app.add_middleware(
+        RequestGuard,
+        settings=settings,
+        callbacks=frozenset(callbacks),
+        limits=limits,
+        patterns=patterns,
+        default_limit=DEFAULT_BODY_BYTES,
+        body_timeout=settings.body_timeout,
+    )
+    return frozenset(callbacks)
 
 
 @asynccontextmanager

@@ -121,6 +121,8 @@ def serve(
         application = create_app(settings)
     except ProblemsError as exc:
         raise _report(exc) from None
+    except WillayError as exc:
+        raise _fail(exc.message) from None
     base = f"http://{settings.host}:{settings.port}"
     out.print(f"USSD endpoint:  POST {base}/ussd/africastalking")
     out.print(f"Session notice: POST {base}/ussd/africastalking/events")

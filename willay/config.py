@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+import math
+import re
+from collections import Counter
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -16,6 +19,10 @@ from willay.errors import ConfigurationError
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 PLACEHOLDER_KEY = "changethis"
 GSM7_USSD_MAX = 182
+# production secrets: (least characters, least bits of entropy estimated from the text itself)
+KEY_STRENGTH = (32, 128)
+TOKEN_STRENGTH = (24, 96)
+URL_SAFE = re.compile(r"^[A-Za-z0-9._~-]+$")
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +56,7 @@ class Settings(BaseSettings):
     expiry_warning_days: int = Field(default=60, ge=0)
     simulator: bool = True
     alerts_file: Path = PROJECT_ROOT / "var" / "alerts.json"
+    body_timeout: float = Field(default=5.0, gt=0, le=60, description="seconds")
 
     # -- Africa's Talking (voice and SMS) --
     at_username: str = "sandbox"
@@ -132,18 +140,76 @@ class Settings(BaseSettings):
         return data
 
     @model_validator(mode="after")
-    def _refuse_placeholders(self) -> Settings:
-        if self.pseudonym_key.get_secret_value() == PLACEHOLDER_KEY:
+    def _refuse_weak_secrets(self) -> Settings:
+        key = self.pseudonym_key.get_secret_value()
+        if key.strip().casefold() == PLACEHOLDER_KEY:
             if self.environment is not Environment.development:
                 raise ConfigurationError(
                     "WILLAY_PSEUDONYM_KEY is the placeholder 'changethis': set a secret key"
                 )
             log.warning("WILLAY_PSEUDONYM_KEY is the development placeholder; set a secret key")
-        if self.callback_token is None and self.environment is Environment.production:
-            raise ConfigurationError("WILLAY_CALLBACK_TOKEN must be set in production")
+        if self.environment is not Environment.production:
+            return self
+        problems = _weakness("WILLAY_PSEUDONYM_KEY", key, KEY_STRENGTH)
+        if self.callback_token is None:
+            problems.append("WILLAY_CALLBACK_TOKEN must be set in production")
+        else:
+            token = self.callback_token.get_secret_value()
+            problems += _weakness("WILLAY_CALLBACK_TOKEN", token, TOKEN_STRENGTH)
+            if not URL_SAFE.match(token):
+                problems.append(
+                    "WILLAY_CALLBACK_TOKEN may hold only letters, digits and . _ ~ - "
+                    "(it travels in the callback URL)"
+                )
+        if problems:
+            raise ConfigurationError("; ".join(problems))
         return self
+
+    def serving_problems(self) -> list[str]:
+        """What keeps these settings from serving the app in production (empty elsewhere)."""
+        if self.environment is not Environment.production:
+            return []
+        problems = []
+        if not self.public_url.startswith("https://"):
+            problems.append(
+                f"WILLAY_PUBLIC_URL must start with https:// in production, not "
+                f"{self.public_url.split('://')[0]}:// (the provider fetches audio and posts "
+                "callbacks there)"
+            )
+        if self.redis_url is None:
+            problems.append(
+                "WILLAY_REDIS_URL must be set in production: the embedded store is per process"
+            )
+        return problems
 
     @property
     def embedded(self) -> bool:
         """True when no Redis is configured and the in-process store is used."""
         return self.redis_url is None
+
+
+def entropy_bits(secret: str) -> float:
+    """Bits of entropy of `secret` estimated from its own characters (Shannon, times length)."""
+    counts = Counter(secret)
+    return sum(n * math.log2(len(secret) / n) for n in counts.values())
+
+
+def _weakness(name: str, secret: str, strength: tuple[int, int]) -> list[str]:
+    """What makes a production secret too weak, in words; empty if strong enough."""
+    least_chars, least_bits = strength
+    if not secret.strip():
+        return [f"{name} is blank"]
+    problems = []
+    if secret.strip().casefold() == PLACEHOLDER_KEY:
+        problems.append(f"{name} is the placeholder 'changethis'")
+    if len(secret) < least_chars:
+        problems.append(f"{name} has {len(secret)} characters, fewer than {least_chars}")
+    bits = entropy_bits(secret)
+    if bits < least_bits:
+        problems.append(
+            f"{name} has about {bits:.0f} bits of entropy, fewer than {least_bits} "
+            "(too few different characters)"
+        )
+    if problems:
+        problems[-1] += " (generate one with `openssl rand -hex 32`)"
+    return problems

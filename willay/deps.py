@@ -12,7 +12,14 @@ from willay.events import EventSink
 from willay.kv import KeyValueStore
 from willay.security import check_callback
 
-__all__ = ["AppState", "CallbackGuard", "SettingsDep", "StoreDep", "get_settings"]
+__all__ = [
+    "AppState",
+    "CallbackGuard",
+    "SettingsDep",
+    "StoreDep",
+    "get_settings",
+    "guard_callback",
+]
 
 
 class AppState(TypedDict):

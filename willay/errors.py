@@ -11,12 +11,15 @@
     │   └── SignOffRefused      a sign-off that cannot be recorded (the text changed, ...)
     ├── Forbidden               a callback without the secret or from elsewhere (HTTP 403)
     ├── NotFound                no such resource (HTTP 404)
+    ├── RequestTimeout          a request body did not arrive in time (HTTP 408)
+    ├── PayloadTooLarge         a request body over its route's cap (HTTP 413)
     └── ServiceUnavailable      a backing service (Redis, ...) cannot be reached
         ├── StoreUnavailable    the session or subscriber store failed
         └── ProviderError       Africa's Talking refused or failed a request
             └── ProviderTimeout no answer in time: the request may or may not have been applied
 
-Foreign errors (redis, ...) are translated where they enter, chained with `from exc`.
+Foreign errors (redis, ...) are translated where they enter, chained with `from exc`. `message`
+is for logs; `public` is what an HTTP answer may say (a service error names no host or port).
 """
 
 from __future__ import annotations
@@ -30,9 +33,11 @@ __all__ = [
     "MenuDefinitionError",
     "ModelError",
     "NotFound",
+    "PayloadTooLarge",
     "ProblemsError",
     "ProviderError",
     "ProviderTimeout",
+    "RequestTimeout",
     "ServiceUnavailable",
     "SignOffRefused",
     "StoreUnavailable",
@@ -48,6 +53,11 @@ class WillayError(Exception):
     def __init__(self, message: str) -> None:
         super().__init__(message)
         self.message = message
+
+    @property
+    def public(self) -> str:
+        """What an HTTP answer may say about this error."""
+        return self.message
 
 
 class ConfigurationError(WillayError):
@@ -96,6 +106,18 @@ class NotFound(WillayError):
     status_code = 404
 
 
+class RequestTimeout(WillayError):
+    """A request body did not arrive in time."""
+
+    status_code = 408
+
+
+class PayloadTooLarge(WillayError):
+    """A request body over its route's cap."""
+
+    status_code = 413
+
+
 class AudioError(WillayError):
     """Text to speech or encoding failed for a clip."""
 
@@ -105,9 +127,17 @@ class ServiceUnavailable(WillayError):
 
     status_code = 503
 
+    @property
+    def public(self) -> str:
+        return "a backing service is unavailable; try again shortly"
+
 
 class StoreUnavailable(ServiceUnavailable):
     """The session or subscriber store failed."""
+
+    @property
+    def public(self) -> str:
+        return "the session store is unavailable; try again shortly"
 
 
 class ProviderError(ServiceUnavailable):

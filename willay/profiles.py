@@ -11,14 +11,18 @@ import datetime as dt
 import hashlib
 import hmac
 import re
+from typing import Annotated
 
-from pydantic import BaseModel, Field
+from pydantic import AfterValidator, BaseModel, Field
 
 from willay.catalog import Audience
 from willay.kv import KeyValueStore
 
 __all__ = [
     "Feedback",
+    "MSISDN_INPUT",
+    "MsisdnInput",
+    "PersonalKeys",
     "Subscriber",
     "SubscriberStore",
     "event_subject",
@@ -26,7 +30,10 @@ __all__ = [
     "pseudonym",
 ]
 
-MSISDN = re.compile(r"^\+\d{7,15}$")
+MSISDN = re.compile(r"^\+[0-9]{7,15}$")
+# a phone number as a request may carry it: + or 00, 7 to 15 digits, up to two of ( ) . - or a
+# space before each digit and at the end (so the pattern bounds its length, at most 49)
+MSISDN_INPUT = r"^(\+|00)([ ().-]{0,2}[0-9]){7,15}[ ().-]{0,2}$"
 CONSENT_VERSION = 1
 HEARD_LIMIT = 200
 
@@ -39,6 +46,18 @@ def normalise_msisdn(number: str) -> str:
     if not MSISDN.match(cleaned):
         raise ValueError(f"not an international phone number: {len(number)} characters")
     return cleaned
+
+
+def _msisdn_input(number: str) -> str:
+    if not re.fullmatch(MSISDN_INPUT, number):
+        raise ValueError("not an international phone number (+ or 00, then 7 to 15 digits)")
+    return normalise_msisdn(number)
+
+
+MsisdnInput = Annotated[
+    str, Field(json_schema_extra={"pattern": MSISDN_INPUT}), AfterValidator(_msisdn_input)
+]
+"""A phone number in a request, given back in international form (the pattern, documented)."""
 
 
 def pseudonym(number: str, key: str) -> str:
@@ -103,6 +122,28 @@ class Subscriber(BaseModel):
                 del self.heard[old]
 
 
+class PersonalKeys:
+    """Keys holding something about one person, listed under `<prefix>:about:<pseudonym>`.
+
+    A store that writes a key about a person who consented (a call's state, a call-back, an SMS
+    record) notes it here, so erasure finds it whatever the channel; the list lives as long as
+    the longest-lived key in it.
+    """
+
+    def __init__(self, kv: KeyValueStore, *, prefix: str) -> None:
+        self._kv = kv
+        self._prefix = f"{prefix}:about"
+
+    async def note(self, subscriber_id: str, *keys: str, ttl: int) -> None:
+        """Remember that `keys` (each expiring within `ttl` seconds) hold data about the person."""
+        await self._kv.add_members(f"{self._prefix}:{subscriber_id}", *keys, ttl=ttl)
+
+    async def erase(self, subscriber_id: str) -> None:
+        """Delete every noted key about the person, and the list."""
+        index = f"{self._prefix}:{subscriber_id}"
+        await self._kv.delete(*await self._kv.members(index), index)
+
+
 class SubscriberStore:
     """Profiles as JSON under `<prefix>:sub:<pseudonym>`, with no expiry.
 
@@ -142,6 +183,7 @@ class SubscriberStore:
             await self._kv.remove_members(self._sms_index, subscriber.id)
 
     async def delete(self, subscriber_id: str) -> None:
-        """Erase the profile (and its place in the SMS index)."""
+        """Erase the profile, its place in the SMS index and every key noted about the person."""
         await self._kv.delete(self.key(subscriber_id))
         await self._kv.remove_members(self._sms_index, subscriber_id)
+        await PersonalKeys(self._kv, prefix=self._prefix).erase(subscriber_id)

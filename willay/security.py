@@ -1,28 +1,48 @@
-"""Guards for provider callbacks: a shared secret in the URL and an optional network allow-list.
+"""Guards for incoming requests: callback authentication, body caps and a body-read deadline.
 
 Africa's Talking does not sign callbacks, so the callback URL carries `?token=<secret>`; it is
-compared in constant time. Rejections are 403 and logged (without the token).
+compared in constant time, and the caller's address is checked against the allowed networks.
+`RequestGuard`, a pure ASGI middleware, does this before a byte of the body is read, then caps
+the body of every route (`Content-Length` refused at once, streamed bytes counted) and gives up
+on a body that does not arrive in time. Rejections close the connection, are logged (never with
+the token) and carry the app's one error shape, `{"error": <name>, "detail": <reason>}`.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import ipaddress
+import json
 import logging
+import re
+from collections.abc import Mapping, Sequence
+from urllib.parse import unquote_plus
 
 from fastapi import Request
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from willay.config import Settings
-from willay.errors import Forbidden
+from willay.errors import (
+    BadRequest,
+    Forbidden,
+    PayloadTooLarge,
+    RequestTimeout,
+    WillayError,
+)
 
-__all__ = ["check_callback"]
+__all__ = ["RequestGuard", "callback_refusal", "check_callback", "error_body"]
 
 log = logging.getLogger(__name__)
 
 
-def check_callback(request: Request, settings: Settings) -> None:
-    """Raise `Forbidden` unless the request carries the secret and comes from an allowed network."""
-    client = request.client.host if request.client else ""
+def error_body(name: str, detail: str) -> bytes:
+    """The one error shape every HTTP error has, as JSON bytes."""
+    return json.dumps({"error": name, "detail": detail}).encode()
+
+
+def callback_refusal(client: str, query_string: bytes | str, settings: Settings) -> str | None:
+    """Why a provider callback is refused (network, then token), or None if it may proceed."""
     if settings.callback_networks:
         try:
             address = ipaddress.ip_address(client)
@@ -30,11 +50,194 @@ def check_callback(request: Request, settings: Settings) -> None:
             address = None
         if address is None or not any(address in net for net in settings.callback_networks):
             log.warning("callback refused: %s is not in an allowed network", client)
-            raise Forbidden("callback from a network that is not allowed")
+            return "callback from a network that is not allowed"
     expected = settings.callback_token
     if expected is None:
-        return
-    given = request.query_params.get("token", "")
+        return None
+    given = _token(query_string)
     if not hmac.compare_digest(given.encode(), expected.get_secret_value().encode()):
         log.warning("callback refused from %s: missing or wrong token", client)
-        raise Forbidden("missing or wrong callback token")
+        return "missing or wrong callback token"
+    return None
+
+
+def _token(query_string: bytes | str) -> str:
+    """The `token` query parameter (the last one, as Starlette reads it), or ""."""
+    raw = query_string.decode("latin-1") if isinstance(query_string, bytes) else query_string
+    found = ""
+    for part in raw.split("&"):
+        name, _, value = part.partition("=")
+        if name == "token" or unquote_plus(name) == "token":
+            found = unquote_plus(value)
+    return found
+
+
+def check_callback(request: Request, settings: Settings) -> None:
+    """Raise `Forbidden` unless the request carries the secret and comes from an allowed network."""
+    client = request.client.host if request.client else ""
+    refusal = callback_refusal(client, request.scope.get("query_string", b""), settings)
+    if refusal is not None:
+        raise Forbidden(refusal)
+
+
+class _BodyRefused(Exception):
+    """Raised from `receive` so the app stops reading; the guard answers instead."""
+
+
+class RequestGuard:
+    """Pure ASGI middleware: callbacks authenticated before the body; bodies capped and timed.
+
+    `limits` maps a route's path to its body cap in bytes, `patterns` does so for routes with
+    path parameters (`default_limit` for any other path);
+    `callbacks` are the paths of provider callbacks; `body_timeout` is the seconds a whole body
+    may take to arrive once the app starts reading it.
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        settings: Settings,
+        callbacks: frozenset[str],
+        limits: Mapping[str, int],
+        patterns: Sequence[tuple[re.Pattern[str], int]] = (),
+        default_limit: int,
+        body_timeout: float,
+    ) -> None:
+        self.app = app
+        self._settings = settings
+        self._callbacks = callbacks
+        self._limits = limits
+        self._patterns = patterns
+        self._default = default_limit
+        self._timeout = body_timeout
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path = scope["path"]
+        if path in self._callbacks:
+            client = scope["client"][0] if scope.get("client") else ""
+            refusal = callback_refusal(client, scope.get("query_string", b""), self._settings)
+            if refusal is not None:
+                await _refuse(send, Forbidden(refusal))
+                return
+        limit = self._limits.get(path) or self._pattern_limit(path)
+        declared = _content_length(scope)
+        if declared is not None and declared > limit:
+            log.warning("body refused on %s: declares %d bytes, over %d", path, declared, limit)
+            await _refuse(send, _too_large(limit))
+            return
+        if declared == -1:
+            await _refuse(send, BadRequest("Content-Length is not a number"))
+            return
+        await _GuardedBody(self.app, limit=limit, timeout=self._timeout)(scope, receive, send)
+
+    def _pattern_limit(self, path: str) -> int:
+        """The cap of the route with path parameters that `path` matches, else the default."""
+        return next((n for regex, n in self._patterns if regex.match(path)), self._default)
+
+
+class _GuardedBody:
+    """One request: counts body bytes and watches the deadline while the app reads.
+
+    The deadline is one timer for the whole body (armed at the first read, cancelled once the
+    body is complete); when it fires during a read, that read is cancelled and answered 408.
+    """
+
+    def __init__(self, app: ASGIApp, *, limit: int, timeout: float) -> None:
+        self.app = app
+        self.limit = limit
+        self.timeout = timeout
+        self.received = 0
+        self.timer: asyncio.TimerHandle | None = None
+        self.reader: asyncio.Task[object] | None = None  # the task in `receive`, while it waits
+        self.body_done = False
+        self.refused: WillayError | None = None
+        self.started = False
+
+    def _expire(self, path: str) -> None:
+        log.warning("body of %s not received within %g s", path, self.timeout)
+        self.refused = RequestTimeout(f"request body not received within {self.timeout:g} s")
+        if self.reader is not None:
+            self.reader.cancel()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        async def guarded_receive() -> Message:
+            if self.refused is not None:
+                raise _BodyRefused
+            if self.body_done:
+                return await receive()  # e.g. a response waiting for the client to go away
+            if self.timer is None:
+                loop = asyncio.get_running_loop()
+                self.timer = loop.call_later(self.timeout, self._expire, scope["path"])
+            self.reader = asyncio.current_task()
+            try:
+                message = await receive()
+            except asyncio.CancelledError:
+                if isinstance(self.refused, RequestTimeout) and self.reader is not None:
+                    self.reader.uncancel()
+                    raise _BodyRefused from None
+                raise
+            finally:
+                self.reader = None
+            if message["type"] == "http.request":
+                self.received += len(message.get("body", b""))
+                if self.received > self.limit:
+                    log.warning("body refused on %s: over %d bytes", scope["path"], self.limit)
+                    self.refused = _too_large(self.limit)
+                    raise _BodyRefused
+                if not message.get("more_body", False):
+                    self.body_done = True
+                    self.timer.cancel()
+            return message
+
+        async def guarded_send(message: Message) -> None:
+            if self.refused is not None and not self.started:
+                return  # the app's answer to the interrupted read; the guard answers instead
+            if message["type"] == "http.response.start":
+                self.started = True
+            await send(message)
+
+        try:
+            await self.app(scope, guarded_receive, guarded_send)
+        except _BodyRefused:
+            pass
+        except Exception:
+            if self.refused is None:
+                raise
+        finally:
+            if self.timer is not None:
+                self.timer.cancel()
+        if self.refused is not None and not self.started:
+            await _refuse(send, self.refused)
+
+
+def _too_large(limit: int) -> PayloadTooLarge:
+    return PayloadTooLarge(f"request body over {limit} bytes")
+
+
+def _content_length(scope: Scope) -> int | None:
+    """The declared body length; None if absent, -1 if not a number."""
+    for name, value in scope["headers"]:
+        if name == b"content-length":
+            return int(value) if value.isdigit() else -1
+    return None
+
+
+async def _refuse(send: Send, error: WillayError) -> None:
+    """Answer `error` in the one error shape and close the connection (the body is unread)."""
+    body = error_body(type(error).__name__, error.public)
+    await send(
+        {
+            "type": "http.response.start",
+            "status": error.status_code,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                (b"connection", b"close"),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})

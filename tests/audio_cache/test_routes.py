@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import shutil
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -153,3 +154,32 @@ class TestUnknownNames:
         for name in ("../manifest.json", "/etc/passwd", "a" * 24 + ".mp3", ""):
             assert library.served(name) is None
         assert not library.ready
+
+
+class TestSymlinks:
+    @pytest.fixture
+    def own_cache(self, built_audio: BuiltAudio, tmp_path: Path) -> Path:
+        """A copy of the built cache this test may tamper with."""
+        cache = tmp_path / "audio"
+        shutil.copytree(built_audio.settings.audio_dir, cache)
+        return cache
+
+    def test_a_symlink_in_the_cache_is_never_followed(self, built_audio, clip, own_cache) -> None:
+        (own_cache / clip.file).unlink()
+        (own_cache / clip.file).symlink_to("/etc/passwd")
+        settings = built_audio.settings.model_copy(update={"audio_dir": own_cache})
+        with TestClient(create_app(settings, events=MemoryEventSink())) as c:
+            response = c.get(f"/audio/{clip.file}")
+        assert response.status_code == 404 and b"root:" not in response.content
+        assert response.json()["error"] == "NotFound"
+
+    def test_a_symlink_to_a_file_inside_the_cache_is_refused_too(
+        self, built_audio, clip, own_cache
+    ) -> None:
+        other = built_audio.manifest.prompts["main"]["quy"]["call"].file
+        (own_cache / clip.file).unlink()
+        (own_cache / clip.file).symlink_to(own_cache / other)
+        settings = built_audio.settings.model_copy(update={"audio_dir": own_cache})
+        with TestClient(create_app(settings, events=MemoryEventSink())) as c:
+            assert c.get(f"/audio/{clip.file}").status_code == 404
+            assert c.get(f"/audio/{other}").status_code == 200

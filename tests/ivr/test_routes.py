@@ -25,6 +25,19 @@ class TestRequests:
         response = ivr_client.post("/ivr/africastalking", params={"token": TOKEN}, data=data)
         assert response.status_code == 400
 
+    @pytest.mark.parametrize("amount", ["inf", "1e309", "-inf", "nan", "Infinity"])
+    def test_non_finite_amount_is_refused(self, ivr_client: TestClient, events, amount):
+        data = {"isActive": "0", "sessionId": "ATVId_end", "amount": amount}
+        response = ivr_client.post("/ivr/africastalking", params={"token": TOKEN}, data=data)
+        assert response.status_code == 400 and "amount" in response.json()["detail"]
+        assert not any(e.kind == "call_end" for e in events.events)
+
+    def test_finite_amount_is_kept(self, ivr_client: TestClient, events):
+        data = {"isActive": "0", "sessionId": "ATVId_end", "amount": "0.35"}
+        response = ivr_client.post("/ivr/africastalking", params={"token": TOKEN}, data=data)
+        assert response.status_code == 200
+        assert [e.data["amount"] for e in events.events if e.kind == "call_end"] == [0.35]
+
     @pytest.mark.parametrize("token", [None, "wrong"])
     def test_callback_without_the_secret_is_403(self, ivr_client: TestClient, token):
         params = {"token": token} if token else {}

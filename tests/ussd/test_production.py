@@ -25,7 +25,7 @@ from willay.signoff import record_signoff, text_sha256
 
 NOW = dt.datetime(2026, 11, 29, 12, tzinfo=dt.UTC)
 TIP = "manos-momentos-clave"  # for everyone, all year, in es, quy and quz
-TOKEN = "production-callback-token"
+TOKEN = "production-callback-token-7Hq2xZ9p"  # strong enough for production
 
 
 @pytest.fixture
@@ -70,6 +70,7 @@ def serve(
             content_dir=content,
             redis_url=redis_url,
             redis_prefix=redis_prefix,
+            public_url="https://willay.example.org",
             events_file=tmp_path / "events.jsonl",
             recommender="rules",
         )
