@@ -9,6 +9,12 @@ broker sends it again. Spooled points are sent again with exponential backoff; a
 refuses (a field of another type) is found by halving the batch and set aside alone. Every
 `health_seconds` the bridge writes its own point (`bridge` measurement): counters, spool size
 and lag.
+
+Events carry their publisher's id and number (`publisher`, `seq`): the bridge drops a number it
+has already stored (a duplicate delivery), counts the numbers that never came (gaps, e.g. a
+broker that dropped messages), writes one `sequence` point per publisher (tags `bridge`,
+`publisher`) with every health point, and logs what changed. Its view of each publisher is saved
+in `sequences.json` after each stored batch, so a restart keeps judging where it stopped.
 """
 
 from __future__ import annotations
@@ -31,6 +37,7 @@ from telemetry._errors import InfluxRejected, InfluxUnavailable, MalformedEvent
 from telemetry._influx import InfluxClient
 from telemetry._mqtt import KEEPALIVE, Broker, connect_properties, make_client
 from telemetry._points import MEASUREMENT, decode_message, event_to_line
+from telemetry._sequence import SequenceTracker, Stream
 from telemetry._spool import Spool
 from telemetry._topics import shared_filter
 from willay.config import Settings
@@ -40,6 +47,7 @@ __all__ = ["Bridge", "BridgeStats"]
 log = logging.getLogger(__name__)
 
 HEALTH_MEASUREMENT = "bridge"
+SEQUENCE_MEASUREMENT = "sequence"
 # Messages the broker may have in flight to the bridge, unacknowledged (MQTT 5 Receive Maximum):
 # a burst waits here rather than in the broker's per-client queue (`max_queued_messages`).
 MAX_RECEIVE = 65_535
@@ -54,6 +62,8 @@ class BridgeStats:
     spooled: int = 0
     malformed: int = 0
     rejected: int = 0
+    duplicates: int = 0
+    missing: int = 0
     write_errors: int = 0
     lag_ms: float = 0.0
 
@@ -92,6 +102,8 @@ class Bridge:
         self.stats = BridgeStats()
         self.spool = Spool(workdir / "spool", segment_lines=batch_size, sync=True)
         self.dead_letter = workdir / "dead-letter.jsonl"
+        self.sequences = SequenceTracker(workdir / "sequences.json")
+        self._reported: dict[str, tuple[int, int, int]] = {}
         self._session_expiry = session_expiry
         self._retry_min, self._retry_max = retry
         self._retry_delay = 0.0
@@ -150,10 +162,11 @@ class Bridge:
                 self._flush(self._collect(stop))
                 self._drain_spool()
                 if time.monotonic() >= next_health:
-                    self._store([self._health_line()])
+                    self._store(self._sequence_lines() + [self._health_line()])
                     next_health = time.monotonic() + self.health_seconds
             while batch := self._collect(stop):
                 self._flush(batch)
+            self._store(self._sequence_lines() + [self._health_line()])
         finally:
             self._stopping = True
             self._client.disconnect()
@@ -224,9 +237,14 @@ class Bridge:
                 text = message.payload.decode("utf-8", "replace")
                 self._set_aside(topic=message.topic, reason=exc.message, payload=text)
                 continue
+            numbered = event.seq and event.publisher
+            if numbered and not self.sequences.check(event.publisher, event.seq):
+                self.stats.duplicates += 1
+                continue
             lines.append(event_to_line(event))
         log.debug("storing %d event(s)", len(lines))
         self._store(lines)
+        self.sequences.save()
         for message in batch:
             self._client.ack(message.mid, message.qos)
 
@@ -312,10 +330,57 @@ class Bridge:
             f.flush()
             os.fsync(f.fileno())
 
+    def _sequence_lines(self) -> list[str]:
+        """One `sequence` point per publisher that moved (or still misses numbers); logs it."""
+        now = time.time_ns()
+        bridge = _tag(self.client_id)
+        lines = []
+        for publisher, stream in self.sequences.changed().items():
+            self._log_stream(publisher, stream)
+            fields = {
+                "received": stream.received,
+                "duplicates": stream.duplicates,
+                "gaps": stream.gaps,
+                "late": stream.late,
+                "missing": stream.missing_count,
+                "high": stream.high,
+            }
+            values = ",".join(f"{key}={value}i" for key, value in fields.items())
+            tags = f"bridge={bridge},publisher={_tag(publisher)}"
+            lines.append(f"{SEQUENCE_MEASUREMENT},{tags} {values} {now}")
+        self.stats.missing = sum(s.missing_count for s in self.sequences.streams.values())
+        return lines
+
+    def _log_stream(self, publisher: str, stream: Stream) -> None:
+        before = self._reported.get(publisher, (0, 0, 0))
+        now = self._reported[publisher] = (stream.gaps, stream.duplicates, stream.late)
+        if now[:2] != before[:2]:
+            log.warning(
+                "publisher %s: %d event(s) missing%s; since start %d went missing, "
+                "%d came late, %d duplicate(s) dropped",
+                publisher,
+                stream.missing_count,
+                f" (numbers {stream.describe_missing()})" if stream.missing else "",
+                stream.gaps,
+                stream.late,
+                stream.duplicates,
+            )
+        elif now[2] != before[2]:
+            log.info(
+                "publisher %s: %d missing event(s) came late; %d still missing",
+                publisher,
+                now[2] - before[2],
+                stream.missing_count,
+            )
+
     def _health_line(self) -> str:
         """The bridge's own point: counters, spool size and the largest lag since the last."""
         self.stats.lag_ms, self._lag_ms = self._lag_ms, 0.0
         fields = asdict(self.stats) | {"spool": self.spool.pending}
         values = ",".join(f"{key}={float(value)!r}" for key, value in sorted(fields.items()))
-        name = self.client_id.replace(" ", "_").replace(",", "_")
-        return f"{HEALTH_MEASUREMENT},bridge={name} {values} {time.time_ns()}"
+        return f"{HEALTH_MEASUREMENT},bridge={_tag(self.client_id)} {values} {time.time_ns()}"
+
+
+def _tag(value: str) -> str:
+    """A tag value safe in line protocol."""
+    return value.replace(" ", "_").replace(",", "_").replace("=", "_")

@@ -2,7 +2,8 @@
 
 One measurement, `events`. Tags (low cardinality only): `channel`, `kind`, `lang` and the data
 keys in `DATA_TAGS` (`topic`, `region`, `status`, `network`, `screen`, ...), always strings.
-Fields: `id`, `v`, `subscriber`, `session` and every other data key: numbers as floats,
+Fields: `id`, `v`, `subscriber`, `session`, the publisher's `publisher` and `seq` (integer)
+when the event was numbered, and every other data key: numbers as floats,
 booleans, strings; a value that is not one of these (a list, a mapping, a string with a line
 break, a number JSON must spell) is stored as JSON text under `json.<key>`, and a key that would
 clash with the names above under `data.<key>`, so every event can be rebuilt from its point.
@@ -22,7 +23,7 @@ import zlib
 from collections.abc import Mapping
 from typing import Any
 
-from pydantic import ValidationError
+from pydantic import Field, ValidationError
 
 from telemetry._errors import MalformedEvent
 from telemetry._topics import parse_event_topic
@@ -31,15 +32,17 @@ from willay.events import SCHEMA_VERSION, Event
 __all__ = [
     "DATA_TAGS",
     "MEASUREMENT",
+    "NumberedEvent",
     "decode_message",
     "event_from_row",
     "event_to_line",
+    "numbered_json",
     "timestamp_ns",
 ]
 
 MEASUREMENT = "events"
 EVENT_TAGS = ("channel", "kind", "lang")
-EVENT_FIELDS = ("id", "v", "subscriber", "session")
+EVENT_FIELDS = ("id", "v", "subscriber", "session", "publisher", "seq")
 DATA_TAGS = frozenset(
     {"topic", "region", "status", "network", "screen", "to", "key", "field", "medium"}
     | {"text_lang", "model_version", "direction", "hangup_cause"}
@@ -53,6 +56,18 @@ PHONE = re.compile(r"^\+?\d{8,15}$")
 
 _TAG_ESCAPES = str.maketrans({",": r"\,", "=": r"\=", " ": r"\ ", "\n": " ", "\r": " ", "\\": "/"})
 _KEY_ESCAPES = str.maketrans({",": r"\,", "=": r"\=", " ": r"\ "})
+
+
+class NumberedEvent(Event):
+    """An event as it travels: with the id of its publisher and its number there."""
+
+    publisher: str | None = Field(default=None, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")
+    seq: int | None = Field(default=None, ge=1)
+
+
+def numbered_json(event: Event, *, publisher: str, seq: int) -> str:
+    """The event's JSON with `publisher` and `seq` added (`publisher` must be a safe id)."""
+    return f'{event.to_json()[:-1]},"publisher":"{publisher}","seq":{seq}}}'
 
 
 def timestamp_ns(event: Event) -> int:
@@ -86,7 +101,7 @@ def _data_field(key: str, value: Any) -> str | None:
     return f"{(JSON_PREFIX + key).translate(_KEY_ESCAPES)}={_string(text)}"
 
 
-def event_to_line(event: Event) -> str:
+def event_to_line(event: Event | NumberedEvent) -> str:
     """The event as one line of InfluxDB line protocol."""
     tags = {"channel": event.channel, "kind": event.kind.value, "lang": event.lang}
     data = dict(event.data)
@@ -101,18 +116,20 @@ def event_to_line(event: Event) -> str:
     fields = [f"id={_string(event.id)}", f"v={event.v}i", f"subscriber={_string(event.subscriber)}"]
     if event.session is not None:
         fields.append(f"session={_string(event.session)}")
+    if isinstance(event, NumberedEvent) and event.seq is not None and event.publisher:
+        fields.append(f"publisher={_string(event.publisher)},seq={event.seq}i")
     fields += [_data_field(key, value) for key, value in sorted(data.items())]
     field_part = ",".join(f for f in fields if f is not None)
     return f"{MEASUREMENT}{tag_part} {field_part} {timestamp_ns(event)}"
 
 
-def decode_message(root: str, topic: str, payload: bytes) -> Event:
+def decode_message(root: str, topic: str, payload: bytes) -> NumberedEvent:
     """The event an MQTT message carries; `MalformedEvent` says what is wrong with it."""
     where = parse_event_topic(root, topic)
     if where is None:
         raise MalformedEvent(f"not an event topic: {topic!r}")
     try:
-        event = Event.model_validate_json(payload)
+        event = NumberedEvent.model_validate_json(payload)
     except ValidationError as exc:
         first = exc.errors()[0]
         place = ".".join(str(p) for p in first["loc"]) or "payload"

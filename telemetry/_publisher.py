@@ -8,6 +8,10 @@ a time. paho keeps unacknowledged QoS 1 messages only in memory, so a spooled li
 spool only at its PUBACK, and on `close()` whatever is still in memory or unacknowledged is
 written to the front of the spool: the next start sends it again (the bridge's points are
 idempotent, so a second delivery changes nothing).
+
+Each event is numbered when it is published (`PublisherNumbers`, kept in the spool directory:
+the numbering continues across restarts) and carries `publisher` and `seq` in its payload, so
+the bridge can count what went missing and what came twice.
 """
 
 from __future__ import annotations
@@ -24,6 +28,8 @@ from typing import Any
 import paho.mqtt.client as mqtt
 
 from telemetry._mqtt import KEEPALIVE, Broker, connect_properties, make_client
+from telemetry._points import numbered_json
+from telemetry._sequence import PublisherNumbers
 from telemetry._spool import Spool
 from telemetry._topics import event_topic
 from willay.config import Settings
@@ -71,11 +77,12 @@ class MqttEventSink:
         self.broker = broker
         self.topic_root = topic_root
         self.client_id = client_id or f"willay-app-{socket.gethostname()}-{os.getpid()}"
-        self._queue: collections.deque[Event] = collections.deque()
+        self._queue: collections.deque[tuple[int, Event]] = collections.deque()
         self._queue_size = queue_size
         self._max_inflight = max_inflight
         self._close_timeout = close_timeout
         self._spool = spool
+        self._numbers = PublisherNumbers(spool.directory)
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._acked: collections.deque[tuple[int, bool]] = collections.deque()
@@ -134,14 +141,15 @@ class MqttEventSink:
                     self.dropped += 1
                     log.error("event %s published after close: dropped", event.id)
                     return
+                number = self._numbers.take()
                 if (
                     self._spool.unread
                     or not self._connected
                     or len(self._queue) >= self._queue_size
                 ):
-                    self._spool.append([self._encode(event)])
+                    self._spool.append([self._encode(number, event)])
                 else:
-                    self._queue.append(event)
+                    self._queue.append((number, event))
             self._wake.set()
         except Exception:
             self.dropped += 1
@@ -152,6 +160,11 @@ class MqttEventSink:
         """Events not yet acknowledged by the broker: queued, in flight or spooled."""
         with self._lock:
             return len(self._queue) + len(self._inflight) + self._spool.pending
+
+    @property
+    def publisher(self) -> str:
+        """This publisher's id: with `seq`, it names each event it sends."""
+        return self._numbers.publisher
 
     @property
     def connected(self) -> bool:
@@ -175,8 +188,9 @@ class MqttEventSink:
         with self._lock:
             self._settle_acks()
             left = [line for source, line in self._inflight.values() if source is None]
-            left += [self._encode(event) for event in self._queue]
+            left += [self._encode(*item) for item in self._queue]
             self._spool.prepend(left)
+            self._numbers.close()
             self._inflight.clear()
             self._queue.clear()
             self._closed = True
@@ -215,8 +229,9 @@ class MqttEventSink:
 
     # -- the sender thread --------------------------------------------------------------------
 
-    def _encode(self, event: Event) -> str:
-        return _line(event_topic(self.topic_root, event), event.to_json())
+    def _encode(self, number: int, event: Event) -> str:
+        payload = numbered_json(event, publisher=self._numbers.publisher, seq=number)
+        return _line(event_topic(self.topic_root, event), payload)
 
     def _settle_acks(self) -> None:
         """Forget acknowledged messages; a spooled line leaves the spool now (lock held).
@@ -235,7 +250,7 @@ class MqttEventSink:
             if source is not None:
                 self._spool.done(source)
         if bounced:
-            self._spool.prepend(bounced + [self._encode(e) for e in self._queue])
+            self._spool.prepend(bounced + [self._encode(*item) for item in self._queue])
             self._queue.clear()
             low, high = self._reconnect
             self._hold_delay = min(high, max(low, self._hold_delay * 2))
@@ -252,13 +267,13 @@ class MqttEventSink:
         """The next line to send and the spool segment it came from (lock held)."""
         if not self._connected:
             if self._queue:  # keep them on disk while the broker is away
-                self._spool.prepend(self._encode(e) for e in self._queue)
+                self._spool.prepend(self._encode(*item) for item in self._queue)
                 self._queue.clear()
             return None
         if len(self._inflight) >= self._max_inflight or time.monotonic() < self._hold_until:
             return None
         if self._queue:
-            return None, self._encode(self._queue.popleft())
+            return None, self._encode(*self._queue.popleft())
         return self._spool.take()
 
     def _send_loop(self) -> None:

@@ -1,0 +1,199 @@
+"""Sequence numbers: each publisher numbers its events, each bridge checks the numbers.
+
+A publisher (`PublisherNumbers`) has an id and a counter kept in its spool directory: the
+counter is a memory-mapped file, so a restart, even after a kill, continues where the last run
+stopped, and events lost in between show as a gap. After a machine crash the page cache (and
+with it the counter) may have been lost; a run that did not stop cleanly on an earlier boot
+takes a new id instead of reusing numbers.
+
+The bridge (`SequenceTracker`) keeps, per publisher, the highest number seen and the numbers
+below it not seen yet. A number seen before is a duplicate (dropped); a jump opens a gap, which
+a late arrival fills. Numbers below the first one a tracker saw of a publisher are stored and
+not judged (another bridge, or a bridge before it, saw them).
+"""
+
+from __future__ import annotations
+
+import bisect
+import json
+import logging
+import mmap
+import os
+import re
+import socket
+import struct
+import uuid
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+__all__ = ["PublisherNumbers", "SequenceTracker", "Stream"]
+
+log = logging.getLogger(__name__)
+
+COUNTER = struct.Struct("<Q")
+BOOT_ID = Path("/proc/sys/kernel/random/boot_id")
+_UNSAFE = re.compile(r"[^A-Za-z0-9_.-]")
+
+
+def _boot_id() -> str:
+    try:
+        return BOOT_ID.read_text().strip()
+    except OSError:
+        return ""
+
+
+def _write_json(path: Path, record: dict[str, Any]) -> None:
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(record))
+    os.replace(tmp, path)
+
+
+class PublisherNumbers:
+    """A publisher's id and its next sequence number, kept in `directory` (its spool's)."""
+
+    def __init__(self, directory: Path) -> None:
+        self._state = directory / "publisher.json"
+        boot = _boot_id()
+        try:
+            state = json.loads(self._state.read_text())
+        except (OSError, ValueError):
+            state = {}
+        counter = directory / "sequence"
+        publisher = state.get("publisher")
+        if publisher and not state.get("clean") and state.get("boot") != boot:
+            log.warning(
+                "publisher %s did not stop cleanly before a reboot: numbering as a new publisher",
+                publisher,
+            )
+            publisher = None
+        if not publisher:
+            host = _UNSAFE.sub("-", socket.gethostname())[:40]
+            publisher = f"{host}-{uuid.uuid4().hex[:8]}"
+            counter.unlink(missing_ok=True)
+        self.publisher: str = publisher
+        with counter.open("ab") as f:
+            if f.tell() < COUNTER.size:
+                f.write(b"\0" * (COUNTER.size - f.tell()))
+        self._file = counter.open("r+b")
+        self._map = mmap.mmap(self._file.fileno(), COUNTER.size)
+        self._next = max(1, COUNTER.unpack_from(self._map)[0])
+        _write_json(self._state, {"publisher": publisher, "boot": boot, "clean": False})
+
+    @property
+    def next_number(self) -> int:
+        """The number the next event will get."""
+        return self._next
+
+    def take(self) -> int:
+        """The next number; the counter in the file moves past it before it is used."""
+        number = self._next
+        self._next = number + 1
+        COUNTER.pack_into(self._map, 0, self._next)
+        return number
+
+    def close(self) -> None:
+        """Write the counter to disk and mark a clean stop."""
+        self._map.flush()
+        os.fsync(self._file.fileno())
+        self._map.close()
+        self._file.close()
+        state = {"publisher": self.publisher, "boot": _boot_id(), "clean": True}
+        _write_json(self._state, state)
+
+
+@dataclass
+class Stream:
+    """What one bridge saw of one publisher's numbers."""
+
+    low: int = 0  # the first number seen: below it, nothing is judged
+    high: int = 0  # the highest number seen
+    received: int = 0  # distinct numbers received
+    duplicates: int = 0  # numbers received again (dropped)
+    gaps: int = 0  # numbers found missing when a later one arrived
+    late: int = 0  # of those, how many arrived afterwards
+    missing: list[list[int]] = field(default_factory=list)  # [start, end) ranges, sorted
+
+    @property
+    def missing_count(self) -> int:
+        """Numbers below `high` not received (yet)."""
+        return sum(end - start for start, end in self.missing)
+
+    def check(self, number: int) -> bool:
+        """Record a number; False when it was received before (a duplicate)."""
+        high = self.high
+        if number == high + 1 or not high:
+            self.high = number
+            self.low = self.low or number
+            self.received += 1
+            return True
+        if number > high:
+            self.missing.append([high + 1, number])
+            self.gaps += number - high - 1
+            self.high = number
+            self.received += 1
+            return True
+        if number < self.low:
+            self.received += 1
+            return True
+        i = bisect.bisect_right(self.missing, number, key=lambda r: r[0]) - 1
+        if i < 0 or number >= self.missing[i][1]:
+            self.duplicates += 1
+            return False
+        start, end = self.missing[i]
+        if end - start == 1:
+            del self.missing[i]
+        elif number == start:
+            self.missing[i][0] = number + 1
+        elif number == end - 1:
+            self.missing[i][1] = number
+        else:
+            self.missing[i : i + 1] = [[start, number], [number + 1, end]]
+        self.late += 1
+        self.received += 1
+        return True
+
+    def describe_missing(self, limit: int = 5) -> str:
+        """The missing numbers as ranges, the first `limit` of them."""
+        parts = [f"{s}" if e == s + 1 else f"{s}-{e - 1}" for s, e in self.missing[:limit]]
+        if len(self.missing) > limit:
+            parts.append(f"... ({len(self.missing) - limit} more ranges)")
+        return ", ".join(parts)
+
+
+class SequenceTracker:
+    """Every publisher's stream as one bridge sees it; saved to and loaded from a file."""
+
+    def __init__(self, path: Path | None = None) -> None:
+        self.path = path
+        self.streams: dict[str, Stream] = {}
+        self._changed: set[str] = set()  # since the last report
+        self._dirty = False  # since the last save
+        if path is not None and path.exists():
+            try:
+                saved = json.loads(path.read_text())
+                self.streams = {p: Stream(**s) for p, s in saved.items()}
+            except (OSError, ValueError, TypeError) as exc:
+                log.warning("sequence state %s unreadable (%s): starting afresh", path, exc)
+
+    def check(self, publisher: str, number: int) -> bool:
+        """Record one event's number; False for a duplicate."""
+        stream = self.streams.get(publisher)
+        if stream is None:
+            stream = self.streams[publisher] = Stream()
+            log.info("new publisher %s, from number %d", publisher, number)
+        self._changed.add(publisher)
+        self._dirty = True
+        return stream.check(number)
+
+    def save(self) -> None:
+        """Write the streams to the file (only numbers already stored may be in them)."""
+        if self.path is not None and self._dirty:
+            _write_json(self.path, {p: asdict(s) for p, s in self.streams.items()})
+            self._dirty = False
+
+    def changed(self) -> dict[str, Stream]:
+        """Streams that moved since the last call, and those still missing numbers."""
+        names = self._changed | {p for p, s in self.streams.items() if s.missing}
+        self._changed = set()
+        return {p: self.streams[p] for p in sorted(names)}
