@@ -237,8 +237,11 @@ class Bridge:
                 text = message.payload.decode("utf-8", "replace")
                 self._set_aside(topic=message.topic, reason=exc.message, payload=text)
                 continue
-            numbered = event.seq and event.publisher
-            if numbered and not self.sequences.check(event.publisher, event.seq):
+            if (
+                event.publisher
+                and event.seq
+                and not self.sequences.check(event.publisher, event.seq)
+            ):
                 self.stats.duplicates += 1
                 continue
             lines.append(event_to_line(event))

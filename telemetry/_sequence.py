@@ -53,6 +53,7 @@ class PublisherNumbers:
     """A publisher's id and its next sequence number, kept in `directory` (its spool's)."""
 
     def __init__(self, directory: Path) -> None:
+        directory.mkdir(parents=True, exist_ok=True)
         self._state = directory / "publisher.json"
         boot = _boot_id()
         try:
