@@ -16,6 +16,7 @@ overwrites it, which is the dedupe) and two events of the same microsecond stay 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import math
 import re
@@ -73,14 +74,25 @@ def numbered_json(event: Event, *, publisher: str, seq: int) -> str:
 def timestamp_ns(event: Event) -> int:
     """The point's time: the event's microsecond in nanoseconds plus a tie-breaker from its id."""
     ts = event.ts if event.ts.tzinfo else event.ts.replace(tzinfo=dt.UTC)
-    micros = (ts - EPOCH) // dt.timedelta(microseconds=1)
+    since = ts - EPOCH
+    micros = (since.days * 86_400 + since.seconds) * 1_000_000 + since.microseconds
     return micros * 1000 + zlib.crc32(event.id.encode()) % 1000
 
 
 def _string(value: str) -> str:
-    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if "\\" in value or '"' in value:
+        value = value.replace("\\", "\\\\").replace('"', '\\"')
+    return f'"{value}"'
 
 
+@functools.lru_cache(maxsize=4096)
+def _tag_value(value: str) -> str:
+    """A tag value escaped for line protocol ('' when only blanks are left); tags are few."""
+    escaped = value.translate(_TAG_ESCAPES)
+    return escaped if escaped.strip() else ""
+
+
+@functools.lru_cache(maxsize=4096)
 def _field_key(key: str) -> str:
     if key in RESERVED or key.startswith(("_", JSON_PREFIX, ESCAPE_PREFIX)):
         key = ESCAPE_PREFIX + key
@@ -103,24 +115,26 @@ def _data_field(key: str, value: Any) -> str | None:
 
 def event_to_line(event: Event | NumberedEvent) -> str:
     """The event as one line of InfluxDB line protocol."""
-    tags = {"channel": event.channel, "kind": event.kind.value, "lang": event.lang}
-    data = dict(event.data)
-    for key in DATA_TAGS & data.keys():
-        if data[key] is not None and not isinstance(data[key], dict | list):
-            tags[key] = str(data.pop(key))
-    tag_part = "".join(
-        f",{key}={value.translate(_TAG_ESCAPES)}"
-        for key, value in sorted(tags.items())
-        if value and value.translate(_TAG_ESCAPES).strip()
-    )
-    fields = [f"id={_string(event.id)}", f"v={event.v}i", f"subscriber={_string(event.subscriber)}"]
+    tags = [("channel", event.channel), ("kind", event.kind.value)]
+    if event.lang:
+        tags.append(("lang", event.lang))
+    fields = [f"id={_string(event.id)},v={event.v}i,subscriber={_string(event.subscriber)}"]
     if event.session is not None:
         fields.append(f"session={_string(event.session)}")
     if isinstance(event, NumberedEvent) and event.seq is not None and event.publisher:
         fields.append(f"publisher={_string(event.publisher)},seq={event.seq}i")
-    fields += [_data_field(key, value) for key, value in sorted(data.items())]
-    field_part = ",".join(f for f in fields if f is not None)
-    return f"{MEASUREMENT}{tag_part} {field_part} {timestamp_ns(event)}"
+    for key, value in event.data.items():
+        if key in DATA_TAGS and value is not None and not isinstance(value, dict | list):
+            tags.append((key, str(value)))
+    fields += [
+        field
+        for key, value in sorted(event.data.items())
+        if not (key in DATA_TAGS and value is not None and not isinstance(value, dict | list))
+        and (field := _data_field(key, value)) is not None
+    ]
+    tags.sort()
+    tag_part = "".join(f",{key}={escaped}" for key, value in tags if (escaped := _tag_value(value)))
+    return f"{MEASUREMENT}{tag_part} {','.join(fields)} {timestamp_ns(event)}"
 
 
 def decode_message(root: str, topic: str, payload: bytes) -> NumberedEvent:
