@@ -29,7 +29,7 @@ import threading
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import paho.mqtt.client as mqtt
 
@@ -51,6 +51,7 @@ SEQUENCE_MEASUREMENT = "sequence"
 # Messages the broker may have in flight to the bridge, unacknowledged (MQTT 5 Receive Maximum):
 # a burst waits here rather than in the broker's per-client queue (`max_queued_messages`).
 MAX_RECEIVE = 65_535
+NETWORK_WAIT = 0.1  # longest wait in the network loop: how soon a stop is noticed
 
 
 @dataclass
@@ -68,8 +69,7 @@ class BridgeStats:
     lag_ms: float = 0.0
 
 
-@dataclass(frozen=True)
-class _Message:
+class _Message(NamedTuple):
     mid: int
     qos: int
     topic: str
@@ -111,15 +111,20 @@ class Bridge:
         self._lag_ms = 0.0
         self._pending: list[_Message] = []
         self._stopping = False
-        self._arrived = threading.Condition()
+        self._reconnect_delays = reconnect
+        self._reconnect_delay = 0.0
+        self._reconnect_at = 0.0
         self.ready = threading.Event()  # subscribed: messages published from now on come here
         self._client = make_client(
-            broker, client_id=client_id, reconnect=reconnect, manual_ack=True
+            broker,
+            client_id=client_id,
+            reconnect=reconnect,
+            manual_ack=True,
+            on_raw_message=self._on_message,
         )
         self._client.on_connect = self._on_connect
         self._client.on_disconnect = self._on_disconnect
         self._client.on_subscribe = self._on_subscribe
-        self._client.on_message = self._on_message
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Bridge:
@@ -143,7 +148,12 @@ class Bridge:
     # -- running ------------------------------------------------------------------------------
 
     def run(self, stop: threading.Event) -> None:
-        """Bridge until `stop` is set, then store what was received and disconnect."""
+        """Bridge until `stop` is set, then store what was received and disconnect.
+
+        One thread does everything: paho's network loop runs here between batches (no second
+        thread contending for the interpreter, acknowledgements written straight away), and
+        while a batch is being written the broker waits (its in-flight window, `MAX_RECEIVE`).
+        """
         self._client.connect_async(
             self.broker.host,
             self.broker.port,
@@ -154,7 +164,6 @@ class Bridge:
                 receive_maximum=MAX_RECEIVE,
             ),
         )
-        self._client.loop_start()
         self.influx.create_database()
         next_health = time.monotonic()
         try:
@@ -164,28 +173,49 @@ class Bridge:
                 if time.monotonic() >= next_health:
                     self._store(self._sequence_lines() + [self._health_line()])
                     next_health = time.monotonic() + self.health_seconds
-            while batch := self._collect(stop):
-                self._flush(batch)
+            while self._pending:
+                self._flush(self._collect(stop))
             self._store(self._sequence_lines() + [self._health_line()])
         finally:
             self._stopping = True
             self._client.disconnect()
-            self._client.loop_stop()
             self.spool.close()
             log.info("bridge stopped: %s", asdict(self.stats))
 
     def _collect(self, stop: threading.Event) -> list[_Message]:
-        """Wait up to `batch_seconds` for a full batch; take at most `batch_size` messages."""
-        with self._arrived:
-            self._arrived.wait_for(
-                lambda: len(self._pending) >= self.batch_size or stop.is_set(),
-                timeout=self.batch_seconds,
-            )
-            batch = self._pending[: self.batch_size]
-            del self._pending[: self.batch_size]
+        """Run the network loop until a batch is full or `batch_seconds` pass; take the batch."""
+        deadline = time.monotonic() + self.batch_seconds
+        while len(self._pending) < self.batch_size and not stop.is_set():
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            self._network(min(left, NETWORK_WAIT))
+        batch = self._pending[: self.batch_size]
+        del self._pending[: self.batch_size]
         return batch
 
-    # -- paho callbacks (network thread) ------------------------------------------------------
+    def _network(self, timeout: float) -> None:
+        """One turn of paho's loop; (re)connect with backoff while there is no connection."""
+        if self._client.socket() is None:
+            if time.monotonic() < self._reconnect_at:
+                time.sleep(min(timeout, self._reconnect_at - time.monotonic()))
+                return
+            try:
+                self._client.reconnect()
+            except OSError as exc:
+                low, high = self._reconnect_delays
+                self._reconnect_delay = min(high, max(low, self._reconnect_delay * 2))
+                self._reconnect_at = time.monotonic() + self._reconnect_delay
+                log.warning(
+                    "broker %s unreachable (%s); retrying in %.1f s",
+                    self.broker,
+                    exc,
+                    self._reconnect_delay,
+                )
+                return
+        self._client.loop(timeout=timeout)
+
+    # -- paho callbacks (from `_network`) ------------------------------------------------------
 
     def _on_connect(
         self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, props: Any
@@ -193,6 +223,7 @@ class Bridge:
         if reason.is_failure:
             log.warning("broker %s refused the bridge: %s", self.broker, reason)
             return
+        self._reconnect_delay = 0.0
         client.subscribe(shared_filter(self.group, self.topic_root), qos=1)
         resumed = "resumed" if flags.session_present else "new"
         log.info("bridge connected to %s as %s (%s session)", self.broker, self.client_id, resumed)
@@ -213,12 +244,8 @@ class Bridge:
         if not self._stopping:
             log.warning("bridge lost the broker %s: %s", self.broker, reason)
 
-    def _on_message(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
-        item = _Message(message.mid, message.qos, message.topic, message.payload)
-        with self._arrived:
-            self._pending.append(item)
-            if len(self._pending) >= self.batch_size:
-                self._arrived.notify()
+    def _on_message(self, mid: int, qos: int, topic: bytes, payload: bytes) -> None:
+        self._pending.append(_Message(mid, qos, topic.decode("utf-8", "replace"), payload))
 
     # -- storing ------------------------------------------------------------------------------
 
@@ -248,8 +275,7 @@ class Bridge:
         log.debug("storing %d event(s)", len(lines))
         self._store(lines)
         self.sequences.save()
-        for message in batch:
-            self._client.ack(message.mid, message.qos)
+        self._client.ack_all(message.mid for message in batch if message.qos == 1)
 
     def _store(self, lines: list[str]) -> None:
         """Write the lines to InfluxDB, or to the spool when it cannot take them now."""

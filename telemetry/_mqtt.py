@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ssl
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
@@ -15,9 +16,10 @@ from paho.mqtt.properties import Properties
 from willay.config import Settings
 from willay.errors import ConfigurationError
 
-__all__ = ["Broker", "connect_properties", "make_client"]
+__all__ = ["Broker", "MqttClient", "RawMessageHandler", "connect_properties", "make_client"]
 
 KEEPALIVE = 30
+RECV_CHUNK = 1 << 16
 
 
 @dataclass(frozen=True)
@@ -58,15 +60,86 @@ class Broker:
         return f"{'mqtts' if self.tls else 'mqtt'}://{self.host}:{self.port}"
 
 
+RawMessageHandler = Callable[[int, int, bytes, bytes], None]
+
+
+class MqttClient(mqtt.Client):
+    """paho's client, reading the socket in large chunks, optionally handing PUBLISH raw.
+
+    paho asks for a packet's header a byte at a time, a system call each: three or four calls per
+    message. This reads up to `RECV_CHUNK` bytes at once, hands paho the bytes it asks for, and
+    keeps paho reading while bytes wait here (where `select()` cannot see them).
+
+    With `on_raw_message` set, an incoming QoS 0 or 1 PUBLISH goes to it as
+    `(mid, qos, topic, payload)`, its MQTT 5 properties skipped: paho's message object and
+    properties parsing cost more than everything else the bridge does with a message. It is
+    acknowledged as paho would (`manual_ack`: by the caller).
+    """
+
+    _rbuf: bytes = b""
+    _rpos: int = 0
+    on_raw_message: RawMessageHandler | None = None
+
+    def _sock_recv(self, bufsize: int) -> bytes:
+        if self._rpos >= len(self._rbuf):
+            self._rbuf, self._rpos = super()._sock_recv(RECV_CHUNK), 0
+        data = self._rbuf[self._rpos : self._rpos + bufsize]
+        self._rpos += len(data)
+        return data
+
+    def loop_read(self, max_packets: int = 1) -> mqtt.MQTTErrorCode:
+        rc = super().loop_read(max_packets)
+        while rc == mqtt.MQTTErrorCode.MQTT_ERR_SUCCESS and self._rpos < len(self._rbuf):
+            rc = super().loop_read(max_packets)
+        return rc
+
+    def _handle_publish(self) -> mqtt.MQTTErrorCode:
+        header, packet = self._in_packet["command"], self._in_packet["packet"]
+        qos = (header & 0x06) >> 1
+        handler = self.on_raw_message
+        if handler is None or qos > 1 or self._protocol != mqtt.MQTTv5:
+            return super()._handle_publish()
+        pos = 2 + int.from_bytes(packet[:2], "big")
+        topic = bytes(packet[2:pos])
+        mid = 0
+        if qos:
+            mid = int.from_bytes(packet[pos : pos + 2], "big")
+            pos += 2
+        length, shift = 0, 0  # the properties' length, a variable byte integer
+        while True:
+            byte = packet[pos]
+            pos += 1
+            length |= (byte & 0x7F) << shift
+            shift += 7
+            if not byte & 0x80:
+                break
+        with self._in_callback_mutex:
+            handler(mid, qos, topic, bytes(packet[pos + length :]))
+        if qos and not self._manual_ack:
+            return self._send_puback(mid)
+        return mqtt.MQTTErrorCode.MQTT_ERR_SUCCESS
+
+    def ack_all(self, mids: Iterable[int]) -> None:
+        """Acknowledge QoS 1 messages (`manual_ack`) with one write: PUBACKs back to back."""
+        packet = b"".join(b"\x40\x02" + mid.to_bytes(2, "big") for mid in mids)
+        if packet:
+            self._packet_queue(mqtt.PUBACK, packet, 0, 0)
+
+    def _sock_close(self) -> None:
+        self._rbuf, self._rpos = b"", 0
+        super()._sock_close()
+
+
 def make_client(
     broker: Broker,
     *,
     client_id: str,
     reconnect: tuple[float, float],
     manual_ack: bool = False,
-) -> mqtt.Client:
+    on_raw_message: RawMessageHandler | None = None,
+) -> MqttClient:
     """A paho 2.x MQTT 5 client (callback API 2) with credentials, TLS and reconnect backoff."""
-    client = mqtt.Client(
+    client = MqttClient(
         CallbackAPIVersion.VERSION2,
         client_id=client_id,
         protocol=mqtt.MQTTv5,
@@ -84,6 +157,7 @@ def make_client(
                 f"WILLAY_MQTT_CA_FILE {broker.ca_file}: {exc.strerror}"
             ) from exc
         client.tls_set_context(context)
+    client.on_raw_message = on_raw_message
     low, high = reconnect
     client.reconnect_delay_set(min_delay=low, max_delay=high)  # type: ignore[arg-type]
     return client

@@ -150,7 +150,8 @@ class MqttEventSink:
                     self._spool.append([self._encode(number, event)])
                 else:
                     self._queue.append((number, event))
-            self._wake.set()
+            if not self._wake.is_set():
+                self._wake.set()
         except Exception:
             self.dropped += 1
             log.exception("event %s could not be queued", event.id)
@@ -225,7 +226,8 @@ class MqttEventSink:
         if reason.is_failure:
             log.error("broker refused an event (message %d): %s", mid, reason)
         self._acked.append((mid, reason.value == NO_MATCHING_SUBSCRIBERS))
-        self._wake.set()
+        if not self._wake.is_set():
+            self._wake.set()
 
     # -- the sender thread --------------------------------------------------------------------
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 
 from willay.events import SCHEMA_VERSION, Event
@@ -34,6 +35,7 @@ def shared_filter(group: str, root: str) -> str:
     return f"$share/{group}/{events_filter(root)}"
 
 
+@functools.lru_cache(maxsize=1024)
 def parse_event_topic(root: str, topic: str) -> tuple[str, str] | None:
     """(channel, kind) of an event topic under `root`, or None if it is not one."""
     prefix = _events_prefix(root) + "/"
