@@ -19,11 +19,13 @@ in `sequences.json` after each stored batch, so a restart keeps judging where it
 
 from __future__ import annotations
 
+import collections
 import datetime as dt
 import itertools
 import json
 import logging
 import os
+import queue
 import socket
 import threading
 import time
@@ -110,6 +112,9 @@ class Bridge:
         self._retry_at = 0.0
         self._lag_ms = 0.0
         self._pending: list[_Message] = []
+        self._batches: queue.Queue[list[_Message] | None] = queue.Queue(maxsize=1)
+        self._acks: collections.deque[list[int]] = collections.deque()
+        self._failure: BaseException | None = None
         self._stopping = False
         self._reconnect_delays = reconnect
         self._reconnect_delay = 0.0
@@ -150,9 +155,9 @@ class Bridge:
     def run(self, stop: threading.Event) -> None:
         """Bridge until `stop` is set, then store what was received and disconnect.
 
-        One thread does everything: paho's network loop runs here between batches (no second
-        thread contending for the interpreter, acknowledgements written straight away), and
-        while a batch is being written the broker waits (its in-flight window, `MAX_RECEIVE`).
+        This thread runs paho's network loop (between batches: no network thread of paho's) and
+        writes the acknowledgements; a second thread stores each batch (checks, writes, spools)
+        while the next one arrives, and hands back what may be acknowledged.
         """
         self._client.connect_async(
             self.broker.host,
@@ -165,22 +170,61 @@ class Bridge:
             ),
         )
         self.influx.create_database()
-        next_health = time.monotonic()
+        storing = threading.Thread(target=self._store_loop, name="willay-bridge-store")
+        storing.start()
         try:
             while not stop.is_set():
-                self._flush(self._collect(stop))
-                self._drain_spool()
-                if time.monotonic() >= next_health:
-                    self._store(self._sequence_lines() + [self._health_line()])
-                    next_health = time.monotonic() + self.health_seconds
+                self._hand_over(self._collect(stop), storing)
+                self._send_acks()
             while self._pending:
-                self._flush(self._collect(stop))
-            self._store(self._sequence_lines() + [self._health_line()])
+                self._hand_over(self._collect(stop), storing)
         finally:
+            self._batches.put(None)
+            storing.join()
+            self._send_acks()
             self._stopping = True
             self._client.disconnect()
             self.spool.close()
             log.info("bridge stopped: %s", asdict(self.stats))
+        if self._failure is not None:
+            raise self._failure
+
+    def _hand_over(self, batch: list[_Message], storing: threading.Thread) -> None:
+        """Queue a batch for the store thread, keeping the connection served while it is busy."""
+        if not batch:
+            return
+        while storing.is_alive():
+            try:
+                self._batches.put(batch, timeout=NETWORK_WAIT)
+                return
+            except queue.Full:
+                self._send_acks()
+        raise RuntimeError("the bridge's store thread stopped") from self._failure
+
+    def _send_acks(self) -> None:
+        while self._acks:
+            self._client.ack_all(self._acks.popleft())
+
+    def _store_loop(self) -> None:
+        """The store thread: batches, spooled points to send again, health points."""
+        next_health = time.monotonic()
+        try:
+            while (batch := self._next_batch()) is not None:
+                self._flush(batch)
+                self._drain_spool()
+                if time.monotonic() >= next_health:
+                    self._store(self._sequence_lines() + [self._health_line()])
+                    next_health = time.monotonic() + self.health_seconds
+            self._store(self._sequence_lines() + [self._health_line()])
+        except BaseException as exc:
+            self._failure = exc
+            log.exception("the bridge's store thread failed")
+
+    def _next_batch(self) -> list[_Message] | None:
+        try:
+            return self._batches.get(timeout=self.batch_seconds)
+        except queue.Empty:
+            return []
 
     def _collect(self, stop: threading.Event) -> list[_Message]:
         """Run the network loop until a batch is full or `batch_seconds` pass; take the batch."""
@@ -250,7 +294,7 @@ class Bridge:
     # -- storing ------------------------------------------------------------------------------
 
     def _flush(self, batch: list[_Message]) -> None:
-        """Store a batch of messages, then acknowledge every one of them."""
+        """Store a batch of messages, then hand every one back to be acknowledged."""
         if not batch:
             return
         self.stats.received += len(batch)
@@ -275,7 +319,7 @@ class Bridge:
         log.debug("storing %d event(s)", len(lines))
         self._store(lines)
         self.sequences.save()
-        self._client.ack_all(message.mid for message in batch if message.qos == 1)
+        self._acks.append([message.mid for message in batch if message.qos == 1])
 
     def _store(self, lines: list[str]) -> None:
         """Write the lines to InfluxDB, or to the spool when it cannot take them now."""
