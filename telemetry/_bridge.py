@@ -39,9 +39,9 @@ from telemetry._errors import InfluxRejected, InfluxUnavailable, MalformedEvent
 from telemetry._influx import InfluxClient
 from telemetry._mqtt import KEEPALIVE, Broker, connect_properties, make_client
 from telemetry._points import MEASUREMENT, decode_message, event_to_line
-from telemetry._sequence import SequenceTracker, Stream
+from telemetry._sequence import SequenceTracker, Stream, decode_note, encode_note
 from telemetry._spool import Spool
-from telemetry._topics import shared_filter
+from telemetry._topics import notes_topic, shared_filter
 from willay.config import Settings
 
 __all__ = ["Bridge", "BridgeStats"]
@@ -114,6 +114,8 @@ class Bridge:
         self._pending: list[_Message] = []
         self._batches: queue.Queue[list[_Message] | None] = queue.Queue(maxsize=1)
         self._acks: collections.deque[list[int]] = collections.deque()
+        self._outbox: collections.deque[bytes] = collections.deque()
+        self._notes = notes_topic(topic_root, group)
         self._failure: BaseException | None = None
         self._stopping = False
         self._reconnect_delays = reconnect
@@ -202,6 +204,9 @@ class Bridge:
         raise RuntimeError("the bridge's store thread stopped") from self._failure
 
     def _send_acks(self) -> None:
+        """Acknowledge stored batches and tell the group which numbers they held."""
+        while self._outbox:
+            self._client.publish(self._notes, self._outbox.popleft(), qos=1)
         while self._acks:
             self._client.ack_all(self._acks.popleft())
 
@@ -268,7 +273,7 @@ class Bridge:
             log.warning("broker %s refused the bridge: %s", self.broker, reason)
             return
         self._reconnect_delay = 0.0
-        client.subscribe(shared_filter(self.group, self.topic_root), qos=1)
+        client.subscribe([(shared_filter(self.group, self.topic_root), 1), (self._notes, 1)])
         resumed = "resumed" if flags.session_present else "new"
         log.info("bridge connected to %s as %s (%s session)", self.broker, self.client_id, resumed)
 
@@ -297,9 +302,13 @@ class Bridge:
         """Store a batch of messages, then hand every one back to be acknowledged."""
         if not batch:
             return
-        self.stats.received += len(batch)
         lines = []
+        stored: dict[str, list[int]] = collections.defaultdict(list)
         for message in batch:
+            if message.topic == self._notes:
+                self._take_note(message.payload)
+                continue
+            self.stats.received += 1
             try:
                 event = decode_message(self.topic_root, message.topic, message.payload)
             except MalformedEvent as exc:
@@ -315,11 +324,26 @@ class Bridge:
             ):
                 self.stats.duplicates += 1
                 continue
+            if event.publisher and event.seq:
+                stored[event.publisher].append(event.seq)
             lines.append(event_to_line(event))
         log.debug("storing %d event(s)", len(lines))
         self._store(lines)
         self.sequences.save()
+        if stored:
+            self._outbox.append(encode_note(self.client_id, stored))
         self._acks.append([message.mid for message in batch if message.qos == 1])
+
+    def _take_note(self, payload: bytes) -> None:
+        """Another bridge of the group stored these numbers: they are not missing."""
+        try:
+            bridge, seen = decode_note(payload)
+        except ValueError as exc:
+            log.warning("ignored a note on %s: %s", self._notes, exc)
+            return
+        if bridge != self.client_id:
+            for publisher, numbers in seen.items():
+                self.sequences.see(publisher, numbers)
 
     def _store(self, lines: list[str]) -> None:
         """Write the lines to InfluxDB, or to the spool when it cannot take them now."""
@@ -408,7 +432,7 @@ class Bridge:
         now = time.time_ns()
         bridge = _tag(self.client_id)
         lines = []
-        for publisher, stream in self.sequences.changed().items():
+        for publisher, stream in self.sequences.report().items():
             self._log_stream(publisher, stream)
             fields = {
                 "received": stream.received,

@@ -14,6 +14,8 @@ not judged (another bridge, or a bridge before it, saw them).
 
 from __future__ import annotations
 
+import base64
+import binascii
 import bisect
 import json
 import logging
@@ -27,7 +29,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-__all__ = ["PublisherNumbers", "SequenceTracker", "Stream"]
+__all__ = ["PublisherNumbers", "SequenceTracker", "Stream", "decode_note", "encode_note"]
 
 log = logging.getLogger(__name__)
 
@@ -105,41 +107,56 @@ class PublisherNumbers:
 
 @dataclass
 class Stream:
-    """What one bridge saw of one publisher's numbers."""
+    """What the bridges saw of one publisher's numbers, as one bridge knows it.
+
+    A hole below `high` is normal for a moment (numbers out of order, or received by another
+    bridge of the group whose note has not come yet); it counts as missing once it has lasted
+    a whole report interval (`settle`): it is then in `gaps`, and in `late` if it comes after all.
+    """
 
     low: int = 0  # the first number seen: below it, nothing is judged
     high: int = 0  # the highest number seen
-    received: int = 0  # distinct numbers received
+    received: int = 0  # distinct numbers this bridge received
     duplicates: int = 0  # numbers received again (dropped)
-    gaps: int = 0  # numbers found missing when a later one arrived
+    gaps: int = 0  # numbers that went missing (a hole that lasted a report interval)
     late: int = 0  # of those, how many arrived afterwards
-    missing: list[list[int]] = field(default_factory=list)  # [start, end) ranges, sorted
+    settled: int = 0  # holes up to this number count as missing
+    reported_high: int = 0  # `high` at the last report: the next `settled`
+    missing: list[list[int]] = field(default_factory=list)  # holes: [start, end), sorted
 
     @property
     def missing_count(self) -> int:
-        """Numbers below `high` not received (yet)."""
-        return sum(end - start for start, end in self.missing)
+        """Numbers missing: in holes up to `settled`."""
+        count = 0
+        for start, end in self.missing:
+            if start > self.settled:
+                break
+            count += min(end, self.settled + 1) - start
+        return count
 
     def check(self, number: int) -> bool:
-        """Record a number; False when it was received before (a duplicate)."""
+        """Record a number this bridge received; False when it was seen before (a duplicate)."""
+        if self.see(number):
+            self.received += 1
+            return True
+        self.duplicates += 1
+        return False
+
+    def see(self, number: int) -> bool:
+        """Record a number (received here or by another bridge); False if seen before."""
         high = self.high
         if number == high + 1 or not high:
             self.high = number
             self.low = self.low or number
-            self.received += 1
             return True
         if number > high:
             self.missing.append([high + 1, number])
-            self.gaps += number - high - 1
             self.high = number
-            self.received += 1
             return True
         if number < self.low:
-            self.received += 1
             return True
         i = bisect.bisect_right(self.missing, number, key=lambda r: r[0]) - 1
         if i < 0 or number >= self.missing[i][1]:
-            self.duplicates += 1
             return False
         start, end = self.missing[i]
         if end - start == 1:
@@ -150,15 +167,22 @@ class Stream:
             self.missing[i][1] = number
         else:
             self.missing[i : i + 1] = [[start, number], [number + 1, end]]
-        self.late += 1
-        self.received += 1
+        if number <= self.settled:
+            self.late += 1
         return True
+
+    def settle(self) -> None:
+        """A report: holes below the `high` of the last report now count as missing."""
+        before = self.missing_count
+        self.settled, self.reported_high = max(self.settled, self.reported_high), self.high
+        self.gaps += self.missing_count - before
 
     def describe_missing(self, limit: int = 5) -> str:
         """The missing numbers as ranges, the first `limit` of them."""
-        parts = [f"{s}" if e == s + 1 else f"{s}-{e - 1}" for s, e in self.missing[:limit]]
-        if len(self.missing) > limit:
-            parts.append(f"... ({len(self.missing) - limit} more ranges)")
+        holes = [(s, min(e, self.settled + 1)) for s, e in self.missing if s <= self.settled]
+        parts = [f"{s}" if e == s + 1 else f"{s}-{e - 1}" for s, e in holes[:limit]]
+        if len(holes) > limit:
+            parts.append(f"... ({len(holes) - limit} more ranges)")
         return ", ".join(parts)
 
 
@@ -177,15 +201,25 @@ class SequenceTracker:
             except (OSError, ValueError, TypeError) as exc:
                 log.warning("sequence state %s unreadable (%s): starting afresh", path, exc)
 
-    def check(self, publisher: str, number: int) -> bool:
-        """Record one event's number; False for a duplicate."""
+    def _stream(self, publisher: str, first: int) -> Stream:
         stream = self.streams.get(publisher)
         if stream is None:
             stream = self.streams[publisher] = Stream()
-            log.info("new publisher %s, from number %d", publisher, number)
+            log.info("new publisher %s, from number %d", publisher, first)
         self._changed.add(publisher)
         self._dirty = True
-        return stream.check(number)
+        return stream
+
+    def check(self, publisher: str, number: int) -> bool:
+        """Record the number of an event this bridge received; False for a duplicate."""
+        return self._stream(publisher, number).check(number)
+
+    def see(self, publisher: str, numbers: list[int]) -> None:
+        """Record numbers another bridge of the group stored."""
+        if numbers:
+            stream = self._stream(publisher, numbers[0])
+            for number in numbers:
+                stream.see(number)
 
     def save(self) -> None:
         """Write the streams to the file (only numbers already stored may be in them)."""
@@ -193,8 +227,53 @@ class SequenceTracker:
             _write_json(self.path, {p: asdict(s) for p, s in self.streams.items()})
             self._dirty = False
 
-    def changed(self) -> dict[str, Stream]:
-        """Streams that moved since the last call, and those still missing numbers."""
+    def report(self) -> dict[str, Stream]:
+        """Settle and return the streams that moved since the last report or miss numbers."""
         names = self._changed | {p for p, s in self.streams.items() if s.missing}
         self._changed = set()
+        for name in names:
+            self.streams[name].settle()
+        self._dirty = True
         return {p: self.streams[p] for p in sorted(names)}
+
+
+def encode_note(bridge: str, seen: dict[str, list[int]]) -> bytes:
+    """What a bridge tells the others of its group: the numbers it stored, per publisher.
+
+    Numbers close together go as a bitmap from the first (`from`, `bits` in base64), others
+    as a list (`numbers`).
+    """
+    body: dict[str, dict[str, Any]] = {}
+    for publisher, numbers in seen.items():
+        first, span = min(numbers), max(numbers) - min(numbers) + 1
+        if span > 64 * len(numbers):
+            body[publisher] = {"numbers": sorted(numbers)}
+            continue
+        bits = bytearray((span + 7) // 8)
+        for number in numbers:
+            offset = number - first
+            bits[offset >> 3] |= 1 << (offset & 7)
+        body[publisher] = {"from": first, "bits": base64.b64encode(bits).decode()}
+    return json.dumps({"bridge": bridge, "seen": body}, separators=(",", ":")).encode()
+
+
+def decode_note(payload: bytes) -> tuple[str, dict[str, list[int]]]:
+    """The bridge a note comes from and the numbers it stored; ValueError if it is not a note."""
+    try:
+        record = json.loads(payload)
+        seen: dict[str, list[int]] = {}
+        for publisher, part in record["seen"].items():
+            if "numbers" in part:
+                seen[publisher] = [int(n) for n in part["numbers"]]
+                continue
+            first, bits = int(part["from"]), base64.b64decode(part["bits"], validate=True)
+            seen[publisher] = [
+                first + (i << 3) + j
+                for i, byte in enumerate(bits)
+                if byte
+                for j in range(8)
+                if byte >> j & 1
+            ]
+        return str(record["bridge"]), seen
+    except (ValueError, KeyError, TypeError, AttributeError, binascii.Error) as exc:
+        raise ValueError(f"not a note of the bridges: {exc}") from exc

@@ -1,4 +1,5 @@
-"""MQTT topics of events: `<root>/v1/events/<channel>/<kind>`, lowercase ASCII."""
+"""MQTT topics: events on `<root>/v1/events/<channel>/<kind>` (lowercase ASCII), and the
+bridges' notes to each other on `<root>/v1/bridges/<group>/seen`."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import re
 
 from willay.events import SCHEMA_VERSION, Event
 
-__all__ = ["event_topic", "events_filter", "parse_event_topic", "shared_filter"]
+__all__ = ["event_topic", "events_filter", "notes_topic", "parse_event_topic", "shared_filter"]
 
 _LEVEL = re.compile(r"^[a-z0-9_-]+$")
 
@@ -33,6 +34,11 @@ def events_filter(root: str) -> str:
 def shared_filter(group: str, root: str) -> str:
     """The shared subscription that spreads events over the bridges of `group`."""
     return f"$share/{group}/{events_filter(root)}"
+
+
+def notes_topic(root: str, group: str) -> str:
+    """Where the bridges of `group` tell each other which event numbers they stored."""
+    return f"{root}/v{SCHEMA_VERSION}/bridges/{group}/seen"
 
 
 @functools.lru_cache(maxsize=1024)

@@ -175,6 +175,7 @@ def filled(tmp_path_factory, mqtt_url: str, influx_url: str) -> Iterator[Filled]
             everything = sorted(e.id for e in recorder.events)
             wait_until(lambda: sorted(point_ids(influx)) == everything, what="every event")
             wait_until(lambda: bridge.stats.malformed == 1, what="the garbage to be counted")
+            wait_until(lambda: _gap_counted(influx), what="the gappy publisher's hole counted")
             settled = time.time_ns()
             wait_until(lambda: _health_since(influx, settled), what="a health point after that")
         yield Filled(influx, recorder.events, start_ms)
@@ -208,6 +209,13 @@ def publish_with_gap(url: str, root: str) -> list[Event]:
     client.disconnect()
     client.loop_stop()
     return events
+
+
+def _gap_counted(influx: InfluxClient) -> bool:
+    series = influx.query(
+        f"""SELECT last("missing") FROM "sequence" WHERE "publisher" = '{GAPPY}'"""
+    )
+    return bool(series) and series[0]["values"][0][1] == 2
 
 
 def _health_since(influx: InfluxClient, since_ns: int) -> bool:

@@ -75,9 +75,12 @@ def test_a_stock_broker_dropping_messages_shows_as_a_stored_gap(
             wait_until(lambda: bridge.stats.received >= 1, what="the queued events")
             sink.publish(hop(60))  # a later number: what came before it and never arrived shows
             wait_until(lambda: 61 in stored_numbers(influx, sink.publisher), what="the last")
-            wait_until(
-                lambda: sequence_point(influx, sink.publisher).get("high") == 61,
-                what="the sequence point",
+            wait_until(  # a hole counts once it has lasted a report interval
+                lambda: (
+                    sequence_point(influx, sink.publisher).get("missing")
+                    == 61 - len(stored_numbers(influx, sink.publisher))
+                ),
+                what="the sequence point to count the hole",
             )
         sink.close()
 
@@ -109,7 +112,7 @@ def test_a_repeated_delivery_is_dropped_and_counted(
             payload = numbered_json(event, publisher="retrier", seq=seq)
             raw.publish(f"{root}/v1/events/ussd/hop", payload, qos=1).wait_for_publish(5)
         wait_until(lambda: bridge.stats.received == 4, what="all four deliveries")
-        wait_until(lambda: sequence_point(influx, "retrier").get("high") == 5, what="the point")
+        wait_until(lambda: sequence_point(influx, "retrier").get("missing") == 2, what="the hole")
     raw.disconnect()
     raw.loop_stop()
     assert sorted(point_ids(influx)) == sorted(e.id for e in events)  # each event once
@@ -198,8 +201,11 @@ def test_a_publisher_killed_with_events_in_memory_shows_them_missing_after_its_r
             wait_until(lambda: restarted.connected, what="the publisher to reconnect")
             publish_and_drain(restarted, [hop(500)])
             wait_until(
-                lambda: sequence_point(influx, restarted.publisher).get("high") == 501,
-                what="the number after the restart",
+                lambda: (
+                    sequence_point(influx, restarted.publisher).get("missing")
+                    == 501 - len(stored_numbers(influx, restarted.publisher))
+                ),
+                what="the hole left by the killed process",
             )
             restarted.close()
     stored = stored_numbers(influx, restarted.publisher)
@@ -207,3 +213,42 @@ def test_a_publisher_killed_with_events_in_memory_shows_them_missing_after_its_r
     assert stored[-1] == 501 and len(stored) < 501  # some died with the process
     assert point["missing"] == 501 - len(stored) == point["gaps"]
     assert point["duplicates"] == 0
+
+
+def test_bridges_sharing_a_group_count_no_gap_where_the_other_received(
+    telemetry_settings: Settings, influx: InfluxClient, mqtt_url: str
+) -> None:
+    second = telemetry_settings.model_copy(
+        update={"bridge_client_id": telemetry_settings.bridge_client_id + "-b"}
+    )
+    root = telemetry_settings.mqtt_topic_root
+    host, port = mqtt_url.removeprefix("mqtt://").split(":")
+    raw = mqtt.Client(CallbackAPIVersion.VERSION2)
+    raw.connect(host, int(port))
+    raw.loop_start()
+    with (
+        running(Bridge.from_settings(telemetry_settings)) as one,
+        running(Bridge.from_settings(second)) as two,
+    ):
+        wait_until(lambda: one.ready.is_set() and two.ready.is_set(), what="both to subscribe")
+        sink = MqttEventSink.from_settings(telemetry_settings)
+        wait_until(lambda: sink.connected, what="the publisher to connect")
+        publish_and_drain(sink, [hop(n) for n in range(200)])
+        # and a publisher whose number 3 never arrives
+        for seq in (1, 2, 4, 5):
+            payload = numbered_json(hop(seq), publisher="holed", seq=seq)
+            raw.publish(f"{root}/v1/events/ussd/hop", payload, qos=1).wait_for_publish(5)
+        wait_until(lambda: len(stored_numbers(influx, sink.publisher)) == 200, what="all 200")
+        wait_until(
+            lambda: one.stats.missing == two.stats.missing == 1, what="both to count the hole"
+        )
+        sink.close()
+    raw.disconnect()
+    raw.loop_stop()
+    assert one.stats.received and two.stats.received  # the group shared the events
+    assert one.stats.received + two.stats.received == 204
+    for bridge in (one, two):
+        stream = bridge.sequences.streams[sink.publisher]
+        assert (stream.high, stream.missing, stream.gaps) == (200, [], 0)
+        assert bridge.sequences.streams["holed"].missing == [[3, 4]]
+    assert stored_numbers(influx, "holed") == [1, 2, 4, 5]

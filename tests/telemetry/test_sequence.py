@@ -5,39 +5,72 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from telemetry._sequence import PublisherNumbers, SequenceTracker, Stream
+import pytest
+
+from telemetry._sequence import (
+    PublisherNumbers,
+    SequenceTracker,
+    Stream,
+    decode_note,
+    encode_note,
+)
 
 
 class TestStream:
     def test_in_order_numbers_are_all_new(self) -> None:
         stream = Stream()
         assert all(stream.check(n) for n in range(1, 101))
+        stream.settle()
         assert (stream.received, stream.high, stream.missing_count) == (100, 100, 0)
         assert (stream.gaps, stream.duplicates, stream.late) == (0, 0, 0)
 
-    def test_a_jump_opens_a_gap_that_late_numbers_fill(self) -> None:
+    def test_a_hole_counts_as_missing_once_it_lasted_a_report(self) -> None:
         stream = Stream()
         for n in (1, 2, 3, 10):
             assert stream.check(n)
-        assert stream.missing == [[4, 10]] and stream.gaps == 6
-        for n in (4, 9, 6):  # the start, the end, the middle of the gap
+        assert stream.missing == [[4, 10]]
+        stream.settle()  # the report that saw the hole open: it may still fill
+        assert (stream.missing_count, stream.gaps) == (0, 0)
+        stream.check(11)
+        stream.settle()  # a whole interval later: missing
+        assert (stream.missing_count, stream.gaps) == (6, 6)
+        for n in (4, 9, 6):  # the start, the end, the middle of the hole
             assert stream.check(n)
         assert stream.missing == [[5, 6], [7, 9]] and stream.missing_count == 3
         assert stream.describe_missing() == "5, 7-8"
         for n in (5, 7, 8):
             assert stream.check(n)
         assert stream.missing == [] and (stream.gaps, stream.late) == (6, 6)
-        assert stream.received == 10
+        assert stream.received == 11
+
+    def test_a_hole_filled_before_the_next_report_is_not_counted(self) -> None:
+        stream = Stream()
+        for n in (1, 3, 2, 5, 4):  # out of order, as a second bridge's share would be
+            stream.check(n)
+        stream.settle()
+        stream.settle()
+        assert (stream.gaps, stream.late, stream.missing_count) == (0, 0, 0)
 
     def test_a_number_seen_before_is_a_duplicate(self) -> None:
         stream = Stream()
         for n in (1, 2, 5):
             stream.check(n)
-        assert not stream.check(2)  # below the gap
+        assert not stream.check(2)  # below the hole
         assert not stream.check(5)  # the highest
-        assert stream.check(3)  # in the gap: late, not a duplicate
+        assert stream.check(3)  # in the hole: not a duplicate
         assert not stream.check(3)
-        assert (stream.duplicates, stream.received, stream.missing_count) == (3, 4, 1)
+        assert (stream.duplicates, stream.received) == (3, 4)
+        assert stream.missing == [[4, 5]]
+
+    def test_numbers_another_bridge_saw_fill_holes_and_make_duplicates(self) -> None:
+        stream = Stream()
+        for n in (1, 3, 5):
+            stream.check(n)
+        for n in (2, 4, 6):  # the other bridge's share
+            assert stream.see(n)
+        assert stream.missing == [] and stream.received == 3
+        assert not stream.check(6)  # delivered again, here: a duplicate
+        assert stream.duplicates == 1
 
     def test_numbers_below_the_first_seen_are_kept_and_not_judged(self) -> None:
         stream = Stream()
@@ -53,20 +86,36 @@ class TestTracker:
         for n in (1, 2, 4):
             tracker.check("a", n)
         tracker.check("b", 1)
-        assert set(tracker.changed()) == {"a", "b"}
-        assert set(tracker.changed()) == {"a"}  # still missing 3: reported every time
+        assert set(tracker.report()) == {"a", "b"}
+        assert set(tracker.report()) == {"a"}  # still missing 3: reported every time
+        assert tracker.streams["a"].missing_count == 1
         tracker.save()
 
         again = SequenceTracker(path)
         assert again.streams == tracker.streams
         assert not again.check("a", 2)  # remembered: a duplicate
-        assert again.check("a", 3)  # the gap, filled after the restart
-        assert again.streams["a"].missing == []
+        assert again.check("a", 3)  # the hole, filled after the restart: late
+        assert again.streams["a"].missing == [] and again.streams["a"].late == 1
 
     def test_an_unreadable_state_starts_afresh(self, tmp_path: Path) -> None:
         path = tmp_path / "sequences.json"
         path.write_text("{not json")
         assert SequenceTracker(path).streams == {}
+
+
+class TestNotes:
+    def test_numbers_round_trip(self) -> None:
+        seen = {"a": [5, 7, 8, 300], "b": [1], "c": [10, 10_000_000]}  # c: too far for bits
+        bridge, back = decode_note(encode_note("bridge-1", seen))
+        assert bridge == "bridge-1" and back == seen
+        assert b'"numbers"' in encode_note("x", {"c": seen["c"]})
+
+    @pytest.mark.parametrize(
+        "payload", [b"not json", b"{}", b'{"bridge":"x","seen":{"a":{"from":1,"bits":"!"}}}']
+    )
+    def test_what_is_not_a_note_is_refused(self, payload: bytes) -> None:
+        with pytest.raises(ValueError, match="not a note"):
+            decode_note(payload)
 
 
 class TestPublisherNumbers:
