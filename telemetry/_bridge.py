@@ -118,9 +118,6 @@ class Bridge:
         self._notes = notes_topic(topic_root, group)
         self._failure: BaseException | None = None
         self._stopping = False
-        self._reconnect_delays = reconnect
-        self._reconnect_delay = 0.0
-        self._reconnect_at = 0.0
         self.ready = threading.Event()  # subscribed: messages published from now on come here
         self._client = make_client(
             broker,
@@ -238,33 +235,12 @@ class Bridge:
             left = deadline - time.monotonic()
             if left <= 0:
                 break
-            self._network(min(left, NETWORK_WAIT))
+            self._client.serve(min(left, NETWORK_WAIT))
         batch = self._pending[: self.batch_size]
         del self._pending[: self.batch_size]
         return batch
 
-    def _network(self, timeout: float) -> None:
-        """One turn of paho's loop; (re)connect with backoff while there is no connection."""
-        if self._client.socket() is None:
-            if time.monotonic() < self._reconnect_at:
-                time.sleep(min(timeout, self._reconnect_at - time.monotonic()))
-                return
-            try:
-                self._client.reconnect()
-            except OSError as exc:
-                low, high = self._reconnect_delays
-                self._reconnect_delay = min(high, max(low, self._reconnect_delay * 2))
-                self._reconnect_at = time.monotonic() + self._reconnect_delay
-                log.warning(
-                    "broker %s unreachable (%s); retrying in %.1f s",
-                    self.broker,
-                    exc,
-                    self._reconnect_delay,
-                )
-                return
-        self._client.loop(timeout=timeout)
-
-    # -- paho callbacks (from `_network`) ------------------------------------------------------
+    # -- paho callbacks (from `serve`) --------------------------------------------------------
 
     def _on_connect(
         self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, props: Any
@@ -272,7 +248,6 @@ class Bridge:
         if reason.is_failure:
             log.warning("broker %s refused the bridge: %s", self.broker, reason)
             return
-        self._reconnect_delay = 0.0
         client.subscribe([(shared_filter(self.group, self.topic_root), 1), (self._notes, 1)])
         resumed = "resumed" if flags.session_present else "new"
         log.info("bridge connected to %s as %s (%s session)", self.broker, self.client_id, resumed)

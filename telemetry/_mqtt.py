@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 import ssl
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +19,8 @@ from willay.config import Settings
 from willay.errors import ConfigurationError
 
 __all__ = ["Broker", "MqttClient", "RawMessageHandler", "connect_properties", "make_client"]
+
+log = logging.getLogger(__name__)
 
 KEEPALIVE = 30
 RECV_CHUNK = 1 << 16
@@ -79,6 +83,35 @@ class MqttClient(mqtt.Client):
     _rbuf: bytes = b""
     _rpos: int = 0
     on_raw_message: RawMessageHandler | None = None
+    backoff: tuple[float, float] = (1.0, 60.0)  # seconds between reconnects: first, longest
+    _reconnect_delay: float = 0.0
+    _reconnect_at: float = 0.0
+
+    def serve(self, timeout: float) -> None:
+        """One turn of the network loop in the caller's thread (for use without paho's thread):
+        reads, writes, keeps alive, and while there is no connection, reconnects with backoff."""
+        if self.socket() is None:
+            wait = self._reconnect_at - time.monotonic()
+            if wait > 0:
+                time.sleep(min(timeout, wait))
+                return
+            try:
+                self.reconnect()
+            except OSError as exc:
+                low, high = self.backoff
+                self._reconnect_delay = min(high, max(low, self._reconnect_delay * 2))
+                self._reconnect_at = time.monotonic() + self._reconnect_delay
+                log.warning(
+                    "broker %s:%s unreachable (%s); retrying in %.1f s",
+                    self.host,
+                    self.port,
+                    exc,
+                    self._reconnect_delay,
+                )
+                return
+        self.loop(timeout=timeout)
+        if self.is_connected():
+            self._reconnect_delay = 0.0
 
     def _sock_recv(self, bufsize: int) -> bytes:
         if self._rpos >= len(self._rbuf):
@@ -158,8 +191,7 @@ def make_client(
             ) from exc
         client.tls_set_context(context)
     client.on_raw_message = on_raw_message
-    low, high = reconnect
-    client.reconnect_delay_set(min_delay=low, max_delay=high)  # type: ignore[arg-type]
+    client.backoff = reconnect
     return client
 
 

@@ -1,13 +1,14 @@
 """The MQTT `EventSink`: QoS 1 publishing that never blocks a request and never loses an event.
 
 `publish()` only appends to a bounded in-memory queue, or, when the broker is unreachable, the
-queue is full or older events wait on disk, to a disk spool (`Spool`), and wakes a sender
-thread. The sender hands events to paho (network loop in its own thread, `connect_async`,
-reconnect with backoff): first the queue, then the spool, in order, at most `max_inflight` at
-a time. paho keeps unacknowledged QoS 1 messages only in memory, so a spooled line leaves the
-spool only at its PUBACK, and on `close()` whatever is still in memory or unacknowledged is
-written to the front of the spool: the next start sends it again (the bridge's points are
-idempotent, so a second delivery changes nothing).
+queue is full or older events wait on disk, to a disk spool (`Spool`). A sender thread runs
+paho's network loop itself (reconnecting with backoff; no second network thread to contend
+with, each PUBLISH written at once) and, between turns, hands paho the events: first the queue,
+then the spool, in order, at most `max_inflight` at a time; an idle sender looks for new events
+every `IDLE_WAIT`. paho keeps unacknowledged QoS 1 messages only in memory, so a spooled
+line leaves the spool only at its PUBACK, and on `close()` whatever is still in memory or
+unacknowledged is written to the front of the spool: the next start sends it again (the
+bridge's points are idempotent, so a second delivery changes nothing).
 
 Each event is numbered when it is published (`PublisherNumbers`, kept in the spool directory:
 the numbering continues across restarts) and carries `publisher` and `seq` in its payload, so
@@ -41,7 +42,7 @@ __all__ = ["MqttEventSink"]
 log = logging.getLogger(__name__)
 
 MAX_SPOOL_DIRS = 64
-IDLE_WAIT = 0.5
+IDLE_WAIT = 0.05  # longest the sender waits for the network: a new event waits no longer
 NO_MATCHING_SUBSCRIBERS = 16  # MQTT 5 PUBACK reason: the broker had nobody to give it to
 
 
@@ -84,7 +85,6 @@ class MqttEventSink:
         self._spool = spool
         self._numbers = PublisherNumbers(spool.directory)
         self._lock = threading.Lock()
-        self._wake = threading.Event()
         self._acked: collections.deque[tuple[int, bool]] = collections.deque()
         self._reconnect = reconnect
         self._hold_delay = 0.0
@@ -104,7 +104,6 @@ class MqttEventSink:
         self._client.connect_async(
             broker.host, broker.port, keepalive=KEEPALIVE, properties=connect_properties()
         )
-        self._client.loop_start()
         self._sender = threading.Thread(
             target=self._send_loop, name="willay-mqtt-sender", daemon=True
         )
@@ -150,8 +149,6 @@ class MqttEventSink:
                     self._spool.append([self._encode(number, event)])
                 else:
                     self._queue.append((number, event))
-            if not self._wake.is_set():
-                self._wake.set()
         except Exception:
             self.dropped += 1
             log.exception("event %s could not be queued", event.id)
@@ -179,13 +176,10 @@ class MqttEventSink:
         self._closing = True
         deadline = time.monotonic() + self._close_timeout
         while self._connected and self.backlog and time.monotonic() < deadline:
-            self._wake.set()
             time.sleep(0.01)
         self._stopping = True
-        self._wake.set()
         self._sender.join()
         self._client.disconnect()
-        self._client.loop_stop()
         with self._lock:
             self._settle_acks()
             left = [line for source, line in self._inflight.values() if source is None]
@@ -210,7 +204,6 @@ class MqttEventSink:
             return
         self._connected = True
         log.info("connected to %s", self.broker)
-        self._wake.set()
 
     def _on_disconnect(
         self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, props: Any
@@ -218,7 +211,6 @@ class MqttEventSink:
         if self._connected and not self._closing:
             log.warning("lost the broker %s (%s); spooling events", self.broker, reason)
         self._connected = False
-        self._wake.set()
 
     def _on_publish(
         self, client: mqtt.Client, userdata: Any, mid: int, reason: Any, props: Any
@@ -226,8 +218,6 @@ class MqttEventSink:
         if reason.is_failure:
             log.error("broker refused an event (message %d): %s", mid, reason)
         self._acked.append((mid, reason.value == NO_MATCHING_SUBSCRIBERS))
-        if not self._wake.is_set():
-            self._wake.set()
 
     # -- the sender thread --------------------------------------------------------------------
 
@@ -279,10 +269,13 @@ class MqttEventSink:
         return self._spool.take()
 
     def _send_loop(self) -> None:
+        """The sender thread: paho's network loop, then whatever may be sent, in turn."""
+        idle = False
         while True:
             holding = self._hold_until - time.monotonic()
-            self._wake.wait(holding if 0 < holding < IDLE_WAIT else IDLE_WAIT)
-            self._wake.clear()
+            wait = (holding if 0 < holding < IDLE_WAIT else IDLE_WAIT) if idle else 0.0
+            self._client.serve(wait)
+            sent = 0
             while True:
                 with self._lock:
                     self._settle_acks()
@@ -302,5 +295,7 @@ class MqttEventSink:
                     continue
                 with self._lock:
                     self._inflight[info.mid] = (source, line)
+                sent += 1
+            idle = not sent
             if self._stopping:
                 return
