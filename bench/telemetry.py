@@ -218,7 +218,13 @@ def influx_view(influx: InfluxClient, publisher: str) -> tuple[int, int]:
     return int(high - low + 1 - distinct), int(count - distinct)
 
 
-def throughput(settings: Settings, events: int) -> dict[str, float]:
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) a process has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def throughput(settings: Settings, events: int, bridge_pid: int) -> dict[str, float]:
     """Publish `events` as fast as possible; what the bridge and InfluxDB say arrived, and when.
 
     Once the publisher has handed everything to the broker and the bridge's count has not moved
@@ -229,6 +235,7 @@ def throughput(settings: Settings, events: int) -> dict[str, float]:
     burst = [sample_event(n) for n in range(events)]  # made by requests, not by telemetry
     sink = connected_sink(settings)
     publisher = sink.publisher
+    cpu_bridge, cpu_publisher = cpu_seconds(bridge_pid), time.process_time()
     start = time.perf_counter()
     wall = time.time()
     for event in burst:
@@ -245,6 +252,8 @@ def throughput(settings: Settings, events: int) -> dict[str, float]:
         elif time.monotonic() - still > STALL_SECONDS:
             break
     done = (view["time"] or time.time()) - wall
+    cpu_bridge = cpu_seconds(bridge_pid) - cpu_bridge  # with the polling's idle turns
+    cpu_publisher = time.process_time() - cpu_publisher
     sink.publish(sample_event(events))  # the marker: the next number after the burst
     deadline = time.monotonic() + STALL_SECONDS
     while bridge_view(influx, publisher)["high"] < events + 1 and time.monotonic() < deadline:
@@ -260,6 +269,8 @@ def throughput(settings: Settings, events: int) -> dict[str, float]:
         "duplicates": final["duplicates"],
         "lost_in_influx": lost_in_influx,
         "copies": copies,
+        "cpu_publisher": cpu_publisher,
+        "cpu_bridge": cpu_bridge,
     }
 
 
@@ -319,13 +330,19 @@ def run(args: argparse.Namespace, mqtt_url: str, tmp: Path) -> None:
         print(f"telemetry bench: broker {mqtt_url} ({args.broker}), InfluxDB {args.influx_url}")
         if args.sessions:
             latency_figures(settings, args.sessions, tmp)
-        figures = throughput(settings, args.events)
+        figures = throughput(settings, args.events, bridge.pid)
         batch = args.batch or settings.bridge_batch_size
         print(f"throughput, {args.events} events, bridge batch {batch}:")
         published = figures["published"]
         print(f"  published in {published:.2f} s ({args.events / published:,.0f} events/s)")
         received, done = int(figures["received"]), figures["done"]
         print(f"  {received} stored by the bridge after {done:.2f} s")
+        load = os.getloadavg()[0]
+        print(
+            f"  CPU per event: publisher {figures['cpu_publisher'] / args.events * 1e6:.1f} us, "
+            f"bridge {figures['cpu_bridge'] / args.events * 1e6:.1f} us "
+            f"({os.cpu_count()} cores, load average {load:.1f})"
+        )
         print(
             f"  the bridge: {int(figures['missing'])} missing, "
             f"{int(figures['duplicates'])} duplicate(s) dropped; InfluxDB: "
