@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import ssl
 import time
@@ -68,11 +69,16 @@ RawMessageHandler = Callable[[int, int, bytes, bytes], None]
 
 
 class MqttClient(mqtt.Client):
-    """paho's client, reading the socket in large chunks, optionally handing PUBLISH raw.
+    """paho's client, reading and writing the socket in large chunks, optionally handing PUBLISH
+    raw.
 
     paho asks for a packet's header a byte at a time, a system call each: three or four calls per
     message. This reads up to `RECV_CHUNK` bytes at once, hands paho the bytes it asks for, and
-    keeps paho reading while bytes wait here (where `select()` cannot see them).
+    keeps paho reading while bytes wait here (where `select()` cannot see them). Likewise paho
+    writes packet by packet; here the packets one write turn has gathered go out in one call,
+    what the socket does not take waits for the next turn (`want_write`). With
+    `on_socket_register_write` set (paho's hook for outside loops), publishing only queues, and
+    the caller's next `loop_write()` or `serve()` writes everything queued at once.
 
     With `on_raw_message` set, an incoming QoS 0 or 1 PUBLISH goes to it as
     `(mid, qos, topic, payload)`, its MQTT 5 properties skipped: paho's message object and
@@ -82,6 +88,8 @@ class MqttClient(mqtt.Client):
 
     _rbuf: bytes = b""
     _rpos: int = 0
+    _gather: bytearray | None = None  # while `_packet_write` runs: where packets go
+    _unsent: bytearray | None = None  # gathered, not yet taken by the socket
     on_raw_message: RawMessageHandler | None = None
     backoff: tuple[float, float] = (1.0, 60.0)  # seconds between reconnects: first, longest
     _reconnect_delay: float = 0.0
@@ -158,7 +166,42 @@ class MqttClient(mqtt.Client):
         if packet:
             self._packet_queue(mqtt.PUBACK, packet, 0, 0)
 
+    def _sock_send(self, buf: bytes | bytearray) -> int:
+        if self._gather is None:
+            return super()._sock_send(buf)
+        self._gather += buf
+        return len(buf)
+
+    def _packet_write(self) -> mqtt.MQTTErrorCode:
+        unsent = self._unsent = self._unsent or bytearray()
+        self._gather = unsent  # after what an earlier turn left, in order
+        try:
+            rc = super()._packet_write()
+        finally:
+            self._gather = None
+        while unsent and self._sock is not None:
+            try:
+                sent = super()._sock_send(unsent)
+            except BlockingIOError:
+                return mqtt.MQTTErrorCode.MQTT_ERR_AGAIN
+            except OSError:
+                return mqtt.MQTTErrorCode.MQTT_ERR_CONN_LOST
+            del unsent[:sent]
+        return rc
+
+    def want_write(self) -> bool:
+        return bool(self._unsent) or super().want_write()
+
+    def reconnect(self) -> mqtt.MQTTErrorCode:
+        self._unsent, self._rbuf, self._rpos = None, b"", 0  # bytes of the last connection
+        return super().reconnect()
+
     def _sock_close(self) -> None:
+        unsent, self._unsent = self._unsent, None
+        if unsent and self._sock is not None:  # e.g. a DISCONNECT gathered just before
+            with contextlib.suppress(OSError):
+                self._sock.settimeout(1.0)
+                self._sock.sendall(unsent)
         self._rbuf, self._rpos = b"", 0
         super()._sock_close()
 
