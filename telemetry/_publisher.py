@@ -101,8 +101,6 @@ class MqttEventSink:
         self._client.on_connect = self._on_connect
         self._client.on_disconnect = self._on_disconnect
         self._client.on_publish = self._on_publish
-        # publishing only queues; the sender writes a turn's messages at once (`loop_write`)
-        self._client.on_socket_register_write = lambda client, userdata, sock: None
         self._client.connect_async(
             broker.host, broker.port, keepalive=KEEPALIVE, properties=connect_properties()
         )
@@ -182,7 +180,6 @@ class MqttEventSink:
         self._stopping = True
         self._sender.join()
         self._client.disconnect()
-        self._client.loop_write()
         with self._lock:
             self._settle_acks()
             left = [line for source, line in self._inflight.values() if source is None]
@@ -299,8 +296,6 @@ class MqttEventSink:
                 with self._lock:
                     self._inflight[info.mid] = (source, line)
                 sent += 1
-            if sent:
-                self._client.loop_write()
             idle = not sent
             if self._stopping:
                 return
