@@ -75,10 +75,9 @@ class MqttClient(mqtt.Client):
     paho asks for a packet's header a byte at a time, a system call each: three or four calls per
     message. This reads up to `RECV_CHUNK` bytes at once, hands paho the bytes it asks for, and
     keeps paho reading while bytes wait here (where `select()` cannot see them). Likewise paho
-    writes packet by packet; here the packets one write turn has gathered go out in one call,
-    what the socket does not take waits for the next turn (`want_write`). With
-    `on_socket_register_write` set (paho's hook for outside loops), publishing only queues, and
-    the caller's next `loop_write()` or `serve()` writes everything queued at once.
+    writes packet by packet; here the packets one write turn has gathered (a batch's PUBACKs,
+    what queued while the socket was full) go out in one call, and what the socket does not
+    take waits for the next turn (`want_write`).
 
     With `on_raw_message` set, an incoming QoS 0 or 1 PUBLISH goes to it as
     `(mid, qos, topic, payload)`, its MQTT 5 properties skipped: paho's message object and
