@@ -39,7 +39,13 @@ from telemetry._errors import InfluxRejected, InfluxUnavailable, MalformedEvent
 from telemetry._influx import InfluxClient
 from telemetry._mqtt import KEEPALIVE, Broker, connect_properties, make_client
 from telemetry._points import MEASUREMENT, decode_message, event_to_line
-from telemetry._sequence import SequenceTracker, Stream, decode_note, encode_note
+from telemetry._sequence import (
+    GIVE_UP_SECONDS,
+    SequenceTracker,
+    Stream,
+    decode_note,
+    encode_note,
+)
 from telemetry._spool import Spool
 from telemetry._topics import notes_topic, shared_filter
 from willay.config import Settings
@@ -105,7 +111,7 @@ class Bridge:
         self.spool = Spool(workdir / "spool", segment_lines=batch_size, sync=True)
         self.dead_letter = workdir / "dead-letter.jsonl"
         self.sequences = SequenceTracker(workdir / "sequences.json")
-        self._reported: dict[str, tuple[int, int, int]] = {}
+        self._reported: dict[str, tuple[int, int, int, int]] = {}
         self._session_expiry = session_expiry
         self._retry_min, self._retry_max = retry
         self._retry_delay = 0.0
@@ -415,6 +421,7 @@ class Bridge:
                 "gaps": stream.gaps,
                 "late": stream.late,
                 "missing": stream.missing_count,
+                "lost": stream.lost_count,
                 "high": stream.high,
             }
             values = ",".join(f"{key}={value}i" for key, value in fields.items())
@@ -424,25 +431,34 @@ class Bridge:
         return lines
 
     def _log_stream(self, publisher: str, stream: Stream) -> None:
-        before = self._reported.get(publisher, (0, 0, 0))
-        now = self._reported[publisher] = (stream.gaps, stream.duplicates, stream.late)
-        if now[:2] != before[:2]:
+        gaps, duplicates, late, lost = self._reported.get(publisher, (0, 0, 0, 0))
+        now = (stream.gaps, stream.duplicates, stream.late, stream.lost_count)
+        self._reported[publisher] = now
+        if (stream.gaps, stream.duplicates) != (gaps, duplicates):
             log.warning(
                 "publisher %s: %d event(s) missing%s; since start %d went missing, "
                 "%d came late, %d duplicate(s) dropped",
                 publisher,
                 stream.missing_count,
-                f" (numbers {stream.describe_missing()})" if stream.missing else "",
+                f" (numbers {stream.describe_missing()})" if stream.missing_count else "",
                 stream.gaps,
                 stream.late,
                 stream.duplicates,
             )
-        elif now[2] != before[2]:
+        elif stream.late != late:
             log.info(
                 "publisher %s: %d missing event(s) came late; %d still missing",
                 publisher,
-                now[2] - before[2],
+                stream.late - late,
                 stream.missing_count,
+            )
+        if now[3] > lost:
+            log.warning(
+                "publisher %s: %d event(s) missing for over %d s given up as lost (%d in all)",
+                publisher,
+                now[3] - lost,
+                GIVE_UP_SECONDS,
+                now[3],
             )
 
     def _health_line(self) -> str:

@@ -24,16 +24,25 @@ import os
 import re
 import socket
 import struct
+import time
 import uuid
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-__all__ = ["PublisherNumbers", "SequenceTracker", "Stream", "decode_note", "encode_note"]
+__all__ = [
+    "GIVE_UP_SECONDS",
+    "PublisherNumbers",
+    "SequenceTracker",
+    "Stream",
+    "decode_note",
+    "encode_note",
+]
 
 log = logging.getLogger(__name__)
 
 COUNTER = struct.Struct("<Q")
+GIVE_UP_SECONDS = 3600  # a hole open this long counts as lost, no longer as missing
 BOOT_ID = Path("/proc/sys/kernel/random/boot_id")
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.-]")
 
@@ -112,6 +121,8 @@ class Stream:
     A hole below `high` is normal for a moment (numbers out of order, or received by another
     bridge of the group whose note has not come yet); it counts as missing once it has lasted
     a whole report interval (`settle`): it is then in `gaps`, and in `late` if it comes after all.
+    A hole still open `GIVE_UP_SECONDS` after it opened counts as lost instead of missing (the
+    alert on missing events resolves), but a late number in it is still recognised and stored.
     """
 
     low: int = 0  # the first number seen: below it, nothing is judged
@@ -120,19 +131,34 @@ class Stream:
     duplicates: int = 0  # numbers received again (dropped)
     gaps: int = 0  # numbers that went missing (a hole that lasted a report interval)
     late: int = 0  # of those, how many arrived afterwards
-    settled: int = 0  # holes up to this number count as missing
+    settled: int = 0  # holes up to this number count (as missing, or lost)
     reported_high: int = 0  # `high` at the last report: the next `settled`
-    missing: list[list[int]] = field(default_factory=list)  # holes: [start, end), sorted
+    given_up: float = 0.0  # holes opened before this time (epoch seconds) count as lost
+    missing: list[list[int]] = field(default_factory=list)  # holes: [start, end, opened at]
+
+    def _holes(self, *, lost: bool) -> int:
+        count = 0
+        for start, end, opened in self.missing:
+            if start > self.settled:
+                break
+            if (opened < self.given_up) == lost:
+                count += min(end, self.settled + 1) - start
+        return count
 
     @property
     def missing_count(self) -> int:
-        """Numbers missing: in holes up to `settled`."""
-        count = 0
-        for start, end in self.missing:
-            if start > self.settled:
-                break
-            count += min(end, self.settled + 1) - start
-        return count
+        """Numbers missing now: in holes up to `settled`, not given up."""
+        return self._holes(lost=False)
+
+    @property
+    def lost_count(self) -> int:
+        """Numbers given up on: in holes open longer than `GIVE_UP_SECONDS`."""
+        return self._holes(lost=True)
+
+    @property
+    def open_holes(self) -> bool:
+        """True while a hole is not yet given up (the newest hole is the last one)."""
+        return bool(self.missing) and self.missing[-1][2] >= self.given_up
 
     def check(self, number: int) -> bool:
         """Record a number this bridge received; False when it was seen before (a duplicate)."""
@@ -150,7 +176,7 @@ class Stream:
             self.low = self.low or number
             return True
         if number > high:
-            self.missing.append([high + 1, number])
+            self.missing.append([high + 1, number, int(time.time())])
             self.high = number
             return True
         if number < self.low:
@@ -158,7 +184,7 @@ class Stream:
         i = bisect.bisect_right(self.missing, number, key=lambda r: r[0]) - 1
         if i < 0 or number >= self.missing[i][1]:
             return False
-        start, end = self.missing[i]
+        start, end, opened = self.missing[i]
         if end - start == 1:
             del self.missing[i]
         elif number == start:
@@ -166,20 +192,25 @@ class Stream:
         elif number == end - 1:
             self.missing[i][1] = number
         else:
-            self.missing[i : i + 1] = [[start, number], [number + 1, end]]
+            self.missing[i : i + 1] = [[start, number, opened], [number + 1, end, opened]]
         if number <= self.settled:
             self.late += 1
         return True
 
-    def settle(self) -> None:
+    def settle(self, now: float | None = None) -> None:
         """A report: holes below the `high` of the last report now count as missing."""
-        before = self.missing_count
+        before = self.missing_count + self.lost_count
         self.settled, self.reported_high = max(self.settled, self.reported_high), self.high
-        self.gaps += self.missing_count - before
+        self.given_up = (time.time() if now is None else now) - GIVE_UP_SECONDS
+        self.gaps += self.missing_count + self.lost_count - before
 
     def describe_missing(self, limit: int = 5) -> str:
         """The missing numbers as ranges, the first `limit` of them."""
-        holes = [(s, min(e, self.settled + 1)) for s, e in self.missing if s <= self.settled]
+        holes = [
+            (s, min(e, self.settled + 1))
+            for s, e, opened in self.missing
+            if s <= self.settled and opened >= self.given_up
+        ]
         parts = [f"{s}" if e == s + 1 else f"{s}-{e - 1}" for s, e in holes[:limit]]
         if len(holes) > limit:
             parts.append(f"... ({len(holes) - limit} more ranges)")
@@ -229,7 +260,7 @@ class SequenceTracker:
 
     def report(self) -> dict[str, Stream]:
         """Settle and return the streams that moved since the last report or miss numbers."""
-        names = self._changed | {p for p, s in self.streams.items() if s.missing}
+        names = self._changed | {p for p, s in self.streams.items() if s.open_holes}
         self._changed = set()
         for name in names:
             self.streams[name].settle()

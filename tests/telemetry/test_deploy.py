@@ -145,7 +145,6 @@ class TestBroker:
             client.disconnect()
             client.loop_stop()
 
-
     def test_bridges_share_their_notes_and_the_app_cannot(self, deploy_broker: int) -> None:
         notes = "willay/v1/bridges/willay-bridge/seen"
         got: dict[str, list[bytes]] = {"bridge": [], "app": []}

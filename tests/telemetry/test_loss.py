@@ -255,5 +255,5 @@ def test_bridges_sharing_a_group_count_no_gap_where_the_other_received(
     for bridge in (one, two):
         stream = bridge.sequences.streams[sink.publisher]
         assert (stream.high, stream.missing, stream.gaps) == (200, [], 0)
-        assert bridge.sequences.streams["holed"].missing == [[3, 4]]
+        assert [hole[:2] for hole in bridge.sequences.streams["holed"].missing] == [[3, 4]]
     assert stored_numbers(influx, "holed") == [1, 2, 4, 5]

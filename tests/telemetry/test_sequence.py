@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import pytest
 
 from telemetry._sequence import (
+    GIVE_UP_SECONDS,
     PublisherNumbers,
     SequenceTracker,
     Stream,
@@ -28,7 +30,7 @@ class TestStream:
         stream = Stream()
         for n in (1, 2, 3, 10):
             assert stream.check(n)
-        assert stream.missing == [[4, 10]]
+        assert [hole[:2] for hole in stream.missing] == [[4, 10]]
         stream.settle()  # the report that saw the hole open: it may still fill
         assert (stream.missing_count, stream.gaps) == (0, 0)
         stream.check(11)
@@ -36,7 +38,8 @@ class TestStream:
         assert (stream.missing_count, stream.gaps) == (6, 6)
         for n in (4, 9, 6):  # the start, the end, the middle of the hole
             assert stream.check(n)
-        assert stream.missing == [[5, 6], [7, 9]] and stream.missing_count == 3
+        assert [hole[:2] for hole in stream.missing] == [[5, 6], [7, 9]]
+        assert stream.missing_count == 3
         assert stream.describe_missing() == "5, 7-8"
         for n in (5, 7, 8):
             assert stream.check(n)
@@ -60,7 +63,7 @@ class TestStream:
         assert stream.check(3)  # in the hole: not a duplicate
         assert not stream.check(3)
         assert (stream.duplicates, stream.received) == (3, 4)
-        assert stream.missing == [[4, 5]]
+        assert [hole[:2] for hole in stream.missing] == [[4, 5]]
 
     def test_numbers_another_bridge_saw_fill_holes_and_make_duplicates(self) -> None:
         stream = Stream()
@@ -71,6 +74,21 @@ class TestStream:
         assert stream.missing == [] and stream.received == 3
         assert not stream.check(6)  # delivered again, here: a duplicate
         assert stream.duplicates == 1
+
+    def test_a_hole_open_too_long_is_given_up_as_lost_and_a_late_number_still_kept(
+        self,
+    ) -> None:
+        stream = Stream()
+        for n in (1, 2, 6):
+            stream.check(n)
+        stream.settle()
+        stream.settle()
+        assert (stream.missing_count, stream.lost_count) == (3, 0) and stream.open_holes
+        stream.settle(now=time.time() + GIVE_UP_SECONDS + 1)
+        assert (stream.missing_count, stream.lost_count, stream.gaps) == (0, 3, 3)
+        assert not stream.open_holes  # no longer reported: the alert resolves
+        assert stream.check(4)  # late, but still an event to store, not a duplicate
+        assert (stream.lost_count, stream.late, stream.duplicates) == (2, 1, 0)
 
     def test_numbers_below_the_first_seen_are_kept_and_not_judged(self) -> None:
         stream = Stream()
