@@ -96,7 +96,8 @@ class MqttEventSink:
         self._closed = False
         self.dropped = 0
         self._client = make_client(broker, client_id=self.client_id, reconnect=reconnect)
-        self._client.max_inflight_messages_set(max_inflight)
+        self._client.max_inflight_messages_set(0)  # the sender keeps the window (paho scans
+        # every message in flight on each PUBACK when it keeps one itself)
         self._client.max_queued_messages_set(0)
         self._client.on_connect = self._on_connect
         self._client.on_disconnect = self._on_disconnect
