@@ -9,12 +9,14 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 from urllib.parse import unquote, urlsplit
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
+from paho.mqtt.reasoncodes import ReasonCode
 
 from willay.config import Settings
 from willay.errors import ConfigurationError
@@ -24,6 +26,8 @@ __all__ = ["Broker", "MqttClient", "RawMessageHandler", "connect_properties", "m
 log = logging.getLogger(__name__)
 
 KEEPALIVE = 30
+PUBACK_SUCCESS = ReasonCode(PacketTypes.PUBACK)  # a PUBACK of two bytes: success, no properties
+NO_PROPERTIES = Properties(PacketTypes.PUBACK)
 RECV_CHUNK = 1 << 16
 
 
@@ -82,7 +86,11 @@ class MqttClient(mqtt.Client):
     With `on_raw_message` set, an incoming QoS 0 or 1 PUBLISH goes to it as
     `(mid, qos, topic, payload)`, its MQTT 5 properties skipped: paho's message object and
     properties parsing cost more than everything else the bridge does with a message. It is
-    acknowledged as paho would (`manual_ack`: by the caller).
+    acknowledged as paho would (`manual_ack`: by the caller). A plain successful PUBACK (two
+    bytes) is taken without paho decoding a reason code and properties object for it.
+
+    It is driven by `serve()` in its owner's thread, never by paho's own thread (`loop_start`),
+    so it has no wake-up socket pair: a publish is one system call, not two.
     """
 
     _rbuf: bytes = b""
@@ -116,7 +124,7 @@ class MqttClient(mqtt.Client):
                     self._reconnect_delay,
                 )
                 return
-        self.loop(timeout=timeout)
+        self._loop(timeout)  # not `loop()`: it makes the wake-up socket pair paho's thread needs
         if self.is_connected():
             self._reconnect_delay = 0.0
 
@@ -164,6 +172,16 @@ class MqttClient(mqtt.Client):
         packet = b"".join(b"\x40\x02" + mid.to_bytes(2, "big") for mid in mids)
         if packet:
             self._packet_queue(mqtt.PUBACK, packet, 0, 0)
+
+    def _handle_pubackcomp(self, cmd: Literal["PUBACK", "PUBCOMP"]) -> mqtt.MQTTErrorCode:
+        packet = self._in_packet["packet"]
+        if cmd != "PUBACK" or len(packet) != 2:  # not a plain success: paho decodes it
+            return super()._handle_pubackcomp(cmd)
+        mid = int.from_bytes(packet, "big")
+        with self._out_message_mutex:
+            if mid in self._out_messages:
+                return self._do_on_publish(mid, PUBACK_SUCCESS, NO_PROPERTIES)
+        return mqtt.MQTTErrorCode.MQTT_ERR_SUCCESS
 
     def _sock_send(self, buf: bytes | bytearray) -> int:
         if self._gather is None:
