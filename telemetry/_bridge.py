@@ -14,7 +14,9 @@ Events carry their publisher's id and number (`publisher`, `seq`): the bridge dr
 has already stored (a duplicate delivery), counts the numbers that never came (gaps, e.g. a
 broker that dropped messages), writes one `sequence` point per publisher (tags `bridge`,
 `publisher`) with every health point, and logs what changed. Its view of each publisher is saved
-in `sequences.json` after each stored batch, so a restart keeps judging where it stopped.
+in `sequences.json` after each stored batch, so a restart keeps judging where it stopped. The
+bridges of one group, which share the events, tell each other after each batch which numbers
+they stored (`<root>/v1/bridges/<group>/seen`), so that none counts as missing what another got.
 """
 
 from __future__ import annotations
@@ -298,14 +300,10 @@ class Bridge:
                 text = message.payload.decode("utf-8", "replace")
                 self._set_aside(topic=message.topic, reason=exc.message, payload=text)
                 continue
-            if (
-                event.publisher
-                and event.seq
-                and not self.sequences.check(event.publisher, event.seq)
-            ):
-                self.stats.duplicates += 1
-                continue
             if event.publisher and event.seq:
+                if not self.sequences.check(event.publisher, event.seq):
+                    self.stats.duplicates += 1
+                    continue
                 stored[event.publisher].append(event.seq)
             lines.append(event_to_line(event))
         log.debug("storing %d event(s)", len(lines))
