@@ -238,7 +238,8 @@ def throughput(settings: Settings, events: int, bridge_pid: int) -> dict[str, fl
     """
     influx = InfluxClient.from_settings(settings)
     burst = [sample_event(n) for n in range(events)]  # made by requests, not by telemetry
-    sink = connected_sink(settings)
+    # a publisher of its own (its own spool): its numbers are this burst's alone
+    sink = connected_sink(settings.model_copy(update={"spool_dir": settings.spool_dir / "burst"}))
     publisher = sink.publisher
     cpu_bridge, cpu_publisher = cpu_seconds(bridge_pid), time.process_time()
     start = time.perf_counter()
