@@ -18,6 +18,7 @@ the bridge can count what went missing and what came twice.
 from __future__ import annotations
 
 import collections
+import itertools
 import logging
 import os
 import socket
@@ -278,25 +279,28 @@ class MqttEventSink:
             self._client.serve(wait)
             sent = 0
             while True:
-                with self._lock:
+                with self._lock:  # as many as the window has room for, in one go
                     self._settle_acks()
-                    item = None if self._stopping else self._next()
-                if item is None:
+                    room = 0 if self._stopping else self._max_inflight - len(self._inflight)
+                    items = list(itertools.islice(iter(self._next, None), max(room, 0)))
+                if not items:
                     break
-                source, taken = item
-                line = taken if isinstance(taken, str) else self._encode(*taken)
-                topic, _, payload = line.partition(" ")
-                try:
-                    info = self._client.publish(topic, payload, qos=1)
-                except ValueError:
-                    log.error("unsendable spool line dropped: %.80s", line)
-                    if source is not None:
-                        with self._lock:
-                            self._spool.done(source)
-                    continue
+                published = []
+                for source, taken in items:
+                    line = taken if isinstance(taken, str) else self._encode(*taken)
+                    topic, _, payload = line.partition(" ")
+                    try:
+                        info = self._client.publish(topic, payload, qos=1)
+                    except ValueError:
+                        log.error("unsendable spool line dropped: %.80s", line)
+                        if source is not None:
+                            with self._lock:
+                                self._spool.done(source)
+                        continue
+                    published.append((info.mid, (source, line)))
                 with self._lock:
-                    self._inflight[info.mid] = (source, line)
-                sent += 1
+                    self._inflight.update(published)
+                sent += len(published)
             idle = not sent
             if self._stopping:
                 return
