@@ -1,24 +1,32 @@
 """Telemetry benchmark: what publishing events costs a request, and how fast they reach InfluxDB.
 
-Three figures, on the real broker and InfluxDB (defaults: the ones `make test` starts):
+Three figures, through a Mosquitto of its own on a free port (`--broker willay`: configured
+like deploy/; `stock`: Mosquitto's defaults, max_queued_messages 1000; or a URL) and the real
+InfluxDB:
 
 1. `publish()` call cost: the file sink against the MQTT sink (connected), per event.
 2. USSD hop latency in-process (FastAPI TestClient, embedded store) with the file sink and with
-   the MQTT sink: the latency publishing adds to a request.
-3. Throughput: events published as fast as possible, through the broker and a `willay bridge`
-   subprocess, until every one is in InfluxDB (events/s end to end).
+   the MQTT sink: the latency publishing adds to a request (`--sessions 0` skips 1 and 2).
+3. Throughput: events (made beforehand, as requests make them) published as fast as
+   `publish()` takes them, through the broker and a `willay bridge` subprocess, until the
+   bridge's `sequence` points say every number is stored. The last line,
+   `end to end N events/s, lost L, duplicated D`, takes L and D from the bridge's counts and
+   from InfluxDB, never from what the publisher sent.
 
 It uses its own topic root and database (`willay_bench_<hex>`, dropped at the end) and prints
 figures; it asserts nothing.
 
-    .venv/bin/python bench/telemetry.py --events 20000 --sessions 200
+    .venv/bin/python bench/telemetry.py --broker stock --sessions 0
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import math
 import os
+import shutil
+import socket
 import statistics
 import subprocess
 import sys
@@ -26,6 +34,7 @@ import tempfile
 import threading
 import time
 import uuid
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 # This file is bench/telemetry.py: run as a script, its folder would hide the package.
@@ -35,6 +44,7 @@ if sys.path and Path(sys.path[0]).resolve() == Path(__file__).resolve().parent:
 from fastapi.testclient import TestClient  # noqa: E402
 
 from telemetry import InfluxClient, MqttEventSink  # noqa: E402
+from telemetry._influx import quote_string  # noqa: E402
 from willay.app import create_app  # noqa: E402
 from willay.config import Environment, Settings  # noqa: E402
 from willay.events import Event, EventSink, FileEventSink  # noqa: E402
@@ -43,6 +53,7 @@ ROOT = Path(__file__).resolve().parent.parent
 KEY = "bench-pseudonym-key-not-for-production"
 HOPS = ["", "1", "1*1", "1*1*1", "1*1*1*98"]  # dial, Spanish, accept, tip for me, next page
 ROUNDS = 4
+STALL_SECONDS = 5.0  # no progress this long: what has not arrived is not coming
 
 
 def percentile(values: list[float], p: float) -> float:
@@ -95,7 +106,43 @@ def stored(influx: InfluxClient) -> int:
     return int(series[0]["values"][0][1]) if series else 0
 
 
-def start_bridge(settings: Settings, batch: int) -> subprocess.Popen[str]:
+BROKER_CONFIGS = {
+    # what a user who brings a stock Mosquitto has: max_queued_messages 1000 (the default)
+    "stock": "",
+    # deploy/mosquitto/mosquitto.conf's queue settings
+    "willay": "persistence true\npersistence_location {workdir}/\nmax_queued_messages 0\n",
+}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextlib.contextmanager
+def own_broker(kind: str, workdir: Path) -> Iterator[str]:
+    """A Mosquitto of the bench's own on a free port, configured as `kind`; its URL."""
+    binary = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
+    port = free_port()
+    workdir.mkdir(parents=True, exist_ok=True)
+    conf = workdir / "mosquitto.conf"
+    extra = BROKER_CONFIGS[kind].format(workdir=workdir)
+    conf.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\n{extra}")
+    broker = subprocess.Popen([binary, "-c", str(conf)], stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 10
+        while socket.socket().connect_ex(("127.0.0.1", port)) != 0:
+            if time.monotonic() > deadline:
+                raise SystemExit(f"mosquitto did not start on port {port}")
+            time.sleep(0.05)
+        yield f"mqtt://127.0.0.1:{port}"
+    finally:
+        broker.terminate()
+        broker.wait(timeout=10)
+
+
+def start_bridge(settings: Settings, batch: int | None) -> subprocess.Popen[str]:
     """`willay bridge` in a subprocess, returned once it has subscribed."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("WILLAY_")} | {
         "WILLAY_ENVIRONMENT": "testing",
@@ -105,9 +152,10 @@ def start_bridge(settings: Settings, batch: int) -> subprocess.Popen[str]:
         "WILLAY_SPOOL_DIR": str(settings.spool_dir),
         "WILLAY_BRIDGE_CLIENT_ID": settings.bridge_client_id or "",
         "WILLAY_BRIDGE_GROUP": settings.bridge_group,
-        "WILLAY_BRIDGE_BATCH_SIZE": str(batch),
+        "WILLAY_BRIDGE_BATCH_SIZE": str(batch or settings.bridge_batch_size),
         "WILLAY_BRIDGE_BATCH_SECONDS": "0.2",
         "WILLAY_BRIDGE_SESSION_EXPIRY": "60",
+        "WILLAY_BRIDGE_HEALTH_SECONDS": "0.2",
         "WILLAY_INFLUX_URL": settings.influx_url or "",
         "WILLAY_INFLUX_DATABASE": settings.influx_database,
     }
@@ -123,8 +171,15 @@ def start_bridge(settings: Settings, batch: int) -> subprocess.Popen[str]:
     for line in bridge.stderr:
         if "bridge subscribed" in line:
             break
-    threading.Thread(target=bridge.stderr.read, daemon=True).start()  # keep the pipe drained
+    threading.Thread(target=_relay_warnings, args=(bridge.stderr,), daemon=True).start()
     return bridge
+
+
+def _relay_warnings(lines: Iterable[str]) -> None:
+    """Keep the bridge's pipe drained, showing what it says about missing events."""
+    for line in lines:
+        if "missing" in line or "duplicate" in line:
+            sys.stderr.write(f"  bridge: {line}")
 
 
 def connected_sink(settings: Settings) -> MqttEventSink:
@@ -134,102 +189,203 @@ def connected_sink(settings: Settings) -> MqttEventSink:
     return sink
 
 
-def settled(influx: InfluxClient) -> int:
-    """The count of stored events once it has stopped changing for a second."""
-    count, last = stored(influx), -1
-    while count != last:
-        time.sleep(1)
-        count, last = stored(influx), count
-    return count
+def bridge_view(influx: InfluxClient, publisher: str) -> dict[str, float]:
+    """The bridge's last `sequence` point for `publisher`, with its time (seconds)."""
+    series = influx.query(
+        'SELECT last("received") AS "received", last("missing") AS "missing", '
+        'last("duplicates") AS "duplicates", last("high") AS "high" FROM "sequence" '
+        f'WHERE "publisher" = {quote_string(publisher)} GROUP BY "bridge"'
+    )
+    view = {"received": 0.0, "missing": 0.0, "duplicates": 0.0, "high": 0.0, "time": 0.0}
+    for s in series:
+        row = dict(zip(s["columns"], s["values"][0], strict=True))
+        for key in ("received", "missing", "duplicates", "high"):
+            view[key] += row[key] or 0
+    first = influx.query(
+        f'SELECT "received" FROM "sequence" WHERE "publisher" = {quote_string(publisher)} '
+        f'AND "received" >= {int(view["received"])} LIMIT 1'
+    )
+    if first:
+        view["time"] = first[0]["values"][0][0] / 1e9
+    return view
 
 
-def throughput(settings: Settings, events: int) -> tuple[float, float, int]:
-    """(publish seconds, seconds until all are stored, events stored) through the bridge."""
+def influx_view(influx: InfluxClient, publisher: str) -> tuple[int, int]:
+    """(numbers missing between the first and the last stored, extra copies) in InfluxDB."""
+    where = f'WHERE "publisher" = {quote_string(publisher)}'
+    series = influx.query(f'SELECT count("seq"), min("seq"), max("seq") FROM "events" {where}')
+    if not series:
+        return 0, 0
+    _, count, low, high = series[0]["values"][0]
+    [[_, distinct]] = influx.query(f'SELECT count(distinct("seq")) FROM "events" {where}')[0][
+        "values"
+    ]
+    return int(high - low + 1 - distinct), int(count - distinct)
+
+
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) a process has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def throughput(settings: Settings, events: int, bridge_pid: int) -> dict[str, float]:
+    """Publish `events` as fast as possible; what the bridge and InfluxDB say arrived, and when.
+
+    Once the publisher has handed everything to the broker and the bridge's count has not moved
+    for a few seconds, one more event is published: a gap at the very end (the broker dropped
+    the last messages) shows only when a later number arrives.
+    """
     influx = InfluxClient.from_settings(settings)
-    before = settled(influx)  # the earlier figures' events are all in
-    sink = connected_sink(settings)
+    burst = [sample_event(n) for n in range(events)]  # made by requests, not by telemetry
+    # a publisher of its own (its own spool): its numbers are this burst's alone
+    sink = connected_sink(settings.model_copy(update={"spool_dir": settings.spool_dir / "burst"}))
+    publisher = sink.publisher
+    cpu_bridge, cpu_publisher = cpu_seconds(bridge_pid), time.process_time()
     start = time.perf_counter()
-    for n in range(events):
-        sink.publish(sample_event(n))
+    wall = time.time()
+    for event in burst:
+        sink.publish(event)
     published = time.perf_counter() - start
-    deadline = time.monotonic() + 300
-    while stored(influx) - before < events and time.monotonic() < deadline:
-        time.sleep(0.05)
-    done = time.perf_counter() - start
+    last, still = -1.0, 0.0
+    while True:
+        time.sleep(0.2)
+        view = bridge_view(influx, publisher)
+        if view["received"] >= events:
+            break
+        if view["received"] != last or sink.backlog:
+            last, still = view["received"], time.monotonic()
+        elif time.monotonic() - still > STALL_SECONDS:
+            break
+    done = (view["time"] or time.time()) - wall
+    cpu_bridge = cpu_seconds(bridge_pid) - cpu_bridge  # with the polling's idle turns
+    cpu_publisher = time.process_time() - cpu_publisher
+    sink.publish(sample_event(events))  # the marker: the next number after the burst
+    deadline = time.monotonic() + STALL_SECONDS
+    while bridge_view(influx, publisher)["high"] < events + 1 and time.monotonic() < deadline:
+        time.sleep(0.2)
     sink.close()
-    return published, done, stored(influx) - before
+    final = bridge_view(influx, publisher)
+    lost_in_influx, copies = influx_view(influx, publisher)
+    return {
+        "published": published,
+        "done": done,
+        "received": view["received"],
+        "missing": final["missing"],
+        "duplicates": final["duplicates"],
+        "lost_in_influx": lost_in_influx,
+        "copies": copies,
+        "cpu_publisher": cpu_publisher,
+        "cpu_bridge": cpu_bridge,
+    }
+
+
+def latency_figures(settings: Settings, sessions: int, tmp: Path) -> None:
+    """Print the `publish()` cost and the USSD hop latency with each sink."""
+    events = [sample_event(n) for n in range(10_000)]
+    costs: dict[str, list[float]] = {"file sink": [], "MQTT sink": []}
+    by_sink: dict[str, list[float]] = {"file sink": [], "MQTT sink": []}
+    warm = FileEventSink(tmp / "warm.jsonl")
+    hop_latencies(settings, warm, 20)
+    warm.close()
+    for round_ in range(ROUNDS):  # alternate, so a busy moment hits both alike
+        file_sink = FileEventSink(tmp / f"cost-{round_}.jsonl")
+        costs["file sink"].append(publish_cost(file_sink, events))
+        file_sink.close()
+        mqtt_sink = connected_sink(settings)
+        costs["MQTT sink"].append(publish_cost(mqtt_sink, events))
+        mqtt_sink.close()
+        file_sink = FileEventSink(tmp / f"hops-{round_}.jsonl")
+        by_sink["file sink"] += hop_latencies(settings, file_sink, sessions // ROUNDS)
+        file_sink.close()
+        mqtt_sink = connected_sink(settings)
+        by_sink["MQTT sink"] += hop_latencies(settings, mqtt_sink, sessions // ROUNDS)
+        mqtt_sink.close()
+    print(f"publish() per event, median of {ROUNDS} rounds of {len(events)} events:")
+    for name, values in costs.items():
+        print(f"  {name}  {statistics.median(values):8.1f} us")
+    by_file, by_mqtt = by_sink["file sink"], by_sink["MQTT sink"]
+    print(f"USSD hop latency in process, {len(by_file)} hops each (ms):")
+    for name, values in (("file sink", by_file), ("MQTT sink", by_mqtt)):
+        print(
+            f"  {name}  mean {statistics.fmean(values):6.3f}  "
+            f"p50 {percentile(values, 50):6.3f}  p99 {percentile(values, 99):6.3f}"
+        )
+    added = statistics.fmean(by_mqtt) - statistics.fmean(by_file)
+    print(f"  added by MQTT publishing: {added * 1000:+.0f} us per hop (mean)")
+
+
+def run(args: argparse.Namespace, mqtt_url: str, tmp: Path) -> None:
+    run_id = uuid.uuid4().hex[:8]
+    settings = Settings(
+        environment=Environment.testing,
+        pseudonym_key=KEY,
+        events_file=tmp / "events.jsonl",
+        mqtt_url=mqtt_url,
+        mqtt_topic_root=f"bench-{run_id}",
+        spool_dir=tmp / "spool",
+        bridge_group=f"bench-{run_id}",
+        bridge_client_id=f"bench-bridge-{run_id}",
+        influx_url=args.influx_url,
+        influx_database=f"willay_bench_{run_id}",
+    )
+    influx = InfluxClient.from_settings(settings)
+    influx.create_database()
+    bridge = start_bridge(settings, args.batch)
+    try:
+        print(f"telemetry bench: broker {mqtt_url} ({args.broker}), InfluxDB {args.influx_url}")
+        if args.sessions:
+            latency_figures(settings, args.sessions, tmp)
+        figures = throughput(settings, args.events, bridge.pid)
+        batch = args.batch or settings.bridge_batch_size
+        print(f"throughput, {args.events} events, bridge batch {batch}:")
+        published = figures["published"]
+        print(f"  published in {published:.2f} s ({args.events / published:,.0f} events/s)")
+        received, done = int(figures["received"]), figures["done"]
+        print(f"  {received} stored by the bridge after {done:.2f} s")
+        load = os.getloadavg()[0]
+        print(
+            f"  CPU per event: publisher {figures['cpu_publisher'] / args.events * 1e6:.1f} us, "
+            f"bridge {figures['cpu_bridge'] / args.events * 1e6:.1f} us "
+            f"({os.cpu_count()} cores, load average {load:.1f})"
+        )
+        print(
+            f"  the bridge: {int(figures['missing'])} missing, "
+            f"{int(figures['duplicates'])} duplicate(s) dropped; InfluxDB: "
+            f"{figures['lost_in_influx']} number(s) absent, {figures['copies']} extra copies"
+        )
+        lost = max(int(figures["missing"]), figures["lost_in_influx"])
+        duplicated = int(figures["duplicates"]) + figures["copies"]
+        print(f"end to end {received / done:.0f} events/s, lost {lost}, duplicated {duplicated}")
+    finally:
+        bridge.terminate()
+        bridge.wait(timeout=30)
+        influx._call("POST", "/query", {"q": f'DROP DATABASE "{influx.database}"'})
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--mqtt-url", default="mqtt://127.0.0.1:1883")
+    parser.add_argument(
+        "--broker",
+        default="willay",
+        help="`willay`: start a Mosquitto configured like deploy/ (no queue limit); `stock`: "
+        "start one with the defaults (max_queued_messages 1000); or an mqtt:// URL",
+    )
     parser.add_argument("--influx-url", default="http://127.0.0.1:8086")
-    parser.add_argument("--events", type=int, default=20_000, help="events for throughput")
-    parser.add_argument("--sessions", type=int, default=200, help="USSD sessions per sink")
-    parser.add_argument("--batch", type=int, default=1000, help="bridge batch size")
+    parser.add_argument("--events", type=int, default=100_000, help="events for throughput")
+    parser.add_argument(
+        "--sessions", type=int, default=200, help="USSD sessions per sink (0: skip latency)"
+    )
+    parser.add_argument(
+        "--batch", type=int, default=None, help="bridge batch size (default: the setting's)"
+    )
     args = parser.parse_args()
-
-    run = uuid.uuid4().hex[:8]
     with tempfile.TemporaryDirectory() as tmp:
-        settings = Settings(
-            environment=Environment.testing,
-            pseudonym_key=KEY,
-            events_file=Path(tmp) / "events.jsonl",
-            mqtt_url=args.mqtt_url,
-            mqtt_topic_root=f"bench-{run}",
-            spool_dir=Path(tmp) / "spool",
-            bridge_group=f"bench-{run}",
-            bridge_client_id=f"bench-bridge-{run}",
-            influx_url=args.influx_url,
-            influx_database=f"willay_bench_{run}",
-        )
-        influx = InfluxClient.from_settings(settings)
-        influx.create_database()
-        bridge = start_bridge(settings, args.batch)
-        try:
-            print(f"telemetry bench: broker {args.mqtt_url}, InfluxDB {args.influx_url}")
-            events = [sample_event(n) for n in range(10_000)]
-            costs: dict[str, list[float]] = {"file sink": [], "MQTT sink": []}
-            by_sink: dict[str, list[float]] = {"file sink": [], "MQTT sink": []}
-            warm = FileEventSink(Path(tmp) / "warm.jsonl")
-            hop_latencies(settings, warm, 20)
-            warm.close()
-            for round_ in range(ROUNDS):  # alternate, so a busy moment hits both alike
-                file_sink = FileEventSink(Path(tmp) / f"cost-{round_}.jsonl")
-                costs["file sink"].append(publish_cost(file_sink, events))
-                file_sink.close()
-                mqtt_sink = connected_sink(settings)
-                costs["MQTT sink"].append(publish_cost(mqtt_sink, events))
-                mqtt_sink.close()
-                file_sink = FileEventSink(Path(tmp) / f"hops-{round_}.jsonl")
-                by_sink["file sink"] += hop_latencies(settings, file_sink, args.sessions // ROUNDS)
-                file_sink.close()
-                mqtt_sink = connected_sink(settings)
-                by_sink["MQTT sink"] += hop_latencies(settings, mqtt_sink, args.sessions // ROUNDS)
-                mqtt_sink.close()
-            print(f"publish() per event, median of {ROUNDS} rounds of {len(events)} events:")
-            for name, values in costs.items():
-                print(f"  {name}  {statistics.median(values):8.1f} us")
-            by_file, by_mqtt = by_sink["file sink"], by_sink["MQTT sink"]
-            print(f"USSD hop latency in process, {len(by_file)} hops each (ms):")
-            for name, values in (("file sink", by_file), ("MQTT sink", by_mqtt)):
-                print(
-                    f"  {name}  mean {statistics.fmean(values):6.3f}  "
-                    f"p50 {percentile(values, 50):6.3f}  p99 {percentile(values, 99):6.3f}"
-                )
-            added = statistics.fmean(by_mqtt) - statistics.fmean(by_file)
-            print(f"  added by MQTT publishing: {added * 1000:+.0f} us per hop (mean)")
-
-            published, done, count = throughput(settings, args.events)
-            print(f"throughput, {args.events} events, bridge batch {args.batch}:")
-            print(f"  published in {published:.2f} s ({args.events / published:,.0f} events/s)")
-            print(
-                f"  {count} in InfluxDB after {done:.2f} s: {count / done:,.0f} events/s end to end"
-            )
-        finally:
-            bridge.terminate()
-            bridge.wait(timeout=30)
-            influx._call("POST", "/query", {"q": f'DROP DATABASE "{influx.database}"'})
+        if args.broker in BROKER_CONFIGS:
+            with own_broker(args.broker, Path(tmp) / "broker") as url:
+                run(args, url, Path(tmp))
+        else:
+            run(args, args.broker, Path(tmp))
 
 
 if __name__ == "__main__":

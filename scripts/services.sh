@@ -66,6 +66,7 @@ allow_anonymous true
 user root
 persistence true
 persistence_location $run/mosquitto/
+# no per-client queue limit: a stalled bridge loses nothing (the default 1000 drops silently)
 max_queued_messages 0
 log_dest file $run/mosquitto.log
 pid_file $run/mosquitto.pid

@@ -9,21 +9,31 @@ broker sends it again. Spooled points are sent again with exponential backoff; a
 refuses (a field of another type) is found by halving the batch and set aside alone. Every
 `health_seconds` the bridge writes its own point (`bridge` measurement): counters, spool size
 and lag.
+
+Events carry their publisher's id and number (`publisher`, `seq`): the bridge drops a number it
+has already stored (a duplicate delivery), counts the numbers that never came (gaps, e.g. a
+broker that dropped messages), writes one `sequence` point per publisher (tags `bridge`,
+`publisher`) with every health point, and logs what changed. Its view of each publisher is saved
+in `sequences.json` after each stored batch, so a restart keeps judging where it stopped. The
+bridges of one group, which share the events, tell each other after each batch which numbers
+they stored (`<root>/v1/bridges/<group>/seen`), so that none counts as missing what another got.
 """
 
 from __future__ import annotations
 
+import collections
 import datetime as dt
 import itertools
 import json
 import logging
 import os
+import queue
 import socket
 import threading
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import paho.mqtt.client as mqtt
 
@@ -31,8 +41,15 @@ from telemetry._errors import InfluxRejected, InfluxUnavailable, MalformedEvent
 from telemetry._influx import InfluxClient
 from telemetry._mqtt import KEEPALIVE, Broker, connect_properties, make_client
 from telemetry._points import MEASUREMENT, decode_message, event_to_line
+from telemetry._sequence import (
+    GIVE_UP_SECONDS,
+    SequenceTracker,
+    Stream,
+    decode_note,
+    encode_note,
+)
 from telemetry._spool import Spool
-from telemetry._topics import shared_filter
+from telemetry._topics import notes_topic, shared_filter
 from willay.config import Settings
 
 __all__ = ["Bridge", "BridgeStats"]
@@ -40,9 +57,11 @@ __all__ = ["Bridge", "BridgeStats"]
 log = logging.getLogger(__name__)
 
 HEALTH_MEASUREMENT = "bridge"
+SEQUENCE_MEASUREMENT = "sequence"
 # Messages the broker may have in flight to the bridge, unacknowledged (MQTT 5 Receive Maximum):
 # a burst waits here rather than in the broker's per-client queue (`max_queued_messages`).
 MAX_RECEIVE = 65_535
+NETWORK_WAIT = 0.1  # longest wait in the network loop: how soon a stop is noticed
 
 
 @dataclass
@@ -54,12 +73,13 @@ class BridgeStats:
     spooled: int = 0
     malformed: int = 0
     rejected: int = 0
+    duplicates: int = 0
+    missing: int = 0
     write_errors: int = 0
     lag_ms: float = 0.0
 
 
-@dataclass(frozen=True)
-class _Message:
+class _Message(NamedTuple):
     mid: int
     qos: int
     topic: str
@@ -92,22 +112,31 @@ class Bridge:
         self.stats = BridgeStats()
         self.spool = Spool(workdir / "spool", segment_lines=batch_size, sync=True)
         self.dead_letter = workdir / "dead-letter.jsonl"
+        self.sequences = SequenceTracker(workdir / "sequences.json")
+        self._reported: dict[str, tuple[int, int, int, int]] = {}
         self._session_expiry = session_expiry
         self._retry_min, self._retry_max = retry
         self._retry_delay = 0.0
         self._retry_at = 0.0
         self._lag_ms = 0.0
         self._pending: list[_Message] = []
+        self._batches: queue.Queue[list[_Message] | None] = queue.Queue(maxsize=1)
+        self._acks: collections.deque[list[int]] = collections.deque()
+        self._outbox: collections.deque[bytes] = collections.deque()
+        self._notes = notes_topic(topic_root, group)
+        self._failure: BaseException | None = None
         self._stopping = False
-        self._arrived = threading.Condition()
         self.ready = threading.Event()  # subscribed: messages published from now on come here
         self._client = make_client(
-            broker, client_id=client_id, reconnect=reconnect, manual_ack=True
+            broker,
+            client_id=client_id,
+            reconnect=reconnect,
+            manual_ack=True,
+            on_raw_message=self._on_message,
         )
         self._client.on_connect = self._on_connect
         self._client.on_disconnect = self._on_disconnect
         self._client.on_subscribe = self._on_subscribe
-        self._client.on_message = self._on_message
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Bridge:
@@ -131,7 +160,12 @@ class Bridge:
     # -- running ------------------------------------------------------------------------------
 
     def run(self, stop: threading.Event) -> None:
-        """Bridge until `stop` is set, then store what was received and disconnect."""
+        """Bridge until `stop` is set, then store what was received and disconnect.
+
+        This thread runs paho's network loop (between batches: no network thread of paho's) and
+        writes the acknowledgements; a second thread stores each batch (checks, writes, spools)
+        while the next one arrives, and hands back what may be acknowledged.
+        """
         self._client.connect_async(
             self.broker.host,
             self.broker.port,
@@ -142,37 +176,79 @@ class Bridge:
                 receive_maximum=MAX_RECEIVE,
             ),
         )
-        self._client.loop_start()
         self.influx.create_database()
-        next_health = time.monotonic()
+        storing = threading.Thread(target=self._store_loop, name="willay-bridge-store")
+        storing.start()
         try:
             while not stop.is_set():
-                self._flush(self._collect(stop))
-                self._drain_spool()
-                if time.monotonic() >= next_health:
-                    self._store([self._health_line()])
-                    next_health = time.monotonic() + self.health_seconds
-            while batch := self._collect(stop):
-                self._flush(batch)
+                self._hand_over(self._collect(stop), storing)
+                self._send_acks()
+            while self._pending:
+                self._hand_over(self._collect(stop), storing)
         finally:
+            self._batches.put(None)
+            storing.join()
+            self._send_acks()
             self._stopping = True
             self._client.disconnect()
-            self._client.loop_stop()
             self.spool.close()
             log.info("bridge stopped: %s", asdict(self.stats))
+        if self._failure is not None:
+            raise self._failure
+
+    def _hand_over(self, batch: list[_Message], storing: threading.Thread) -> None:
+        """Queue a batch for the store thread, keeping the connection served while it is busy."""
+        if not batch:
+            return
+        while storing.is_alive():
+            try:
+                self._batches.put(batch, timeout=NETWORK_WAIT)
+                return
+            except queue.Full:
+                self._send_acks()
+        raise RuntimeError("the bridge's store thread stopped") from self._failure
+
+    def _send_acks(self) -> None:
+        """Acknowledge stored batches and tell the group which numbers they held."""
+        while self._outbox:
+            self._client.publish(self._notes, self._outbox.popleft(), qos=1)
+        while self._acks:
+            self._client.ack_all(self._acks.popleft())
+
+    def _store_loop(self) -> None:
+        """The store thread: batches, spooled points to send again, health points."""
+        next_health = time.monotonic()
+        try:
+            while (batch := self._next_batch()) is not None:
+                self._flush(batch)
+                self._drain_spool()
+                if time.monotonic() >= next_health:
+                    self._store(self._sequence_lines() + [self._health_line()])
+                    next_health = time.monotonic() + self.health_seconds
+            self._store(self._sequence_lines() + [self._health_line()])
+        except BaseException as exc:
+            self._failure = exc
+            log.exception("the bridge's store thread failed")
+
+    def _next_batch(self) -> list[_Message] | None:
+        try:
+            return self._batches.get(timeout=self.batch_seconds)
+        except queue.Empty:
+            return []
 
     def _collect(self, stop: threading.Event) -> list[_Message]:
-        """Wait up to `batch_seconds` for a full batch; take at most `batch_size` messages."""
-        with self._arrived:
-            self._arrived.wait_for(
-                lambda: len(self._pending) >= self.batch_size or stop.is_set(),
-                timeout=self.batch_seconds,
-            )
-            batch = self._pending[: self.batch_size]
-            del self._pending[: self.batch_size]
+        """Run the network loop until a batch is full or `batch_seconds` pass; take the batch."""
+        deadline = time.monotonic() + self.batch_seconds
+        while len(self._pending) < self.batch_size and not stop.is_set():
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            self._client.serve(min(left, NETWORK_WAIT))
+        batch = self._pending[: self.batch_size]
+        del self._pending[: self.batch_size]
         return batch
 
-    # -- paho callbacks (network thread) ------------------------------------------------------
+    # -- paho callbacks (from `serve`) --------------------------------------------------------
 
     def _on_connect(
         self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, props: Any
@@ -180,7 +256,7 @@ class Bridge:
         if reason.is_failure:
             log.warning("broker %s refused the bridge: %s", self.broker, reason)
             return
-        client.subscribe(shared_filter(self.group, self.topic_root), qos=1)
+        client.subscribe([(shared_filter(self.group, self.topic_root), 1), (self._notes, 1)])
         resumed = "resumed" if flags.session_present else "new"
         log.info("bridge connected to %s as %s (%s session)", self.broker, self.client_id, resumed)
 
@@ -200,22 +276,22 @@ class Bridge:
         if not self._stopping:
             log.warning("bridge lost the broker %s: %s", self.broker, reason)
 
-    def _on_message(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
-        item = _Message(message.mid, message.qos, message.topic, message.payload)
-        with self._arrived:
-            self._pending.append(item)
-            if len(self._pending) >= self.batch_size:
-                self._arrived.notify()
+    def _on_message(self, mid: int, qos: int, topic: bytes, payload: bytes) -> None:
+        self._pending.append(_Message(mid, qos, topic.decode("utf-8", "replace"), payload))
 
     # -- storing ------------------------------------------------------------------------------
 
     def _flush(self, batch: list[_Message]) -> None:
-        """Store a batch of messages, then acknowledge every one of them."""
+        """Store a batch of messages, then hand every one back to be acknowledged."""
         if not batch:
             return
-        self.stats.received += len(batch)
         lines = []
+        stored: dict[str, list[int]] = collections.defaultdict(list)
         for message in batch:
+            if message.topic == self._notes:
+                self._take_note(message.payload)
+                continue
+            self.stats.received += 1
             try:
                 event = decode_message(self.topic_root, message.topic, message.payload)
             except MalformedEvent as exc:
@@ -224,11 +300,29 @@ class Bridge:
                 text = message.payload.decode("utf-8", "replace")
                 self._set_aside(topic=message.topic, reason=exc.message, payload=text)
                 continue
+            if event.publisher and event.seq:
+                if not self.sequences.check(event.publisher, event.seq):
+                    self.stats.duplicates += 1
+                    continue
+                stored[event.publisher].append(event.seq)
             lines.append(event_to_line(event))
         log.debug("storing %d event(s)", len(lines))
         self._store(lines)
-        for message in batch:
-            self._client.ack(message.mid, message.qos)
+        self.sequences.save()
+        if stored:
+            self._outbox.append(encode_note(self.client_id, stored))
+        self._acks.append([message.mid for message in batch if message.qos == 1])
+
+    def _take_note(self, payload: bytes) -> None:
+        """Another bridge of the group stored these numbers: they are not missing."""
+        try:
+            bridge, seen = decode_note(payload)
+        except ValueError as exc:
+            log.warning("ignored a note on %s: %s", self._notes, exc)
+            return
+        if bridge != self.client_id:
+            for publisher, numbers in seen.items():
+                self.sequences.see(publisher, numbers)
 
     def _store(self, lines: list[str]) -> None:
         """Write the lines to InfluxDB, or to the spool when it cannot take them now."""
@@ -312,10 +406,67 @@ class Bridge:
             f.flush()
             os.fsync(f.fileno())
 
+    def _sequence_lines(self) -> list[str]:
+        """One `sequence` point per publisher that moved (or still misses numbers); logs it."""
+        now = time.time_ns()
+        bridge = _tag(self.client_id)
+        lines = []
+        for publisher, stream in self.sequences.report().items():
+            self._log_stream(publisher, stream)
+            fields = {
+                "received": stream.received,
+                "duplicates": stream.duplicates,
+                "gaps": stream.gaps,
+                "late": stream.late,
+                "missing": stream.missing_count,
+                "lost": stream.lost_count,
+                "high": stream.high,
+            }
+            values = ",".join(f"{key}={value}i" for key, value in fields.items())
+            tags = f"bridge={bridge},publisher={_tag(publisher)}"
+            lines.append(f"{SEQUENCE_MEASUREMENT},{tags} {values} {now}")
+        self.stats.missing = sum(s.missing_count for s in self.sequences.streams.values())
+        return lines
+
+    def _log_stream(self, publisher: str, stream: Stream) -> None:
+        gaps, duplicates, late, lost = self._reported.get(publisher, (0, 0, 0, 0))
+        now = (stream.gaps, stream.duplicates, stream.late, stream.lost_count)
+        self._reported[publisher] = now
+        if (stream.gaps, stream.duplicates) != (gaps, duplicates):
+            log.warning(
+                "publisher %s: %d event(s) missing%s; since start %d went missing, "
+                "%d came late, %d duplicate(s) dropped",
+                publisher,
+                stream.missing_count,
+                f" (numbers {stream.describe_missing()})" if stream.missing_count else "",
+                stream.gaps,
+                stream.late,
+                stream.duplicates,
+            )
+        elif stream.late != late:
+            log.info(
+                "publisher %s: %d missing event(s) came late; %d still missing",
+                publisher,
+                stream.late - late,
+                stream.missing_count,
+            )
+        if now[3] > lost:
+            log.warning(
+                "publisher %s: %d event(s) missing for over %d s given up as lost (%d in all)",
+                publisher,
+                now[3] - lost,
+                GIVE_UP_SECONDS,
+                now[3],
+            )
+
     def _health_line(self) -> str:
         """The bridge's own point: counters, spool size and the largest lag since the last."""
         self.stats.lag_ms, self._lag_ms = self._lag_ms, 0.0
         fields = asdict(self.stats) | {"spool": self.spool.pending}
         values = ",".join(f"{key}={float(value)!r}" for key, value in sorted(fields.items()))
-        name = self.client_id.replace(" ", "_").replace(",", "_")
-        return f"{HEALTH_MEASUREMENT},bridge={name} {values} {time.time_ns()}"
+        return f"{HEALTH_MEASUREMENT},bridge={_tag(self.client_id)} {values} {time.time_ns()}"
+
+
+def _tag(value: str) -> str:
+    """A tag value safe in line protocol."""
+    return value.replace(" ", "_").replace(",", "_").replace("=", "_")

@@ -2,7 +2,8 @@
 
 One measurement, `events`. Tags (low cardinality only): `channel`, `kind`, `lang` and the data
 keys in `DATA_TAGS` (`topic`, `region`, `status`, `network`, `screen`, ...), always strings.
-Fields: `id`, `v`, `subscriber`, `session` and every other data key: numbers as floats,
+Fields: `id`, `v`, `subscriber`, `session`, the publisher's `publisher` and `seq` (integer)
+when the event was numbered, and every other data key: numbers as floats,
 booleans, strings; a value that is not one of these (a list, a mapping, a string with a line
 break, a number JSON must spell) is stored as JSON text under `json.<key>`, and a key that would
 clash with the names above under `data.<key>`, so every event can be rebuilt from its point.
@@ -15,6 +16,7 @@ overwrites it, which is the dedupe) and two events of the same microsecond stay 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import math
 import re
@@ -22,7 +24,7 @@ import zlib
 from collections.abc import Mapping
 from typing import Any
 
-from pydantic import ValidationError
+from pydantic import Field, ValidationError
 
 from telemetry._errors import MalformedEvent
 from telemetry._topics import parse_event_topic
@@ -31,15 +33,17 @@ from willay.events import SCHEMA_VERSION, Event
 __all__ = [
     "DATA_TAGS",
     "MEASUREMENT",
+    "NumberedEvent",
     "decode_message",
     "event_from_row",
     "event_to_line",
+    "numbered_json",
     "timestamp_ns",
 ]
 
 MEASUREMENT = "events"
 EVENT_TAGS = ("channel", "kind", "lang")
-EVENT_FIELDS = ("id", "v", "subscriber", "session")
+EVENT_FIELDS = ("id", "v", "subscriber", "session", "publisher", "seq")
 DATA_TAGS = frozenset(
     {"topic", "region", "status", "network", "screen", "to", "key", "field", "medium"}
     | {"text_lang", "model_version", "direction", "hangup_cause"}
@@ -55,17 +59,40 @@ _TAG_ESCAPES = str.maketrans({",": r"\,", "=": r"\=", " ": r"\ ", "\n": " ", "\r
 _KEY_ESCAPES = str.maketrans({",": r"\,", "=": r"\=", " ": r"\ "})
 
 
+class NumberedEvent(Event):
+    """An event as it travels: with the id of its publisher and its number there."""
+
+    publisher: str | None = Field(default=None, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")
+    seq: int | None = Field(default=None, ge=1)
+
+
+def numbered_json(event: Event, *, publisher: str, seq: int) -> str:
+    """The event's JSON with `publisher` and `seq` added (`publisher` must be a safe id)."""
+    return f'{event.to_json()[:-1]},"publisher":"{publisher}","seq":{seq}}}'
+
+
 def timestamp_ns(event: Event) -> int:
     """The point's time: the event's microsecond in nanoseconds plus a tie-breaker from its id."""
     ts = event.ts if event.ts.tzinfo else event.ts.replace(tzinfo=dt.UTC)
-    micros = (ts - EPOCH) // dt.timedelta(microseconds=1)
+    since = ts - EPOCH
+    micros = (since.days * 86_400 + since.seconds) * 1_000_000 + since.microseconds
     return micros * 1000 + zlib.crc32(event.id.encode()) % 1000
 
 
 def _string(value: str) -> str:
-    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if "\\" in value or '"' in value:
+        value = value.replace("\\", "\\\\").replace('"', '\\"')
+    return f'"{value}"'
 
 
+@functools.lru_cache(maxsize=4096)
+def _tag_value(value: str) -> str:
+    """A tag value escaped for line protocol ('' when only blanks are left); tags are few."""
+    escaped = value.translate(_TAG_ESCAPES)
+    return escaped if escaped.strip() else ""
+
+
+@functools.lru_cache(maxsize=4096)
 def _field_key(key: str) -> str:
     if key in RESERVED or key.startswith(("_", JSON_PREFIX, ESCAPE_PREFIX)):
         key = ESCAPE_PREFIX + key
@@ -86,33 +113,37 @@ def _data_field(key: str, value: Any) -> str | None:
     return f"{(JSON_PREFIX + key).translate(_KEY_ESCAPES)}={_string(text)}"
 
 
-def event_to_line(event: Event) -> str:
+def event_to_line(event: Event | NumberedEvent) -> str:
     """The event as one line of InfluxDB line protocol."""
-    tags = {"channel": event.channel, "kind": event.kind.value, "lang": event.lang}
-    data = dict(event.data)
-    for key in DATA_TAGS & data.keys():
-        if data[key] is not None and not isinstance(data[key], dict | list):
-            tags[key] = str(data.pop(key))
-    tag_part = "".join(
-        f",{key}={value.translate(_TAG_ESCAPES)}"
-        for key, value in sorted(tags.items())
-        if value and value.translate(_TAG_ESCAPES).strip()
-    )
-    fields = [f"id={_string(event.id)}", f"v={event.v}i", f"subscriber={_string(event.subscriber)}"]
+    tags = [("channel", event.channel), ("kind", event.kind.value)]
+    if event.lang:
+        tags.append(("lang", event.lang))
+    fields = [f"id={_string(event.id)},v={event.v}i,subscriber={_string(event.subscriber)}"]
     if event.session is not None:
         fields.append(f"session={_string(event.session)}")
-    fields += [_data_field(key, value) for key, value in sorted(data.items())]
-    field_part = ",".join(f for f in fields if f is not None)
-    return f"{MEASUREMENT}{tag_part} {field_part} {timestamp_ns(event)}"
+    if isinstance(event, NumberedEvent) and event.seq is not None and event.publisher:
+        fields.append(f"publisher={_string(event.publisher)},seq={event.seq}i")
+    for key, value in event.data.items():
+        if key in DATA_TAGS and value is not None and not isinstance(value, dict | list):
+            tags.append((key, str(value)))
+    fields += [
+        field
+        for key, value in sorted(event.data.items())
+        if not (key in DATA_TAGS and value is not None and not isinstance(value, dict | list))
+        and (field := _data_field(key, value)) is not None
+    ]
+    tags.sort()
+    tag_part = "".join(f",{key}={escaped}" for key, value in tags if (escaped := _tag_value(value)))
+    return f"{MEASUREMENT}{tag_part} {','.join(fields)} {timestamp_ns(event)}"
 
 
-def decode_message(root: str, topic: str, payload: bytes) -> Event:
+def decode_message(root: str, topic: str, payload: bytes) -> NumberedEvent:
     """The event an MQTT message carries; `MalformedEvent` says what is wrong with it."""
     where = parse_event_topic(root, topic)
     if where is None:
         raise MalformedEvent(f"not an event topic: {topic!r}")
     try:
-        event = Event.model_validate_json(payload)
+        event = NumberedEvent.model_validate_json(payload)
     except ValidationError as exc:
         first = exc.errors()[0]
         place = ".".join(str(p) for p in first["loc"]) or "payload"

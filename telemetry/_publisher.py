@@ -1,18 +1,24 @@
 """The MQTT `EventSink`: QoS 1 publishing that never blocks a request and never loses an event.
 
 `publish()` only appends to a bounded in-memory queue, or, when the broker is unreachable, the
-queue is full or older events wait on disk, to a disk spool (`Spool`), and wakes a sender
-thread. The sender hands events to paho (network loop in its own thread, `connect_async`,
-reconnect with backoff): first the queue, then the spool, in order, at most `max_inflight` at
-a time. paho keeps unacknowledged QoS 1 messages only in memory, so a spooled line leaves the
-spool only at its PUBACK, and on `close()` whatever is still in memory or unacknowledged is
-written to the front of the spool: the next start sends it again (the bridge's points are
-idempotent, so a second delivery changes nothing).
+queue is full or older events wait on disk, to a disk spool (`Spool`). A sender thread runs
+paho's network loop itself (reconnecting with backoff; no second network thread to contend
+with, each PUBLISH written at once) and, between turns, hands paho the events: first the queue,
+then the spool, in order, at most `max_inflight` at a time; an idle sender looks for new events
+every `IDLE_WAIT`. paho keeps unacknowledged QoS 1 messages only in memory, so a spooled
+line leaves the spool only at its PUBACK, and on `close()` whatever is still in memory or
+unacknowledged is written to the front of the spool: the next start sends it again (the
+bridge's points are idempotent, so a second delivery changes nothing).
+
+Each event is numbered when it is published (`PublisherNumbers`, kept in the spool directory:
+the numbering continues across restarts) and carries `publisher` and `seq` in its payload, so
+the bridge can count what went missing and what came twice.
 """
 
 from __future__ import annotations
 
 import collections
+import itertools
 import logging
 import os
 import socket
@@ -24,6 +30,8 @@ from typing import Any
 import paho.mqtt.client as mqtt
 
 from telemetry._mqtt import KEEPALIVE, Broker, connect_properties, make_client
+from telemetry._points import numbered_json
+from telemetry._sequence import PublisherNumbers
 from telemetry._spool import Spool
 from telemetry._topics import event_topic
 from willay.config import Settings
@@ -35,7 +43,7 @@ __all__ = ["MqttEventSink"]
 log = logging.getLogger(__name__)
 
 MAX_SPOOL_DIRS = 64
-IDLE_WAIT = 0.5
+IDLE_WAIT = 0.05  # longest the sender waits for the network: a new event waits no longer
 NO_MATCHING_SUBSCRIBERS = 16  # MQTT 5 PUBACK reason: the broker had nobody to give it to
 
 
@@ -47,7 +55,7 @@ def open_publisher_spool(root: Path) -> Spool:
     """The first spool under `root/publisher-N` no other process holds (one per app process)."""
     for n in range(MAX_SPOOL_DIRS):
         try:
-            return Spool(root / f"publisher-{n}")
+            return Spool(root / f"publisher-{n}", buffered=True)
         except ConfigurationError:
             continue
     raise ConfigurationError(f"every publisher spool under {root} is in use")
@@ -71,13 +79,13 @@ class MqttEventSink:
         self.broker = broker
         self.topic_root = topic_root
         self.client_id = client_id or f"willay-app-{socket.gethostname()}-{os.getpid()}"
-        self._queue: collections.deque[Event] = collections.deque()
+        self._queue: collections.deque[tuple[int, Event]] = collections.deque()
         self._queue_size = queue_size
         self._max_inflight = max_inflight
         self._close_timeout = close_timeout
         self._spool = spool
+        self._numbers = PublisherNumbers(spool.directory)
         self._lock = threading.Lock()
-        self._wake = threading.Event()
         self._acked: collections.deque[tuple[int, bool]] = collections.deque()
         self._reconnect = reconnect
         self._hold_delay = 0.0
@@ -89,7 +97,8 @@ class MqttEventSink:
         self._closed = False
         self.dropped = 0
         self._client = make_client(broker, client_id=self.client_id, reconnect=reconnect)
-        self._client.max_inflight_messages_set(max_inflight)
+        self._client.max_inflight_messages_set(0)  # the sender keeps the window (paho scans
+        # every message in flight on each PUBACK when it keeps one itself)
         self._client.max_queued_messages_set(0)
         self._client.on_connect = self._on_connect
         self._client.on_disconnect = self._on_disconnect
@@ -97,7 +106,6 @@ class MqttEventSink:
         self._client.connect_async(
             broker.host, broker.port, keepalive=KEEPALIVE, properties=connect_properties()
         )
-        self._client.loop_start()
         self._sender = threading.Thread(
             target=self._send_loop, name="willay-mqtt-sender", daemon=True
         )
@@ -134,15 +142,15 @@ class MqttEventSink:
                     self.dropped += 1
                     log.error("event %s published after close: dropped", event.id)
                     return
+                number = self._numbers.take()
                 if (
                     self._spool.unread
                     or not self._connected
                     or len(self._queue) >= self._queue_size
                 ):
-                    self._spool.append([self._encode(event)])
+                    self._spool.append([self._encode(number, event)])
                 else:
-                    self._queue.append(event)
-            self._wake.set()
+                    self._queue.append((number, event))
         except Exception:
             self.dropped += 1
             log.exception("event %s could not be queued", event.id)
@@ -152,6 +160,11 @@ class MqttEventSink:
         """Events not yet acknowledged by the broker: queued, in flight or spooled."""
         with self._lock:
             return len(self._queue) + len(self._inflight) + self._spool.pending
+
+    @property
+    def publisher(self) -> str:
+        """This publisher's id: with `seq`, it names each event it sends."""
+        return self._numbers.publisher
 
     @property
     def connected(self) -> bool:
@@ -165,18 +178,16 @@ class MqttEventSink:
         self._closing = True
         deadline = time.monotonic() + self._close_timeout
         while self._connected and self.backlog and time.monotonic() < deadline:
-            self._wake.set()
             time.sleep(0.01)
         self._stopping = True
-        self._wake.set()
         self._sender.join()
         self._client.disconnect()
-        self._client.loop_stop()
         with self._lock:
             self._settle_acks()
             left = [line for source, line in self._inflight.values() if source is None]
-            left += [self._encode(event) for event in self._queue]
+            left += [self._encode(*item) for item in self._queue]
             self._spool.prepend(left)
+            self._numbers.close()
             self._inflight.clear()
             self._queue.clear()
             self._closed = True
@@ -195,7 +206,6 @@ class MqttEventSink:
             return
         self._connected = True
         log.info("connected to %s", self.broker)
-        self._wake.set()
 
     def _on_disconnect(
         self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, props: Any
@@ -203,7 +213,6 @@ class MqttEventSink:
         if self._connected and not self._closing:
             log.warning("lost the broker %s (%s); spooling events", self.broker, reason)
         self._connected = False
-        self._wake.set()
 
     def _on_publish(
         self, client: mqtt.Client, userdata: Any, mid: int, reason: Any, props: Any
@@ -211,12 +220,12 @@ class MqttEventSink:
         if reason.is_failure:
             log.error("broker refused an event (message %d): %s", mid, reason)
         self._acked.append((mid, reason.value == NO_MATCHING_SUBSCRIBERS))
-        self._wake.set()
 
     # -- the sender thread --------------------------------------------------------------------
 
-    def _encode(self, event: Event) -> str:
-        return _line(event_topic(self.topic_root, event), event.to_json())
+    def _encode(self, number: int, event: Event) -> str:
+        payload = numbered_json(event, publisher=self._numbers.publisher, seq=number)
+        return _line(event_topic(self.topic_root, event), payload)
 
     def _settle_acks(self) -> None:
         """Forget acknowledged messages; a spooled line leaves the spool now (lock held).
@@ -235,7 +244,7 @@ class MqttEventSink:
             if source is not None:
                 self._spool.done(source)
         if bounced:
-            self._spool.prepend(bounced + [self._encode(e) for e in self._queue])
+            self._spool.prepend(bounced + [self._encode(*item) for item in self._queue])
             self._queue.clear()
             low, high = self._reconnect
             self._hold_delay = min(high, max(low, self._hold_delay * 2))
@@ -248,41 +257,50 @@ class MqttEventSink:
         elif delivered:
             self._hold_delay = 0.0
 
-    def _next(self) -> tuple[int | None, str] | None:
-        """The next line to send and the spool segment it came from (lock held)."""
+    def _next(self) -> tuple[int | None, str | tuple[int, Event]] | None:
+        """The next line (or numbered event) to send and its spool segment (lock held)."""
         if not self._connected:
             if self._queue:  # keep them on disk while the broker is away
-                self._spool.prepend(self._encode(e) for e in self._queue)
+                self._spool.prepend(self._encode(*item) for item in self._queue)
                 self._queue.clear()
             return None
         if len(self._inflight) >= self._max_inflight or time.monotonic() < self._hold_until:
             return None
         if self._queue:
-            return None, self._encode(self._queue.popleft())
+            return None, self._queue.popleft()
         return self._spool.take()
 
     def _send_loop(self) -> None:
+        """The sender thread: paho's network loop, then whatever may be sent, in turn."""
+        idle = False
         while True:
             holding = self._hold_until - time.monotonic()
-            self._wake.wait(holding if 0 < holding < IDLE_WAIT else IDLE_WAIT)
-            self._wake.clear()
+            wait = (holding if 0 < holding < IDLE_WAIT else IDLE_WAIT) if idle else 0.0
+            self._client.serve(wait)
+            sent = 0
             while True:
-                with self._lock:
+                with self._lock:  # as many as the window has room for, in one go
                     self._settle_acks()
-                    item = None if self._stopping else self._next()
-                if item is None:
+                    room = 0 if self._stopping else self._max_inflight - len(self._inflight)
+                    items = list(itertools.islice(iter(self._next, None), max(room, 0)))
+                if not items:
                     break
-                source, line = item
-                topic, _, payload = line.partition(" ")
-                try:
-                    info = self._client.publish(topic, payload, qos=1)
-                except ValueError:
-                    log.error("unsendable spool line dropped: %.80s", line)
-                    if source is not None:
-                        with self._lock:
-                            self._spool.done(source)
-                    continue
+                published = []
+                for source, taken in items:
+                    line = taken if isinstance(taken, str) else self._encode(*taken)
+                    topic, _, payload = line.partition(" ")
+                    try:
+                        info = self._client.publish(topic, payload, qos=1)
+                    except ValueError:
+                        log.error("unsendable spool line dropped: %.80s", line)
+                        if source is not None:
+                            with self._lock:
+                                self._spool.done(source)
+                        continue
+                    published.append((info.mid, (source, line)))
                 with self._lock:
-                    self._inflight[info.mid] = (source, line)
+                    self._inflight.update(published)
+                sent += len(published)
+            idle = not sent
             if self._stopping:
                 return

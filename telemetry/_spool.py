@@ -7,6 +7,10 @@ when the process dies) is read again on the next start. `prepend()` puts lines b
 other, for what was in memory when a process stops; `rewind()` hands out again what was taken
 and not confirmed, for a batch that could not be delivered. One process at a time owns a directory
 (an exclusive `flock` on its `.lock` file).
+
+Appended lines reach the file at once (`flush`), or, `buffered`, when 8 KiB have gathered, the
+segment is read or the spool closes: a killed process then loses at most those last lines, as it
+loses what it held in memory (the publisher's numbers show them missing).
 """
 
 from __future__ import annotations
@@ -31,10 +35,18 @@ FIRST_SEGMENT = 10**12
 class Spool:
     """Lines on disk in order; not thread-safe (its owner holds a lock around every call)."""
 
-    def __init__(self, directory: Path, *, segment_lines: int = 1000, sync: bool = False) -> None:
+    def __init__(
+        self,
+        directory: Path,
+        *,
+        segment_lines: int = 1000,
+        sync: bool = False,
+        buffered: bool = False,
+    ) -> None:
         self.directory = directory
         self._segment_lines = segment_lines
         self._sync = sync
+        self._buffered = buffered and not sync
         directory.mkdir(parents=True, exist_ok=True)
         self._lock_file = (directory / ".lock").open("a")
         try:
@@ -84,7 +96,8 @@ class Spool:
             room = self._segment_lines - self._written
             part, batch = batch[:room], batch[room:]
             self._writer.write("".join(line + "\n" for line in part))
-            self._writer.flush()
+            if not self._buffered:
+                self._writer.flush()
             if self._sync:
                 os.fsync(self._writer.fileno())
             assert self._writing is not None
@@ -148,6 +161,8 @@ class Spool:
 
     def rewind(self) -> None:
         """Hand out again every line not confirmed yet, from the oldest segment on."""
+        if self._writer is not None:
+            self._writer.flush()
         if self._reader is not None:
             self._reader.close()
             self._reader = self._reading = None

@@ -1,12 +1,14 @@
-"""MQTT topics of events: `<root>/v1/events/<channel>/<kind>`, lowercase ASCII."""
+"""MQTT topics: events on `<root>/v1/events/<channel>/<kind>` (lowercase ASCII), and the
+bridges' notes to each other on `<root>/v1/bridges/<group>/seen`."""
 
 from __future__ import annotations
 
+import functools
 import re
 
 from willay.events import SCHEMA_VERSION, Event
 
-__all__ = ["event_topic", "events_filter", "parse_event_topic", "shared_filter"]
+__all__ = ["event_topic", "events_filter", "notes_topic", "parse_event_topic", "shared_filter"]
 
 _LEVEL = re.compile(r"^[a-z0-9_-]+$")
 
@@ -17,7 +19,11 @@ def _events_prefix(root: str) -> str:
 
 def event_topic(root: str, event: Event) -> str:
     """The topic an event is published on; channel and kind must be lowercase ASCII."""
-    channel, kind = event.channel, event.kind.value
+    return _topic(root, event.channel, event.kind.value)
+
+
+@functools.lru_cache(maxsize=1024)
+def _topic(root: str, channel: str, kind: str) -> str:
     for level in (channel, kind):
         if not _LEVEL.match(level):
             raise ValueError(f"topic level {level!r} is not lowercase ASCII")
@@ -34,6 +40,12 @@ def shared_filter(group: str, root: str) -> str:
     return f"$share/{group}/{events_filter(root)}"
 
 
+def notes_topic(root: str, group: str) -> str:
+    """Where the bridges of `group` tell each other which event numbers they stored."""
+    return f"{root}/v{SCHEMA_VERSION}/bridges/{group}/seen"
+
+
+@functools.lru_cache(maxsize=1024)
 def parse_event_topic(root: str, topic: str) -> tuple[str, str] | None:
     """(channel, kind) of an event topic under `root`, or None if it is not one."""
     prefix = _events_prefix(root) + "/"

@@ -78,7 +78,7 @@ class Settings(BaseSettings):
     spool_dir: Path = PROJECT_ROOT / "var" / "spool"
     bridge_client_id: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_.-]{1,64}$")
     bridge_group: str = Field(default="willay-bridge", pattern=r"^[A-Za-z0-9_-]+$")
-    bridge_batch_size: int = Field(default=500, ge=1, le=10_000)
+    bridge_batch_size: int = Field(default=5000, ge=1, le=10_000)
     bridge_batch_seconds: float = Field(default=1.0, gt=0, description="seconds")
     bridge_session_expiry: int = Field(default=604_800, ge=0, description="seconds")
     bridge_health_seconds: float = Field(default=10.0, gt=0, description="seconds")

@@ -18,7 +18,7 @@ import pytest
 from fastapi.testclient import TestClient
 from paho.mqtt.enums import CallbackAPIVersion
 
-from telemetry import Bridge, InfluxClient, MqttEventSink, read_events
+from telemetry import Bridge, InfluxClient, MqttEventSink, numbered_json, read_events
 from tests.fixtures.environment import TEST_KEY
 from tests.fixtures.telemetry import (
     Influxd,
@@ -189,7 +189,7 @@ class TestFaults:
 class BridgeProcess:
     """`willay bridge` in a subprocess, its log lines collected."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, *, health_seconds: float = 3600) -> None:
         env = {k: v for k, v in os.environ.items() if not k.startswith("WILLAY_")}
         env |= {
             "WILLAY_ENVIRONMENT": "testing",
@@ -203,7 +203,7 @@ class BridgeProcess:
             "WILLAY_BRIDGE_CLIENT_ID": settings.bridge_client_id or "",
             "WILLAY_BRIDGE_BATCH_SECONDS": "0.05",
             "WILLAY_BRIDGE_SESSION_EXPIRY": "120",
-            "WILLAY_BRIDGE_HEALTH_SECONDS": "3600",
+            "WILLAY_BRIDGE_HEALTH_SECONDS": str(health_seconds),
             "WILLAY_INFLUX_URL": settings.influx_url or "",
             "WILLAY_INFLUX_DATABASE": settings.influx_database,
             "WILLAY_INFLUX_TIMEOUT": "60",  # a write to a frozen InfluxDB hangs: mid-batch
@@ -272,3 +272,30 @@ def test_bridge_killed_mid_batch_and_restarted_loses_nothing(
     assert second.process.wait(timeout=20) == 0
     sink.close()
     assert second.saw("resumed session")
+
+
+def test_willay_bridge_logs_missing_and_duplicated_events(
+    telemetry_settings, influx, mqtt_url, bridge_process
+) -> None:
+    bridge = BridgeProcess(telemetry_settings, health_seconds=0.1)
+    bridge_process.append(bridge)
+    wait_until(lambda: bridge.saw("bridge subscribed"), what="the bridge to subscribe")
+    raw = mqtt.Client(CallbackAPIVersion.VERSION2)
+    host, port = mqtt_url.removeprefix("mqtt://").split(":")
+    raw.connect(host, int(port))
+    raw.loop_start()
+    topic = f"{telemetry_settings.mqtt_topic_root}/v1/events/ivr/hop"
+    events = [Event(channel="ivr", kind="hop", subscriber="anon-z") for _ in range(3)]
+    for seq, event in ((1, events[0]), (2, events[1]), (2, events[1]), (6, events[2])):
+        payload = numbered_json(event, publisher="logged", seq=seq)
+        raw.publish(topic, payload, qos=1).wait_for_publish(5)
+    raw.disconnect()
+    raw.loop_stop()
+    wait_until(
+        lambda: bridge.saw("publisher logged: 3 event(s) missing (numbers 3-5)"),
+        what="the bridge to log the gap",
+    )
+    assert bridge.saw("1 duplicate(s) dropped")
+    bridge.process.send_signal(signal.SIGTERM)
+    assert bridge.process.wait(timeout=20) == 0
+    assert sorted(point_ids(influx)) == sorted(e.id for e in events)

@@ -26,7 +26,7 @@ from fastapi.testclient import TestClient
 from paho.mqtt.enums import CallbackAPIVersion
 
 from telemetry import Bridge, InfluxClient, MqttEventSink
-from telemetry._points import DATA_TAGS
+from telemetry._points import DATA_TAGS, numbered_json
 from tests.fixtures.environment import TEST_KEY
 from tests.fixtures.telemetry import RecordingSink, point_ids, running, wait_until
 from tests.fixtures.ussd import Phone
@@ -173,10 +173,12 @@ def filled(tmp_path_factory, mqtt_url: str, influx_url: str) -> Iterator[Filled]
             for event in other_channels():
                 recorder.publish(event)
             publish_garbage(mqtt_url, settings.mqtt_topic_root)
+            recorder.events += publish_with_gap(mqtt_url, settings.mqtt_topic_root)
             recorder.close()
             everything = sorted(e.id for e in recorder.events)
             wait_until(lambda: sorted(point_ids(influx)) == everything, what="every event")
             wait_until(lambda: bridge.stats.malformed == 1, what="the garbage to be counted")
+            wait_until(lambda: _gap_counted(influx), what="the gappy publisher's hole counted")
             settled = time.time_ns()
             wait_until(lambda: _health_since(influx, settled), what="a health point after that")
         yield Filled(influx, recorder.events, start_ms)
@@ -192,6 +194,31 @@ def publish_garbage(url: str, root: str) -> None:
     client.publish(f"{root}/v1/events/ussd/hop", b"garbage", qos=1).wait_for_publish(5)
     client.disconnect()
     client.loop_stop()
+
+
+GAPPY = "gappy-publisher"
+
+
+def publish_with_gap(url: str, root: str) -> list[Event]:
+    """Numbers 1, 2, 5 and 5 again from one publisher: 2 missing, 1 duplicate; the events."""
+    events = [Event(channel="ussd", kind="hop", subscriber="anon-gap") for _ in range(3)]
+    client = mqtt.Client(CallbackAPIVersion.VERSION2)
+    host, port = url.removeprefix("mqtt://").split(":")
+    client.connect(host, int(port))
+    client.loop_start()
+    for seq, event in ((1, events[0]), (2, events[1]), (5, events[2]), (5, events[2])):
+        payload = numbered_json(event, publisher=GAPPY, seq=seq)
+        client.publish(f"{root}/v1/events/ussd/hop", payload, qos=1).wait_for_publish(5)
+    client.disconnect()
+    client.loop_stop()
+    return events
+
+
+def _gap_counted(influx: InfluxClient) -> bool:
+    series = influx.query(
+        f"""SELECT last("missing") FROM "sequence" WHERE "publisher" = '{GAPPY}'"""
+    )
+    return bool(series) and series[0]["values"][0][1] == 2
 
 
 def _health_since(influx: InfluxClient, since_ns: int) -> bool:
@@ -383,6 +410,14 @@ BRIDGE_CHECKS: dict[tuple[str, int, str], Callable[[Expected], bool]] = {
     ("willay-operations", 5, "A"): lambda r: bool(r) and all(0 < v < 60_000 for v in r.values()),
     ("willay-operations", 6, "A"): lambda r: bool(r) and set(r.values()) == {0.0},
     ("willay-operations", 7, "A"): lambda r: bool(r) and set(r.values()) == {1.0},
+    # the app's publisher lost nothing; the gappy one misses 3 and 4 and sent 5 twice
+    ("willay-operations", 10, "A"): lambda r: (
+        len(r) == 2 and r[(GAPPY,)] == 2.0 and set(r.values()) == {0.0, 2.0}
+    ),
+    ("willay-operations", 10, "B"): lambda r: (
+        len(r) == 2 and r[(GAPPY,)] == 1.0 and set(r.values()) == {0.0, 1.0}
+    ),
+    ("willay-operations", 11, "A"): lambda r: len(r) == 2 and sorted(r.values()) == [0.0, 2.0],
 }
 
 
@@ -509,6 +544,13 @@ def test_no_events_alert_fires_only_without_events(filled: Filled, influx: Influ
     assert steps["B"] == len(filled.events) and not firing
     steps, firing = evaluate_rule(rules()["willay-no-events"], influx)  # an empty database
     assert steps["B"] is None and firing
+
+
+def test_events_missing_alert(filled: Filled, influx: InfluxClient) -> None:
+    steps, firing = evaluate_rule(rules()["willay-events-missing"], filled.influx)
+    assert steps["B"] == 2 and firing  # the gappy publisher's 3 and 4
+    steps, firing = evaluate_rule(rules()["willay-events-missing"], influx)  # nothing numbered
+    assert steps["B"] is None and not firing
 
 
 # -- provisioning as Grafana reads it -----------------------------------------------------------

@@ -146,6 +146,23 @@ class TestBroker:
             client.disconnect()
             client.loop_stop()
 
+    def test_bridges_share_their_notes_and_the_app_cannot(self, deploy_broker: int) -> None:
+        notes = "willay/v1/bridges/willay-bridge/seen"
+        got: dict[str, list[bytes]] = {"bridge": [], "app": []}
+        bridge, _ = connect(deploy_broker, "bridge", "bridge-secret")
+        bridge.on_message = lambda c, u, m: got["bridge"].append(m.payload)
+        bridge.subscribe(notes, qos=1)
+        app, _ = connect(deploy_broker, "app", "app-secret")
+        app.on_message = lambda c, u, m: got["app"].append(m.payload)
+        app.subscribe(notes, qos=1)
+        app.publish(notes, b"forged", qos=1).wait_for_publish(5)
+        bridge.publish(notes, b"note", qos=1).wait_for_publish(5)
+        wait_until(lambda: got["bridge"], what="the bridge to get the note")
+        assert got == {"bridge": [b"note"], "app": []}
+        for client in (app, bridge):
+            client.disconnect()
+            client.loop_stop()
+
 
 class TestKubernetes:
     def test_several_app_and_bridge_replicas(self) -> None:
