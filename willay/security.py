@@ -215,7 +215,7 @@ class _GuardedBody:
 
 
 def _too_large(limit: int) -> PayloadTooLarge:
-    return PayloadTooLarge(f"request body over {limit} bytes")
+    return PayloadTooLarge(f"request body over {limit:,} bytes")
 
 
 def _content_length(scope: Scope) -> int | None:

@@ -236,9 +236,17 @@ class TestReview:
         assert 'action="/studio/review"' not in editor
 
 
-def test_in_production_the_studio_still_shows_and_signs_the_drafts(studio_setup: StudioSetup):
+def test_in_production_the_studio_still_shows_and_signs_the_drafts(
+    studio_setup: StudioSetup, redis_url: str, redis_prefix: str, raw_redis
+):
     settings = studio_setup.settings.model_copy(
-        update={"environment": Environment.production, "callback_token": SecretStr("t0ken")}
+        update={
+            "environment": Environment.production,
+            "callback_token": SecretStr("studio-test-callback-token-2f9c1e7a"),
+            "public_url": "https://willay.example.org",
+            "redis_url": redis_url,
+            "redis_prefix": redis_prefix,
+        }
     )
     with TestClient(create_app(settings), base_url=BASE_URL) as client:
         assert client.get("/readyz").json()["servable_tips"]["es"] == 0
