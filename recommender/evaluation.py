@@ -245,11 +245,7 @@ def evaluate(
     labels = np.array([i.useful for i in answered], dtype=bool)
     model_scores = np.concatenate(
         [
-            model.score(
-                model.encoder.encode(
-                    i.context, [catalog.by_id[i.tip_id]], catalog, position=i.position
-                )
-            )
+            model.score(model.encoder.encode(i.context, [catalog.by_id[i.tip_id]], catalog))
             for i in answered
         ]
     )

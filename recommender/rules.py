@@ -69,4 +69,5 @@ class RuleBasedPicker:
             score=score,
             propensity=1 / len(top),
             model_version=MODEL_VERSION,
+            arm="rules",
         )

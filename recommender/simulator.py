@@ -26,10 +26,11 @@ import numpy as np
 
 from recommender.candidates import candidates
 from recommender.interactions import Interaction
-from recommender.picker import PickContext
+from recommender.picker import PickContext, PickedTip
 from recommender.progress import SILENT, Steps
 from recommender.rules import RuleBasedPicker
 from willay.catalog import Audience, Catalog, Tip, Zone
+from willay.events import Event, EventKind
 
 __all__ = [
     "CallerSimulator",
@@ -37,6 +38,7 @@ __all__ = [
     "Policy",
     "SimulatedCaller",
     "SimulatedLog",
+    "log_events",
     "TipDistribution",
     "training_log",
 ]
@@ -438,3 +440,40 @@ def training_log(
         "logging_policy": f"rule-based picker, uniform exploration with epsilon {epsilon:g}",
         "interactions": len(log.interactions),
     }
+
+
+def log_events(interactions: list[Interaction], catalog: Catalog) -> list[Event]:
+    """The `tip_served` and `feedback` events the channels would have published for a log
+    (everyone consented), as `willay train --events` reads them."""
+    events = []
+    for number, item in enumerate(interactions):
+        # noon, as the simulator marks tips heard, plus a microsecond of its own for every
+        # event (InfluxDB keeps one point per series and time; the order stays the log's)
+        served = dt.datetime.combine(item.context.today, dt.time(12), tzinfo=dt.UTC)
+        served += dt.timedelta(microseconds=2 * number)
+        common = {
+            "channel": item.context.channel,
+            "subscriber": item.caller,
+            "session": item.session,
+            "lang": item.context.language,
+        }
+        picked = PickedTip(
+            tip=catalog.by_id[item.tip_id],
+            score=0.5,
+            propensity=item.propensity,
+            model_version="rules-1",
+            context=item.context,
+            consented=True,
+        )
+        data = picked.served_data(language=item.context.language, region=item.context.region)
+        events.append(Event(ts=served, kind=EventKind.tip_served, data=data, **common))
+        if item.useful is not None:
+            events.append(
+                Event(
+                    ts=served + dt.timedelta(microseconds=1),
+                    kind=EventKind.feedback,
+                    data={"tip_id": item.tip_id, "useful": item.useful},
+                    **common,
+                )
+            )
+    return events

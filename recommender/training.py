@@ -129,10 +129,7 @@ def _rows(
     encoder: FeatureEncoder, items: list[Interaction], catalog: Catalog
 ) -> tuple[np.ndarray, np.ndarray]:
     x = np.concatenate(
-        [
-            encoder.encode(i.context, [catalog.by_id[i.tip_id]], catalog, position=i.position)
-            for i in items
-        ]
+        [encoder.encode(i.context, [catalog.by_id[i.tip_id]], catalog) for i in items]
     )
     return x, np.array([1.0 if i.useful else 0.0 for i in items], dtype=np.float32)
 

@@ -16,10 +16,9 @@ from recommender.evaluation import auc, evaluate, hit_and_ndcg
 from recommender.interactions import interactions_from_events
 from recommender.registry import model_files
 from recommender.runtime import card_path
-from recommender.simulator import CallerSimulator, LoggingPolicy, training_log
+from recommender.simulator import CallerSimulator, LoggingPolicy, log_events, training_log
 from recommender.training import TrainingConfig, float_model_file, train
 from telemetry import event_to_line
-from tests.fixtures.recommender import events_from_interactions
 from willay.cli import app
 from willay.config import PROJECT_ROOT
 
@@ -38,7 +37,7 @@ def test_metrics_on_hand_computed_cases() -> None:
 def test_events_rebuild_what_the_picker_knew(content_catalog) -> None:
     sim = CallerSimulator(content_catalog, seed=5)
     log = sim.run(sim.callers(40), LoggingPolicy(epsilon=0.3))
-    rebuilt = interactions_from_events(events_from_interactions(log.interactions))
+    rebuilt = interactions_from_events(log_events(log.interactions, content_catalog))
     assert len(rebuilt) == len(log.interactions)
     by_key = {(i.session, i.tip_id): i for i in rebuilt}
     for original in log.interactions:
@@ -52,6 +51,8 @@ def test_events_rebuild_what_the_picker_knew(content_catalog) -> None:
         assert again.context.exclude == original.context.exclude
         assert set(again.context.heard) == set(original.context.heard)
         assert again.context.rated == original.context.rated
+        assert again.context.audiences == original.context.audiences
+        assert again.context.age_group == original.context.age_group
 
 
 @pytest.fixture(scope="module")
@@ -102,7 +103,7 @@ def test_training_writes_model_float_twin_and_card(small_model) -> None:
 def test_train_from_influx(influx, tmp_path, content_catalog, monkeypatch) -> None:
     sim = CallerSimulator(content_catalog, seed=9)
     log = sim.run(sim.callers(150), LoggingPolicy(epsilon=0.3))
-    events = events_from_interactions(log.interactions)
+    events = log_events(log.interactions, content_catalog)
     influx.write([event_to_line(e) for e in events])
     monkeypatch.setenv("WILLAY_INFLUX_URL", influx.url)
     monkeypatch.setenv("WILLAY_INFLUX_DATABASE", influx.database)
@@ -126,7 +127,7 @@ def test_train_on_too_few_events_is_one_clear_line(tmp_path, content_catalog) ->
     log = sim.run(sim.callers(3), LoggingPolicy(epsilon=0.3))
     exported = tmp_path / "events.jsonl"
     exported.write_text(
-        "".join(e.to_json() + "\n" for e in events_from_interactions(log.interactions))
+        "".join(e.to_json() + "\n" for e in log_events(log.interactions, content_catalog))
     )
     result = runner.invoke(app, ["train", "--events", str(exported), "--out-dir", str(tmp_path)])
     assert result.exit_code == 1
