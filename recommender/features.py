@@ -64,6 +64,13 @@ class FeatureSpec:
     regions: tuple[str, ...]
     version: int = FEATURES_VERSION
 
+    @classmethod
+    def for_catalog(cls, catalog: Catalog) -> FeatureSpec:
+        """The layout that knows every topic and region of `catalog` by name."""
+        return cls(
+            topics=tuple(t.id for t in catalog.topics), regions=tuple(r.id for r in catalog.regions)
+        )
+
     @property
     def context_names(self) -> list[str]:
         return [*CONTEXT_NAMES, *(f"region={r}" for r in self.regions), "region=other"]

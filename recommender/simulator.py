@@ -158,6 +158,10 @@ class LoggingPolicy:
 
     def distribution(self, context: PickContext, catalog: Catalog) -> TipDistribution:
         """Each tip that may be served with its probability (they sum to 1)."""
+        return self.mixture(context, catalog, self.epsilon)
+
+    def mixture(self, context: PickContext, catalog: Catalog, epsilon: float) -> TipDistribution:
+        """The distribution of this policy had it explored with `epsilon` instead."""
         allowed = candidates(context, catalog, repeat_days=self._repeat_days)
         top, _ = self._rules.best(context, catalog)
         if not top:
@@ -167,10 +171,10 @@ class LoggingPolicy:
         probability: dict[str, float] = {}
         tips = {t.id: t for t in (*allowed, *top)}
         for tip in allowed:
-            probability[tip.id] = self.epsilon / len(allowed)
+            probability[tip.id] = epsilon / len(allowed)
         for tip in top:
-            probability[tip.id] = probability.get(tip.id, 0.0) + (1 - self.epsilon) / len(top)
-        return [(tips[tip_id], p) for tip_id, p in probability.items()]
+            probability[tip.id] = probability.get(tip.id, 0.0) + (1 - epsilon) / len(top)
+        return [(tips[tip_id], p) for tip_id, p in probability.items() if p > 0]
 
 
 @dataclass

@@ -21,11 +21,12 @@ from typing import Any
 
 import numpy as np
 
+from recommender.baselines import encode_served, popularity
 from recommender.candidates import candidates
 from recommender.card import write_atomically, write_card
-from recommender.evaluation import auc, popularity
 from recommender.features import FeatureEncoder, FeatureSpec
 from recommender.interactions import Interaction
+from recommender.metrics import auc
 from recommender.progress import SILENT, Steps
 from recommender.registry import MODEL_NAME, model_file, model_files
 from recommender.runtime import RecommenderModel, sha256_hex
@@ -39,7 +40,9 @@ __all__ = [
     "TrainingConfig",
     "TrainingResult",
     "compare_quantized",
+    "architecture",
     "float_model_file",
+    "recipe",
     "require_tensorflow",
     "train",
 ]
@@ -72,6 +75,15 @@ class TrainingConfig:
     representative_rows: int = 300
     quantization: str = "dynamic"
     repeat_days: int = 30
+
+    @classmethod
+    def from_card(cls, card: dict[str, Any]) -> TrainingConfig:
+        """The config a model card records (the defaults for what it does not)."""
+        found = dict((card.get("training") or {}).get("config") or {})
+        if "hidden" in found:
+            found["hidden"] = tuple(found["hidden"])
+        known = {k: v for k, v in found.items() if k in cls.__dataclass_fields__}
+        return cls(**known)
 
     def __post_init__(self) -> None:
         if self.quantization not in QUANTIZATIONS:
@@ -125,15 +137,6 @@ def _split(interactions: list[Interaction], share: float, seed: int) -> tuple[li
     )
 
 
-def _rows(
-    encoder: FeatureEncoder, items: list[Interaction], catalog: Catalog
-) -> tuple[np.ndarray, np.ndarray]:
-    x = np.concatenate(
-        [encoder.encode(i.context, [catalog.by_id[i.tip_id]], catalog) for i in items]
-    )
-    return x, np.array([1.0 if i.useful else 0.0 for i in items], dtype=np.float32)
-
-
 def _build(tf: Any, size: int, config: TrainingConfig) -> Any:
     keras = tf.keras
     keras.utils.set_random_seed(config.seed)
@@ -150,6 +153,69 @@ def _build(tf: Any, size: int, config: TrainingConfig) -> Any:
         loss="binary_crossentropy",
     )
     return model
+
+
+def _fit(
+    tf: Any,
+    config: TrainingConfig,
+    data: tuple[np.ndarray, np.ndarray],
+    heldout: tuple[np.ndarray, np.ndarray],
+    *,
+    steps: Steps = SILENT,
+) -> Any:
+    """The Keras model of `config` fitted on `data`, its held-out loss logged per epoch."""
+    keras_model = _build(tf, data[0].shape[1], config)
+    steps.stage("training", total=config.epochs)
+
+    class _Epochs(tf.keras.callbacks.Callback):
+        def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+            logs = logs or {}
+            steps.advance()
+            steps.log(
+                f"epoch {epoch + 1}: loss {logs.get('loss', 0):.4f}, "
+                f"held-out loss {logs.get('val_loss', 0):.4f}"
+            )
+
+    keras_model.fit(
+        *data,
+        epochs=config.epochs,
+        batch_size=config.batch_size,
+        validation_data=heldout,
+        shuffle=True,
+        verbose=0,
+        callbacks=[_Epochs()],
+    )
+    return keras_model
+
+
+def recipe(config: TrainingConfig, catalog: Catalog) -> Callable[[list[Interaction]], Any]:
+    """Train `config`'s model (float TFLite, not written anywhere) on other interactions: the
+    same recipe on another simulated world, for evaluation."""
+
+    def fit(interactions: list[Interaction]) -> RecommenderModel:
+        usable = [i for i in interactions if i.useful is not None and i.tip_id in catalog.by_id]
+        train_items, heldout = _split(usable, config.heldout_share, config.seed)
+        spec = FeatureSpec.for_catalog(catalog)
+        encoder = FeatureEncoder(spec)
+        tf = require_tensorflow()
+        keras_model = _fit(
+            tf,
+            config,
+            encode_served(encoder, train_items, catalog),
+            encode_served(encoder, heldout, catalog),
+        )
+        content = _convert(tf, keras_model, quantization=None, representative=np.zeros(0))
+        version = f"{MODEL_NAME} recipe ({architecture(spec, config)}) trained on these logs"
+        return RecommenderModel(content, version=version, spec=spec, source=version)
+
+    return fit
+
+
+def architecture(spec: FeatureSpec, config: TrainingConfig) -> str:
+    """The model in words, as its card says it."""
+    if not config.hidden:
+        return f"logistic regression on {spec.size} features"
+    return f"MLP {spec.size}-{'-'.join(map(str, config.hidden))}-1 (relu, sigmoid)"
 
 
 def _convert(tf: Any, model: Any, *, quantization: str | None, representative: np.ndarray) -> bytes:
@@ -233,39 +299,16 @@ def train(
             f"too little data to train: {len(usable)} answered interactions "
             f"of {len(interactions)}; need at least 60"
         )
-    spec = FeatureSpec(
-        topics=tuple(t.id for t in catalog.topics), regions=tuple(r.id for r in catalog.regions)
-    )
+    spec = FeatureSpec.for_catalog(catalog)
     encoder = FeatureEncoder(spec)
     steps.stage("building features", total=2)
-    x_train, y_train = _rows(encoder, train_items, catalog)
+    x_train, y_train = encode_served(encoder, train_items, catalog)
     steps.advance()
-    x_held, y_held = _rows(encoder, heldout, catalog)
+    x_held, y_held = encode_served(encoder, heldout, catalog)
     steps.advance()
 
     tf = require_tensorflow()
-    keras_model = _build(tf, spec.size, config)
-    steps.stage("training", total=config.epochs)
-
-    class _Epochs(tf.keras.callbacks.Callback):
-        def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-            logs = logs or {}
-            steps.advance()
-            steps.log(
-                f"epoch {epoch + 1}: loss {logs.get('loss', 0):.4f}, "
-                f"held-out loss {logs.get('val_loss', 0):.4f}"
-            )
-
-    keras_model.fit(
-        x_train,
-        y_train,
-        epochs=config.epochs,
-        batch_size=config.batch_size,
-        validation_data=(x_held, y_held),
-        shuffle=True,
-        verbose=0,
-        callbacks=[_Epochs()],
-    )
+    keras_model = _fit(tf, config, (x_train, y_train), (x_held, y_held), steps=steps)
 
     steps.stage(f"converting to TFLite (float, then {config.quantization})", total=2)
     pick = np.random.default_rng([config.seed, 11]).permutation(len(x_train))
@@ -327,8 +370,8 @@ def train(
             "batch": "one row per candidate tip; one invoke scores them all",
         },
         "architecture": (
-            f"MLP {spec.size}-{'-'.join(map(str, config.hidden))}-1 (relu, sigmoid), "
-            f"{keras_model.count_params()} parameters; binary cross-entropy, Adam"
+            f"{architecture(spec, config)}, {keras_model.count_params()} parameters; "
+            "binary cross-entropy, Adam"
         ),
         "quantization": {
             "method": QUANTIZATIONS[config.quantization].format(rows=len(representative)),

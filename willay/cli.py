@@ -441,18 +441,27 @@ def evaluate(
     logged_callers: Annotated[
         int, typer.Option(help="Simulated callers whose logs feed the IPS estimate.", min=50)
     ] = 3000,
+    logging_epsilon: Annotated[
+        float,
+        typer.Option(
+            help="Exploration of the rule picker logging the off-policy data.", min=0.01, max=1
+        ),
+    ] = 0.05,
     seed: Annotated[int, typer.Option(help="Random seed of the simulated callers.")] = 7,
     card: Annotated[
         bool, typer.Option("--card", help="Also record the figures in the model's card.")
     ] = False,
 ) -> None:
-    """Rank tips for held-out simulated callers: model vs popularity vs random, and IPS."""
+    """Rank tips for held-out simulated callers in two simulated worlds: the model against the
+    rule picker, rules + popularity, a logistic regression, popularity and random, with 95%
+    intervals; calibration; the policy's helpful-rate off-policy (DR) at production's epsilon."""
     import numpy as np
 
     from recommender import ExplorationPolicy, FixedModel, ModelPicker, load_model
-    from recommender.card import update_card
+    from recommender.card import read_card, update_card
     from recommender.evaluation import evaluate as run_evaluation
     from recommender.registry import model_files
+    from recommender.training import TrainingConfig, recipe, require_tensorflow
     from willay.catalog import load_catalog
 
     settings = _settings()
@@ -466,12 +475,19 @@ def evaluate(
             FixedModel(load_model(path)),
             policy=ExplorationPolicy.from_settings(settings),
             repeat_days=settings.repeat_days,
+            holdout=settings.recommender_holdout,
             rng=np.random.default_rng(seed),
         )
     except ProblemsError as exc:
         raise _report(exc) from None
     except WillayError as exc:
         raise _fail(exc.message) from None
+    try:
+        require_tensorflow()
+        refit = recipe(TrainingConfig.from_card(read_card(path)), catalog)
+    except WillayError as exc:
+        err.print(f"the second world has no model: {exc.message}", soft_wrap=True)
+        refit = None
     with _progress() as progress:
         steps = _RichSteps(progress)
         result = run_evaluation(
@@ -481,12 +497,14 @@ def evaluate(
             callers=callers,
             train_callers=train_callers,
             logged_callers=logged_callers,
+            logging_epsilon=logging_epsilon,
             repeat_days=settings.repeat_days,
+            refit=refit,
             steps=steps,
         )
         steps.finish()
     if card:
-        update_card(path, "evaluation", {"seed": seed, **result.to_json()})
+        update_card(path, "evaluation", result.to_json())
         err.print(f"recorded in {path.with_suffix('.json').name}")
     for line in result.lines():
         out.print(line, soft_wrap=True)

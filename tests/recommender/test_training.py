@@ -12,7 +12,8 @@ import pytest
 from typer.testing import CliRunner
 
 from recommender import FixedModel, ModelPicker, load_model
-from recommender.evaluation import auc, evaluate, hit_and_ndcg
+from recommender.evaluation import evaluate
+from recommender.metrics import auc, hit_and_ndcg
 from recommender.interactions import interactions_from_events
 from recommender.registry import model_files
 from recommender.runtime import card_path
@@ -23,7 +24,9 @@ from willay.cli import app
 from willay.config import PROJECT_ROOT
 
 runner = CliRunner()
-LAST_LINE = re.compile(r"NDCG@5 model \d\.\d{3} popularity \d\.\d{3} random \d\.\d{3}")
+LAST_LINE = re.compile(
+    r"NDCG@5 model \d\.\d{3} rules \d\.\d{3} popularity \d\.\d{3} random \d\.\d{3}"
+)
 
 
 def test_metrics_on_hand_computed_cases() -> None:
@@ -68,7 +71,7 @@ def small_model(tmp_path_factory, content_catalog):
     )
 
 
-def test_a_small_training_beats_popularity_on_held_out_callers(small_model, content_catalog):
+def test_a_small_training_beats_the_baselines_on_held_out_callers(small_model, content_catalog):
     model = load_model(small_model.model_path)
     result = evaluate(
         ModelPicker(FixedModel(model)),
@@ -77,12 +80,23 @@ def test_a_small_training_beats_popularity_on_held_out_callers(small_model, cont
         callers=300,
         train_callers=800,
         logged_callers=200,
+        worlds=("regions",),
     )
-    ndcg, hit = result.ndcg_at_5, result.hit_at_1
+    [world] = result.worlds
+    ndcg = {name: r.ndcg_at_5 for name, r in world.rankers.items()}
     assert ndcg["model"] > ndcg["popularity"] + 0.05 > ndcg["random"] + 0.05, ndcg
-    assert hit["model"] > hit["popularity"] + 0.04, hit
-    assert result.auc["model"] > result.auc["popularity"] + 0.05, result.auc
+    assert ndcg["model"] > ndcg["rules"], ndcg
+    versus = world.rankers["rules+popularity"].ndcg_vs_model
+    assert versus.mean == pytest.approx(ndcg["model"] - ndcg["rules+popularity"])
+    assert versus.low < versus.mean < versus.high < versus.low + 0.1
+    assert world.auc["model"] > world.auc["popularity"] + 0.05, world.auc
     assert ndcg["ceiling"] > ndcg["model"], "the simulator's own odds are the ceiling"
+    assert 0 <= world.calibration["model"].ece < 0.1
+    off = world.off_policy
+    assert off.logging_epsilon == 0.05 and off.model.events > 100
+    assert off.best_truth > off.truth > off.rules_truth - 0.05
+    needs = [n for _, n in off.needs.values()]
+    assert needs == sorted(needs, reverse=True), "more exploration, fewer picks needed"
     assert LAST_LINE.fullmatch(result.lines()[-1])
 
 
@@ -177,8 +191,11 @@ def test_evaluate_prints_the_scripted_last_line(shipped_model) -> None:
     assert result.exit_code == 0, result.output
     lines = result.stdout.strip().splitlines()
     assert LAST_LINE.fullmatch(lines[-1]), lines[-1]
-    assert any(line.startswith("AUC") for line in lines)
-    assert any("SNIPS" in line for line in lines)
+    said = "\n".join(lines)
+    for ranker in ("logistic", "rules+popularity", "context popularity"):
+        assert re.search(rf"^  {re.escape(ranker)} .* hit@1 [+-]0\.\d{{3}} \[", said, re.M)
+    assert said.count("calibration model: ECE") == 2, "both worlds"
+    assert "world habits" in said and "DR " in said
 
 
 def test_evaluate_without_a_model_fails_clearly(tmp_path, monkeypatch) -> None:
