@@ -13,8 +13,8 @@ from typer.testing import CliRunner
 
 from recommender import FixedModel, ModelPicker, load_model
 from recommender.evaluation import evaluate
-from recommender.metrics import auc, hit_and_ndcg
 from recommender.interactions import interactions_from_events
+from recommender.metrics import auc, hit_and_ndcg
 from recommender.registry import model_files
 from recommender.runtime import card_path
 from recommender.simulator import CallerSimulator, LoggingPolicy, log_events, training_log
