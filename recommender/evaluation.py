@@ -154,6 +154,7 @@ def _off_policy_lines(off: OffPolicy) -> list[str]:
         f"  off-policy: {m.events} first tips logged by the rule picker exploring with epsilon "
         f"{off.logging_epsilon:g} (helpful-rate {off.logging_rate:.3f})",
         f"  model policy helpful-rate: DR {m.dr.mean:.3f} [{m.dr.low:.3f}, {m.dr.high:.3f}], "
+        f"clipped DR {m.clipped_dr.mean:.3f} [{m.clipped_dr.low:.3f}, {m.clipped_dr.high:.3f}], "
         f"IPS {m.ips:.3f}, SNIPS {m.snips:.3f}; simulated truth {off.truth:.3f} "
         f"(effective events {m.effective_events:.0f}, max weight {m.max_weight:.0f})",
         f"  simulated truth of the rule picker {off.rules_truth:.3f}, best possible "

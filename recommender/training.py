@@ -25,13 +25,15 @@ from recommender.baselines import encode_served, popularity
 from recommender.candidates import candidates
 from recommender.card import write_atomically, write_card
 from recommender.features import FeatureEncoder, FeatureSpec
+from recommender.gate import DEFAULT_MARGIN, GateResult, release_gate
 from recommender.interactions import Interaction
 from recommender.metrics import auc
+from recommender.policy import ExplorationPolicy
 from recommender.progress import SILENT, Steps
-from recommender.registry import MODEL_NAME, model_file, model_files
-from recommender.runtime import RecommenderModel, sha256_hex
+from recommender.registry import CANDIDATES, MODEL_NAME, ModelRegistry, model_file, model_files
+from recommender.runtime import RecommenderModel, card_path, sha256_hex
 from willay.catalog import Catalog
-from willay.errors import ConfigurationError
+from willay.errors import ConfigurationError, ModelError
 
 __all__ = [
     "QUANTIZATIONS",
@@ -48,6 +50,14 @@ __all__ = [
 ]
 
 TRAIN_EXTRA = "pip install 'willay[train]'"
+
+
+GATE_TEST = (
+    "paired 95% bootstrap intervals over held-out callers of the clipped-DR (weights <= 20) "
+    "helpful-rate of the "
+    "candidate's policy minus the rule picker's (must lie above 0) and minus the serving "
+    "model's (lower end above -margin)"
+)
 
 
 def float_model_file(model_path: Path) -> Path:
@@ -110,6 +120,8 @@ class TrainingResult:
     model_path: Path
     card: dict[str, Any]
     quantization: QuantizationReport
+    gate: GateResult
+    published: bool
     heldout_auc: dict[str, float] = field(default_factory=dict)
 
 
@@ -271,8 +283,31 @@ def compare_quantized(
 
 
 def _next_number(folder: Path) -> int:
-    found = model_files(folder)
-    return found[0][0] + 1 if found else 1
+    """One more than any version published or set aside as a candidate."""
+    found = model_files(folder) + model_files(folder / CANDIDATES)
+    return max(number for number, _ in found) + 1 if found else 1
+
+
+def _serving(folder: Path) -> RecommenderModel | None:
+    """The model replicas watching `folder` serve now (pinned, else newest), if any."""
+    registry = ModelRegistry(folder, poll_seconds=0)
+    try:
+        return registry.start()
+    except ModelError:
+        return None
+
+
+def _publish(candidate: Path, folder: Path) -> Path:
+    """Move a candidate's files beside the served ones, the model file last."""
+    target = folder / candidate.name
+    for companion in (
+        float_model_file(candidate),
+        candidate.with_suffix(".md"),
+        card_path(candidate),
+    ):
+        os.replace(companion, folder / companion.name)
+    os.replace(candidate, target)
+    return target
 
 
 def train(
@@ -283,12 +318,17 @@ def train(
     source: dict[str, Any],
     config: TrainingConfig | None = None,
     number: int | None = None,
+    policy: ExplorationPolicy | None = None,
+    margin: float = DEFAULT_MARGIN,
     steps: Steps = SILENT,
     clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
 ) -> TrainingResult:
-    """Train, convert, check and write `willay-recommender-v<N>.tflite` with its card.
+    """Train, convert, check, and gate `willay-recommender-v<N>.tflite` with its card.
 
-    `source` describes the data for the card. Interactions without an answer, or whose tip is
+    The model is written to `out_dir/candidates/` and moved beside the served models only if
+    it passes the release gate (`gate.py`) against the serving model and the rule picker
+    under `policy`; otherwise it stays aside, its card saying why. `source` describes the
+    data for the card. Interactions without an answer, or whose tip is
     no longer in the catalog, are left out. `ConfigurationError` if too few remain.
     """
     config = config or TrainingConfig()
@@ -346,8 +386,24 @@ def train(
         "popularity": auc(np.array([popular.get(i.tip_id, 0.5) for i in heldout]), y_held),
     }
 
-    out_dir.mkdir(parents=True, exist_ok=True)
-    model_path = model_file(out_dir, number)
+    steps.stage("release gate: the candidate against the rules and the serving model", total=None)
+    # every pick of the held-out callers, answered or not: the reward is a useful answer
+    held = {i.caller for i in heldout}
+    served = [i for i in interactions if i.tip_id in catalog.by_id]
+    gate = release_gate(
+        quantized,
+        _serving(out_dir),
+        trained=[i for i in served if i.caller not in held],
+        heldout=[i for i in served if i.caller in held],
+        catalog=catalog,
+        policy=policy or ExplorationPolicy(),
+        repeat_days=config.repeat_days,
+        seed=config.seed,
+        margin=margin,
+    )
+    aside = out_dir / CANDIDATES
+    aside.mkdir(parents=True, exist_ok=True)
+    model_path = model_file(aside, number)
     card = {
         "name": MODEL_NAME,
         "version": version,
@@ -389,10 +445,18 @@ def train(
             "tensorflow": tf.__version__,
         },
         "metrics": {"heldout_auc": {k: round(v, 4) for k, v in heldout_auc.items()}},
+        "gate": {"test": GATE_TEST, **gate.to_json()},
     }
     write_atomically(float_model_file(model_path), float_bytes)
     write_card(model_path, card)
     write_atomically(model_path, quant_bytes)
+    if gate.passed:
+        model_path = _publish(model_path, out_dir)
     return TrainingResult(
-        model_path=model_path, card=card, quantization=report, heldout_auc=heldout_auc
+        model_path=model_path,
+        card=card,
+        quantization=report,
+        gate=gate,
+        published=gate.passed,
+        heldout_auc=heldout_auc,
     )

@@ -11,10 +11,11 @@ import sys
 import pytest
 from typer.testing import CliRunner
 
-from recommender import FixedModel, ModelPicker, load_model
+from recommender import ExplorationPolicy, FixedModel, ModelPicker, load_model
 from recommender.evaluation import evaluate
+from recommender.gate import release_gate
 from recommender.interactions import interactions_from_events
-from recommender.metrics import auc, hit_and_ndcg
+from recommender.metrics import Interval, auc, hit_and_ndcg
 from recommender.registry import model_files
 from recommender.runtime import card_path
 from recommender.simulator import CallerSimulator, LoggingPolicy, log_events, training_log
@@ -60,8 +61,9 @@ def test_events_rebuild_what_the_picker_knew(content_catalog) -> None:
 
 @pytest.fixture(scope="module")
 def small_model(tmp_path_factory, content_catalog):
-    """A model trained on 800 simulated callers, as CI can afford."""
-    found, source = training_log(content_catalog, seed=7, callers=800)
+    """A model trained on 2500 simulated callers: as CI can afford, and enough held-out callers
+    (500) for the release gate to tell it from the rule picker."""
+    found, source = training_log(content_catalog, seed=7, callers=2500)
     return train(
         found,
         content_catalog,
@@ -102,14 +104,17 @@ def test_a_small_training_beats_the_baselines_on_held_out_callers(small_model, c
 
 def test_training_writes_model_float_twin_and_card(small_model) -> None:
     path = small_model.model_path
-    assert path.name == "willay-recommender-v1.tflite"
+    assert small_model.published and path.name == "willay-recommender-v1.tflite"
+    assert not any((path.parent / "candidates").iterdir()), "published, not left aside"
+    gate = small_model.card["gate"]
+    assert gate["passed"] and gate["versus"]["rule picker"]["low"] > 0
     card = json.loads(card_path(path).read_text())
     assert card["version"] == "willay-recommender-v1" and card["size_bytes"] < 100_000
     assert float_model_file(path).stat().st_size == card["float_model"]["size_bytes"]
     q = card["quantization"]
     assert q["requests"] > 100 and q["max_abs_diff"] < 0.05 and q["top1_agreement"] > 0.9
     assert q["keras_vs_float_tflite_max_diff"] < 1e-5
-    assert card["training"]["callers"] == 800 and card["training"]["seed"] == 7
+    assert card["training"]["callers"] == 2500 and card["training"]["seed"] == 7
     assert card["metrics"]["heldout_auc"]["model_quantized"] > 0.6
     assert path.with_suffix(".md").exists()
 
@@ -126,14 +131,44 @@ def test_train_from_influx(influx, tmp_path, content_catalog, monkeypatch) -> No
         app,
         ["train", "--from-influx", "--since-days", "3650", "--epochs", "2", "--out-dir", str(out)],
     )
-    assert result.exit_code == 0, result.output
+    # 150 callers are too few for the release gate: the candidate is kept aside
+    assert result.exit_code == 1, result.output
     assert "wrote " in result.stdout and "top-1 agreement" in result.stdout
-    (number, path), *_ = model_files(out)
+    said = " ".join(result.stderr.split())
+    assert "not published: not better than the rule picker" in said
+    assert model_files(out) == [], "nothing published"
+    (number, path), *_ = model_files(out / "candidates")
     card = json.loads(card_path(path).read_text())
     assert card["training"]["source"] == "InfluxDB, events of the last 3650 days"
     answered = sum(1 for i in log.interactions if i.useful is not None)
     assert card["training"]["answered_interactions"] == answered
+    assert card["gate"]["passed"] is False and card["gate"]["reasons"]
     assert load_model(path).version == "willay-recommender-v1"
+
+
+def test_the_gate_refuses_a_model_worse_than_the_serving_one(
+    small_model, shipped_model, content_catalog
+) -> None:
+    logs = {}
+    for purpose in ("train", "heldout"):
+        sim = CallerSimulator(content_catalog, seed=3, purpose=purpose)
+        logs[purpose] = sim.run(sim.callers(1500), LoggingPolicy(epsilon=0.3)).interactions
+    common = {
+        "trained": logs["train"],
+        "heldout": logs["heldout"],
+        "catalog": content_catalog,
+        "policy": ExplorationPolicy(),
+        "repeat_days": 30,
+        "seed": 3,
+    }
+    small, shipped = load_model(small_model.model_path), load_model(shipped_model)
+    refused = release_gate(small, shipped, **common)
+    versus = refused.versus["serving willay-recommender-v1"]
+    assert not refused.passed and versus.low < -0.01, refused.lines()
+    assert any("not better than the serving willay-recommender-v1" in r for r in refused.reasons)
+    same = release_gate(shipped, shipped, **common)
+    assert same.versus["serving willay-recommender-v1"] == Interval(0.0, 0.0, 0.0)
+    assert same.passed, same.lines()
 
 
 def test_train_on_too_few_events_is_one_clear_line(tmp_path, content_catalog) -> None:
