@@ -1,7 +1,7 @@
 """The release gate: a newly trained model serves only if it beats what would serve instead.
 
 The test, on the held-out callers' logged picks (none of them trained on): the clipped doubly
-robust estimate (`offpolicy.py`, weights cut at 20) of the helpful-rate (useful answers per
+robust estimate (`offpolicy.py`, weights cut at 10) of the helpful-rate (useful answers per
 served tip) of the candidate's policy minus that of the rule picker, and minus that of the
 serving model's policy, each with a paired 95% bootstrap interval over callers (the same
 picks, the same reward model fitted on the training callers). The candidate passes when

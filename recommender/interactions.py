@@ -77,6 +77,9 @@ def interactions_from_events(events: Iterable[Event]) -> list[Interaction]:
     found = []
     for event in ordered:
         tip_id = str(event.data.get("tip_id", ""))
+        if tip_id and event.kind == EventKind.sms_sent:  # the weekly tip is heard, as served
+            heard.setdefault(event.subscriber, {})[tip_id] = event.ts
+            continue
         if not tip_id or not event.session:
             continue
         if event.kind == EventKind.feedback:

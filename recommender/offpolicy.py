@@ -5,10 +5,11 @@ reward model q(x, a) (a logistic regression on the logs' own features), the DR t
 is  sum_a pi(a|x) q(x, a) + pi(a_i|x) / p_i * (r_i - q(x, a_i)):  unbiased when either the
 propensities or the reward model are right, and far less noisy than IPS when propensities are
 small (at epsilon 0.05 a tip the logging policy would not choose has p = 0.05 / ~45 candidates,
-a weight near 900). Clipped DR cuts weights above `CLIP` (20) in the correction: biased towards
-the reward model on those picks, but its interval is several times narrower (in simulation at
-epsilon 0.3, 1500 callers: +/-0.025 instead of +/-0.07, its estimate within the interval of the
-truth). Intervals are 95% bootstrap intervals resampling callers.
+a weight near 900). Clipped DR cuts weights above `CLIP` (10) in the correction: biased towards
+the reward model on those picks, but its interval is several times narrower (in simulation, the
+shipped model minus the rule picker on 1500 callers logged at epsilon 0.3: truth +0.041; DR
++0.097 [+0.031, +0.170], clipped at 10 +0.023 [+0.006, +0.038]). Intervals are 95%
+bootstrap intervals resampling callers.
 
 `exploration_needs` answers the design question: how many logged picks a given interval
 half-width needs at each exploration rate, from the DR variance  E_x[sum_a pi(a|x)^2 /
@@ -41,7 +42,7 @@ __all__ = [
 Distribution = list[tuple[Tip, float]]
 PolicyFn = Callable[[PickContext], Distribution]
 Z95 = 1.96
-CLIP = 20.0  # weights above this are cut in clipped DR
+CLIP = 10.0  # weights above this are cut in clipped DR
 
 
 @dataclass(frozen=True)

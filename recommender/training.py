@@ -53,7 +53,7 @@ TRAIN_EXTRA = "pip install 'willay[train]'"
 
 
 GATE_TEST = (
-    "paired 95% bootstrap intervals over held-out callers of the clipped-DR (weights <= 20) "
+    "paired 95% bootstrap intervals over held-out callers of the clipped-DR (weights <= 10) "
     "helpful-rate of the "
     "candidate's policy minus the rule picker's (must lie above 0) and minus the serving "
     "model's (lower end above -margin)"

@@ -13,6 +13,7 @@ from recommender.interactions import interactions_from_events
 from recommender.simulator import CallerSimulator, LoggingPolicy, log_events
 from tests.fixtures.ussd import FixedClock, Phone
 from willay.app import create_app
+from willay.events import Event
 
 
 def row_of(encoder: FeatureEncoder, item, catalog) -> np.ndarray:
@@ -95,3 +96,22 @@ def test_simulated_logs_and_their_events_give_the_same_rows(content_catalog, shi
     assert not differ.any(), f"{differ.mean():.1%} of rows differ"
     assert any(len(i.context.audiences) > 1 for i in again)
     assert any(i.context.age_group for i in again)
+
+
+def test_a_weekly_sms_tip_counts_as_heard_in_rows_from_events(content_catalog) -> None:
+    tip = content_catalog.tips[0]
+    at = dt.datetime(2026, 6, 1, 9, tzinfo=dt.UTC)
+    person = "c" * 32
+    events = [
+        Event(ts=at, channel="sms", kind="sms_sent", subscriber=person, data={"tip_id": tip.id}),
+        Event(
+            ts=at + dt.timedelta(days=2),
+            channel="ussd",
+            kind="tip_served",
+            subscriber=person,
+            session="s1",
+            data={"tip_id": content_catalog.tips[1].id, "consented": True},
+        ),
+    ]
+    [item] = interactions_from_events(events)
+    assert item.context.heard == {tip.id: at}
