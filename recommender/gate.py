@@ -49,7 +49,7 @@ class GateResult:
         verdict = "passed" if self.passed else "refused"
         c = self.candidate
         head = (
-            f"release gate {verdict}: DR helpful-rate of the candidate {c.mean:.3f} "
+            f"release gate {verdict}: clipped-DR helpful-rate of the candidate {c.mean:.3f} "
             f"[{c.low:.3f}, {c.high:.3f}] on {self.events} held-out logged picks"
         )
         return [
