@@ -80,7 +80,7 @@ class ContextPopularity:
 
 
 def rule_scores(
-    rules: RuleBasedPicker, context: PickContext, tips: list[Tip], catalog: Catalog
+    rules: RuleBasedPicker, context: PickContext, *, tips: list[Tip], catalog: Catalog
 ) -> np.ndarray:
     """The rule picker's fit of each tip (`UNFIT` where it would never serve it)."""
     return np.asarray(
@@ -122,6 +122,7 @@ def fit_logistic(
 def encode_served(
     encoder: FeatureEncoder,
     items: list[Interaction],
+    *,
     catalog: Catalog,
     label: Callable[[Interaction], bool] = lambda i: bool(i.useful),
 ) -> tuple[np.ndarray, np.ndarray]:

@@ -257,13 +257,13 @@ def _world(
     model = model_for(trained)
     encoder = FeatureEncoder(FeatureSpec.for_catalog(catalog))
     answered_train = [i for i in trained if i.useful is not None]
-    logistic = fit_logistic(*encode_served(encoder, answered_train, catalog))
+    logistic = fit_logistic(*encode_served(encoder, answered_train, catalog=catalog))
     popular = popularity(trained)
     in_context = ContextPopularity(trained, catalog)
     rules = RuleBasedPicker(repeat_days=repeat_days)
 
     def by_rules(context, tips, with_popularity: bool = False):
-        fit = rule_scores(rules, context, tips, catalog)
+        fit = rule_scores(rules, context, tips=tips, catalog=catalog)
         tiebreak = np.array([popular.get(t.id, 0.5) for t in tips]) if with_popularity else 0
         return fit + 0.5 * tiebreak + 1e-6 * rng.random(len(tips))
 
@@ -301,11 +301,11 @@ def _world(
         rankers[name] = Ranker(float(hits.mean()), float(ndcgs.mean()), **versus)
 
     answered = [i for i in log.interactions if i.useful is not None]
-    x, labels = encode_served(encoder, answered, catalog)
+    x, labels = encode_served(encoder, answered, catalog=catalog)
     scored = {"logistic": logistic.predict(x)}
     if model is not None:
         scored = {
-            "model": model.score(encode_served(model.encoder, answered, catalog)[0]),
+            "model": model.score(encode_served(model.encoder, answered, catalog=catalog)[0]),
             **scored,
         }
     aucs = {name: auc(s, labels) for name, s in scored.items()}
@@ -352,7 +352,7 @@ def _off_policy(
 ) -> OffPolicy:
     firsts = [i for i in log.interactions if i.position == 0]
     steps.stage("off-policy: weighting logged first tips", total=None)
-    found = estimate(policy, firsts, catalog, reward, rng)
+    found = estimate(policy, firsts, catalog=catalog, reward=reward, rng=rng)
     logging = LoggingPolicy(epsilon=epsilon, repeat_days=repeat_days)
     truths = np.zeros((len(firsts), 3))
     for row, item in enumerate(firsts):
@@ -374,8 +374,8 @@ def _off_policy(
     needs = exploration_needs(
         policy,
         [i.context for i in firsts[:NEEDS_CONTEXTS]],
-        catalog,
-        reward,
+        catalog=catalog,
+        reward=reward,
         logging_at=lambda context, e: logging.mixture(context, catalog, e),
         epsilons=EXPLORATION_RATES,
         half_width=HALF_WIDTH,

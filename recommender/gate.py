@@ -88,21 +88,19 @@ def release_gate(
             rng=np.random.default_rng(seed),
         )
         return dr_terms(
-            lambda c: picker.distribution(c, catalog), items, catalog, reward, clip=CLIP
+            lambda c: picker.distribution(c, catalog),
+            items,
+            catalog=catalog,
+            reward=reward,
+            clip=CLIP,
         )[0]
 
     groups = np.array([i.caller for i in items])
     mine = terms(candidate)
-    versus = {
-        "rule picker": bootstrap_mean(
-            mine
-            - dr_terms(lambda c: rules.mixture(c, catalog, 0.0), items, catalog, reward, clip=CLIP)[
-                0
-            ],
-            groups,
-            rng,
-        )
-    }
+    by_rules, _ = dr_terms(
+        lambda c: rules.mixture(c, catalog, 0.0), items, catalog=catalog, reward=reward, clip=CLIP
+    )
+    versus = {"rule picker": bootstrap_mean(mine - by_rules, groups, rng)}
     if serving is not None:
         versus[f"serving {serving.version}"] = bootstrap_mean(mine - terms(serving), groups, rng)
     reasons = []

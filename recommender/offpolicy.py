@@ -58,7 +58,9 @@ class RewardModel:
     ) -> RewardModel:
         """Fit on logged picks; no answer counts as not useful (the reward is a useful answer)."""
         known = [i for i in items if i.tip_id in catalog.by_id]
-        rows, labels = encode_served(encoder, known, catalog, label=lambda i: i.useful is True)
+        rows, labels = encode_served(
+            encoder, known, catalog=catalog, label=lambda i: i.useful is True
+        )
         return cls(encoder, fit_logistic(rows, labels))
 
     def __call__(self, context: PickContext, tips: list[Tip], catalog: Catalog) -> np.ndarray:
@@ -70,9 +72,9 @@ class RewardModel:
 def dr_terms(
     policy: PolicyFn,
     items: list[Interaction],
+    *,
     catalog: Catalog,
     reward: RewardModel,
-    *,
     clip: float | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Per logged pick: the DR term and the importance weight pi(a_i|x) / p_i.
@@ -112,14 +114,15 @@ class OffPolicyEstimate:
 def estimate(
     policy: PolicyFn,
     items: list[Interaction],
+    *,
     catalog: Catalog,
     reward: RewardModel,
     rng: np.random.Generator,
 ) -> OffPolicyEstimate:
     """IPS, SNIPS and DR (with its interval) of `policy` on logged picks `items`."""
     items = [i for i in items if i.tip_id in catalog.by_id]
-    terms, w = dr_terms(policy, items, catalog, reward)
-    clipped, _ = dr_terms(policy, items, catalog, reward, clip=CLIP)
+    terms, w = dr_terms(policy, items, catalog=catalog, reward=reward)
+    clipped, _ = dr_terms(policy, items, catalog=catalog, reward=reward, clip=CLIP)
     groups = np.array([i.caller for i in items])
     r = np.array([1.0 if i.useful else 0.0 for i in items])
     return OffPolicyEstimate(
@@ -136,9 +139,9 @@ def estimate(
 def exploration_needs(
     policy: PolicyFn,
     contexts: list[PickContext],
+    *,
     catalog: Catalog,
     reward: RewardModel,
-    *,
     logging_at: Callable[[PickContext, float], Distribution],
     epsilons: tuple[float, ...],
     half_width: float,

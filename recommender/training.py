@@ -213,8 +213,8 @@ def recipe(config: TrainingConfig, catalog: Catalog) -> Callable[[list[Interacti
         keras_model = _fit(
             tf,
             config,
-            encode_served(encoder, train_items, catalog),
-            encode_served(encoder, heldout, catalog),
+            encode_served(encoder, train_items, catalog=catalog),
+            encode_served(encoder, heldout, catalog=catalog),
         )
         content = _convert(tf, keras_model, quantization=None, representative=np.zeros(0))
         version = f"{MODEL_NAME} recipe ({architecture(spec, config)}) trained on these logs"
@@ -342,9 +342,9 @@ def train(
     spec = FeatureSpec.for_catalog(catalog)
     encoder = FeatureEncoder(spec)
     steps.stage("building features", total=2)
-    x_train, y_train = encode_served(encoder, train_items, catalog)
+    x_train, y_train = encode_served(encoder, train_items, catalog=catalog)
     steps.advance()
-    x_held, y_held = encode_served(encoder, heldout, catalog)
+    x_held, y_held = encode_served(encoder, heldout, catalog=catalog)
     steps.advance()
 
     tf = require_tensorflow()

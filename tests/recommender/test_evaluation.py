@@ -79,9 +79,9 @@ def test_off_policy_of_the_logging_policy_itself_is_its_mean(content_catalog) ->
     found = estimate(
         lambda c: logging.distribution(c, content_catalog),
         firsts,
-        content_catalog,
-        reward,
-        np.random.default_rng(0),
+        catalog=content_catalog,
+        reward=reward,
+        rng=np.random.default_rng(0),
     )
     mean = np.mean([1.0 if i.useful else 0.0 for i in firsts])
     assert found.ips == pytest.approx(mean) and found.snips == pytest.approx(mean)
@@ -90,8 +90,8 @@ def test_off_policy_of_the_logging_policy_itself_is_its_mean(content_catalog) ->
     needs = exploration_needs(
         lambda c: logging.distribution(c, content_catalog),
         [i.context for i in firsts[:100]],
-        content_catalog,
-        reward,
+        catalog=content_catalog,
+        reward=reward,
         logging_at=lambda c, e: logging.mixture(c, content_catalog, e),
         epsilons=(0.05, 0.3),
         half_width=0.02,
@@ -103,7 +103,7 @@ def test_rows_of_served_tips_are_what_the_model_reads(content_catalog, shipped_m
     model = load_model(shipped_model)
     sim = CallerSimulator(content_catalog, seed=4)
     log = sim.run(sim.callers(20), LoggingPolicy(epsilon=0.3))
-    rows, labels = encode_served(model.encoder, log.interactions, content_catalog)
+    rows, labels = encode_served(model.encoder, log.interactions, catalog=content_catalog)
     assert rows.shape == (len(log.interactions), model.spec.size)
     assert labels.tolist() == [1.0 if i.useful else 0.0 for i in log.interactions]
 
