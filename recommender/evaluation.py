@@ -1,97 +1,167 @@
-"""Offline evaluation on held-out simulated callers: ranking metrics and an IPS estimate.
+"""Offline evaluation on held-out simulated callers, in two simulated worlds.
 
-- AUC of the answers those callers actually logged (with their noise and position bias).
-- Hit rate@1 and NDCG@5 over the full candidate list of each request (never sampled
-  negatives): a tip counts as relevant when the person, asked about it first, would answer
-  "useful" (drawn once from the simulator's hidden odds).
-- The baselines: popularity (each tip's useful-rate in the training logs, weighted by inverse
-  propensity, the same for everyone) and random; and, as a ceiling, the simulator's own hidden
-  odds (no model can know them).
-- The helpful-rate of the model's policy (with its exploration) estimated from logs of another
-  policy (the rule-based picker exploring with epsilon) by inverse propensity scoring, plain and
-  self-normalised (SNIPS), beside the simulator's true value of that policy.
+- `regions`: the simulator the features were written for (its terms are the cross features);
+  `habits`: a second world whose truth they cannot express (`simulator.HabitsSimulator`), so
+  the figures are not only a measure of how well a model recovers a hand-written logit. In the
+  first world the model is the one given; in the second it is the same recipe trained on that
+  world's logs (`refit`), or missing when TensorFlow is not installed.
+- Rankers over the full candidate list of each first request (never sampled negatives): the
+  model, a logistic regression on the same features, the rule picker (the production
+  fallback), the rule picker with popularity breaking its ties, popularity per zone and month
+  (context popularity), popularity, random, and the simulator's hidden odds as a ceiling. A tip
+  is relevant when the person, asked about it first, would answer "useful" (drawn once).
+  Hit@1 and NDCG@5, with 95% bootstrap intervals (resampling callers) of model minus each.
+- AUC and calibration (a reliability table, ECE) on the answers those callers logged.
+- Off-policy: the helpful-rate of the model's policy (with its exploration) estimated by DR,
+  IPS and SNIPS from logs of the rule picker exploring with production's epsilon (0.05), beside
+  the simulated truth of that policy, of the rule picker and of the best possible; and how
+  many logged picks an interval of +/- 0.02 needs at each exploration rate.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from recommender.baselines import (
+    ContextPopularity,
+    encode_served,
+    fit_logistic,
+    popularity,
+    rule_scores,
+)
 from recommender.candidates import candidates
+from recommender.features import FeatureEncoder, FeatureSpec
 from recommender.interactions import Interaction
+from recommender.metrics import (
+    Calibration,
+    Interval,
+    auc,
+    bootstrap_mean,
+    calibration,
+    hit_and_ndcg,
+)
 from recommender.model_picker import ModelPicker
+from recommender.offpolicy import OffPolicyEstimate, RewardModel, estimate, exploration_needs
 from recommender.progress import SILENT, Steps
-from recommender.simulator import CallerSimulator, LoggingPolicy, SimulatedLog
+from recommender.rules import RuleBasedPicker
+from recommender.runtime import RecommenderModel
+from recommender.simulator import (
+    TRAINING_EPSILON,
+    WORLDS,
+    CallerSimulator,
+    LoggingPolicy,
+    SimulatedLog,
+)
 from willay.catalog import Catalog
 
-__all__ = [
-    "Evaluation",
-    "IpsEstimate",
-    "auc",
-    "evaluate",
-    "hit_and_ndcg",
+__all__ = ["Evaluation", "Ranker", "WorldResult", "evaluate"]
+
+RANKERS = (
+    "model",
+    "logistic",
+    "rules",
+    "rules+popularity",
+    "context popularity",
     "popularity",
-]
-
-RANKERS = ("model", "popularity", "random")
+    "random",
+)
 CEILING = "ceiling"
+LAST_LINE = ("model", "rules", "popularity", "random")
+EXPLORATION_RATES = (0.05, 0.1, 0.2, 0.3)
+HALF_WIDTH = 0.02
+NEEDS_CONTEXTS = 1500  # logged contexts the exploration table averages over
+WORLD_NOTES = {
+    "regions": "the simulator the cross features were written for",
+    "habits": "a truth the cross features cannot express",
+}
 
-
-def auc(scores: np.ndarray, labels: np.ndarray) -> float:
-    """Area under the ROC curve (ties count half); 0.5 when one class is missing."""
-    scores, labels = np.asarray(scores, dtype=np.float64), np.asarray(labels, dtype=bool)
-    positives, negatives = int(labels.sum()), int((~labels).sum())
-    if positives == 0 or negatives == 0:
-        return 0.5
-    order = np.argsort(scores, kind="stable")
-    ranks = np.empty(len(scores))
-    sorted_scores = scores[order]
-    _, starts, counts = np.unique(sorted_scores, return_index=True, return_counts=True)
-    for start, count in zip(starts, counts, strict=True):
-        ranks[order[start : start + count]] = start + (count + 1) / 2
-    return float((ranks[labels].sum() - positives * (positives + 1) / 2) / (positives * negatives))
-
-
-def hit_and_ndcg(scores: np.ndarray, labels: np.ndarray, k: int = 5) -> tuple[float, float]:
-    """Hit@1 and NDCG@k of one ranked list with binary relevance (best first, stable ties)."""
-    order = np.argsort(-np.asarray(scores), kind="stable")
-    gains = np.asarray(labels, dtype=np.float64)[order][:k]
-    discounts = 1.0 / np.log2(np.arange(2, k + 2))
-    ideal = np.sort(labels)[::-1][:k]
-    best = float((ideal * discounts[: len(ideal)]).sum())
-    ndcg = float((gains * discounts[: len(gains)]).sum()) / best if best else 0.0
-    return float(gains[0]) if len(gains) else 0.0, ndcg
-
-
-def popularity(interactions: list[Interaction]) -> dict[str, float]:
-    """Each tip's useful-rate among its answers, weighted by 1 / propensity.
-
-    The weights undo the logging policy's choices (a tip served mostly where and when it fits
-    would otherwise look useful to everyone); one useful and one not useful answer of weight 1
-    are added to each tip.
-    """
-    counts: dict[str, list[float]] = {}
-    for item in interactions:
-        if item.useful is not None:
-            weight = 1.0 / item.propensity
-            useful, answered = counts.setdefault(item.tip_id, [0.0, 0.0])
-            counts[item.tip_id] = [useful + weight * item.useful, answered + weight]
-    return {tip_id: (u + 1) / (n + 2) for tip_id, (u, n) in counts.items()}
+ModelFor = Callable[[list[Interaction]], RecommenderModel | None]
 
 
 @dataclass(frozen=True)
-class IpsEstimate:
-    """The model policy's helpful-rate estimated from another policy's logs."""
+class Ranker:
+    """One ranker's figures, and the model minus it (None for the model itself)."""
 
-    events: int
+    hit_at_1: float
+    ndcg_at_5: float
+    hit_vs_model: Interval | None = None
+    ndcg_vs_model: Interval | None = None
+
+
+@dataclass(frozen=True)
+class OffPolicy:
+    """The model policy's helpful-rate from the rule picker's logs, and the simulated truths."""
+
     logging_epsilon: float
     logging_rate: float
-    ips: float
-    snips: float
+    model: OffPolicyEstimate
     truth: float
-    effective_events: float
-    max_weight: float
+    rules_truth: float
+    best_truth: float
+    needs: dict[float, tuple[float, int]]
+
+
+@dataclass(frozen=True)
+class WorldResult:
+    world: str
+    model: str
+    callers: int
+    requests: int
+    mean_candidates: float
+    answered: int
+    rankers: dict[str, Ranker]
+    auc: dict[str, float]
+    calibration: dict[str, Calibration]
+    off_policy: OffPolicy | None
+
+    def lines(self) -> list[str]:
+        head = (
+            f"world {self.world} ({WORLD_NOTES.get(self.world, 'simulated')}): model = "
+            f"{self.model}; {self.callers} held-out callers, {self.requests} requests ranked "
+            f"over all their candidates (mean {self.mean_candidates:.1f})"
+        )
+        table = [f"  {'ranker':<19}{'hit@1':>7}{'NDCG@5':>8}   model minus ranker, 95% CI:"]
+        for name, r in self.rankers.items():
+            diff = (
+                f"   hit@1 {r.hit_vs_model}  NDCG@5 {r.ndcg_vs_model}"
+                if r.hit_vs_model is not None
+                else ""
+            )
+            table.append(f"  {name:<19}{r.hit_at_1:>7.3f}{r.ndcg_at_5:>8.3f}{diff}")
+        scored = ", ".join(f"{n} {v:.3f}" for n, v in self.auc.items())
+        lines = [head, *table, f"  AUC on {self.answered} logged answers: {scored}"]
+        for name, cal in self.calibration.items():
+            bins = "; ".join(
+                f"{low:.1f}-{high:.1f}: {n} at {mean:.2f} -> {rate:.2f}"
+                for low, high, n, mean, rate in cal.bins
+            )
+            lines.append(
+                f"  calibration {name}: ECE {cal.ece:.3f}; score bin: answers at mean "
+                f"score -> useful rate: {bins}"
+            )
+        if self.off_policy is not None:
+            lines += _off_policy_lines(self.off_policy)
+        return lines
+
+
+def _off_policy_lines(off: OffPolicy) -> list[str]:
+    m = off.model
+    needs = ", ".join(f"{e:g}: {n:,}" for e, (_, n) in off.needs.items())
+    return [
+        f"  off-policy: {m.events} first tips logged by the rule picker exploring with epsilon "
+        f"{off.logging_epsilon:g} (helpful-rate {off.logging_rate:.3f})",
+        f"  model policy helpful-rate: DR {m.dr.mean:.3f} [{m.dr.low:.3f}, {m.dr.high:.3f}], "
+        f"clipped DR {m.clipped_dr.mean:.3f} [{m.clipped_dr.low:.3f}, {m.clipped_dr.high:.3f}], "
+        f"IPS {m.ips:.3f}, SNIPS {m.snips:.3f}; simulated truth {off.truth:.3f} "
+        f"(effective events {m.effective_events:.0f}, max weight {m.max_weight:.0f})",
+        f"  simulated truth of the rule picker {off.rules_truth:.3f}, best possible "
+        f"{off.best_truth:.3f}",
+        f"  logged first tips a DR interval of +/-{HALF_WIDTH:g} needs, by exploration "
+        f"epsilon: {needs}",
+    ]
 
 
 @dataclass(frozen=True)
@@ -100,35 +170,16 @@ class Evaluation:
 
     model_version: str
     exploration: str
-    callers: int
-    requests: int
-    answered: int
-    mean_candidates: float
-    auc: dict[str, float]
-    hit_at_1: dict[str, float]
-    ndcg_at_5: dict[str, float]
-    ips: IpsEstimate
+    seed: int
+    worlds: list[WorldResult]
 
     def lines(self) -> list[str]:
-        """The report; its last line is `NDCG@5 model x popularity y random z`."""
-        ips = self.ips
-        columns = (*RANKERS, CEILING)
-        table = [f"{'':<8}" + "".join(f"{name:>12}" for name in columns)]
-        for label, values in (("hit@1", self.hit_at_1), ("NDCG@5", self.ndcg_at_5)):
-            table.append(f"{label:<8}" + "".join(f"{values[n]:>12.3f}" for n in columns))
-        table.append(f"{'AUC':<8}" + "".join(f"{self.auc[n]:>12.3f}" for n in RANKERS))
+        """The report; its last line is `NDCG@5 model x rules y popularity z random w`."""
+        first = self.worlds[0].rankers
         return [
-            f"model {self.model_version}, held-out simulated callers: {self.callers}",
-            f"ranking: {self.requests} requests, each over all its candidates "
-            f"(mean {self.mean_candidates:.1f}); AUC: {self.answered} logged answers; "
-            f"{CEILING} = the simulator's hidden odds",
-            *table,
-            f"IPS: {ips.events} first tips logged by the rule-based picker exploring with "
-            f"epsilon {ips.logging_epsilon:g} (its helpful-rate {ips.logging_rate:.3f})",
-            f"IPS: model policy ({self.exploration}) helpful-rate: IPS {ips.ips:.3f}, "
-            f"SNIPS {ips.snips:.3f}, simulated truth {ips.truth:.3f} "
-            f"(effective events {ips.effective_events:.0f}, max weight {ips.max_weight:.0f})",
-            "NDCG@5 " + " ".join(f"{name} {self.ndcg_at_5[name]:.3f}" for name in RANKERS),
+            f"model {self.model_version}, policy {self.exploration}, seed {self.seed}",
+            *(line for world in self.worlds for line in world.lines()),
+            "NDCG@5 " + " ".join(f"{name} {first[name].ndcg_at_5:.3f}" for name in LAST_LINE),
         ]
 
     def to_json(self) -> dict[str, object]:
@@ -136,23 +187,28 @@ class Evaluation:
         return asdict(self)
 
 
-def _ranking(
-    picker: ModelPicker,
-    catalog: Catalog,
-    sim: CallerSimulator,
-    log: SimulatedLog,
-    popular: dict[str, float],
-    rng: np.random.Generator,
+def _policy(picker: ModelPicker, model: RecommenderModel, catalog: Catalog):
+    served = picker.serving(model)
+    return lambda context: served.distribution(context, catalog)
+
+
+def _rank(
+    model: RecommenderModel | None,
     *,
+    log: SimulatedLog,
+    sim: CallerSimulator,
+    catalog: Catalog,
+    scorers: dict[str, Callable],
+    rng: np.random.Generator,
     repeat_days: int,
     steps: Steps,
-) -> tuple[dict[str, list[tuple[float, float]]], list[int]]:
-    """Hit@1 and NDCG@5 per request for the model, the baselines and the ceiling."""
-    model = picker.registry.current
+) -> tuple[dict[str, list[tuple[float, float]]], list[str], list[int]]:
+    """Hit@1 and NDCG@5 of every ranker on each first request, its caller, its candidates."""
     firsts = [i for i in log.interactions if i.position == 0]
     steps.stage("ranking every candidate of each held-out request", total=len(firsts))
-    ranks: dict[str, list[tuple[float, float]]] = {name: [] for name in (*RANKERS, CEILING)}
-    sizes = []
+    names = ([] if model is None else ["model"]) + [*scorers, CEILING]
+    ranks: dict[str, list[tuple[float, float]]] = {name: [] for name in names}
+    callers, sizes = [], []
     for item in firsts:
         steps.advance()
         caller = log.callers[item.caller]
@@ -160,53 +216,179 @@ def _ranking(
         relevant = sim.labels(caller, tips, item.context)
         if not relevant.any():
             continue
+        callers.append(item.caller)
         sizes.append(len(tips))
-        scores = {
-            "model": model.score_tips(item.context, tips, catalog),
-            "popularity": np.array([popular.get(t.id, 0.5) for t in tips]),
-            "random": rng.random(len(tips)),
-            CEILING: sim.useful_probabilities(caller, tips, item.context),
-        }
-        for name, ranked in scores.items():
-            ranks[name].append(hit_and_ndcg(ranked, relevant))
-    return ranks, sizes
+        scores = {name: score(item.context, tips) for name, score in scorers.items()}
+        scores[CEILING] = sim.useful_probabilities(caller, tips, item.context)
+        if model is not None:
+            scores["model"] = model.score_tips(item.context, tips, catalog)
+        for name in names:
+            ranks[name].append(hit_and_ndcg(scores[name], relevant))
+    return ranks, callers, sizes
 
 
-def _ips(
+def _world(
+    world: str,
     picker: ModelPicker,
     catalog: Catalog,
+    *,
+    model_for: ModelFor,
+    seed: int,
+    callers: int,
+    train_callers: int,
+    logged_callers: int,
+    logging_epsilon: float,
+    repeat_days: int,
+    steps: Steps,
+) -> WorldResult:
+    rng = np.random.default_rng([seed, 99])
+    exploring = LoggingPolicy(epsilon=TRAINING_EPSILON, repeat_days=repeat_days)
+    runs = {}
+    for purpose, count, policy in (
+        ("train", train_callers, exploring),
+        ("heldout", callers, exploring),
+        ("logged", logged_callers, LoggingPolicy(epsilon=logging_epsilon, repeat_days=repeat_days)),
+    ):
+        sim = WORLDS[world](catalog, seed=seed, purpose=purpose)
+        steps.stage(f"{world}: simulating {count} {purpose} callers", total=count)
+        runs[purpose] = (sim, sim.run(sim.callers(count), policy, progress=steps.advance))
+    trained = runs["train"][1].interactions
+    steps.stage(f"{world}: fitting the model and the baselines", total=None)
+    model = model_for(trained)
+    encoder = FeatureEncoder(FeatureSpec.for_catalog(catalog))
+    answered_train = [i for i in trained if i.useful is not None]
+    logistic = fit_logistic(*encode_served(encoder, answered_train, catalog=catalog))
+    popular = popularity(trained)
+    in_context = ContextPopularity(trained, catalog)
+    rules = RuleBasedPicker(repeat_days=repeat_days)
+
+    def by_rules(context, tips, with_popularity: bool = False):
+        fit = rule_scores(rules, context, tips=tips, catalog=catalog)
+        tiebreak = np.array([popular.get(t.id, 0.5) for t in tips]) if with_popularity else 0
+        return fit + 0.5 * tiebreak + 1e-6 * rng.random(len(tips))
+
+    scorers: dict[str, Callable] = {
+        "logistic": lambda c, tips: logistic.predict(encoder.encode(c, tips, catalog)),
+        "rules": by_rules,
+        "rules+popularity": lambda c, tips: by_rules(c, tips, with_popularity=True),
+        "context popularity": in_context.scores,
+        "popularity": lambda c, tips: np.array([popular.get(t.id, 0.5) for t in tips]),
+        "random": lambda c, tips: rng.random(len(tips)),
+    }
+    sim, log = runs["heldout"]
+    ranks, ranked_callers, sizes = _rank(
+        model,
+        log=log,
+        sim=sim,
+        catalog=catalog,
+        scorers=scorers,
+        rng=rng,
+        repeat_days=repeat_days,
+        steps=steps,
+    )
+    groups = np.array(ranked_callers)
+    rankers = {}
+    for name, values in ranks.items():
+        hits, ndcgs = (np.array([v[k] for v in values]) for k in (0, 1))
+        versus: dict[str, Interval | None] = {"hit_vs_model": None, "ndcg_vs_model": None}
+        if "model" in ranks and name != "model":
+            model_hits = np.array([v[0] for v in ranks["model"]])
+            model_ndcgs = np.array([v[1] for v in ranks["model"]])
+            versus = {
+                "hit_vs_model": bootstrap_mean(model_hits - hits, groups, rng),
+                "ndcg_vs_model": bootstrap_mean(model_ndcgs - ndcgs, groups, rng),
+            }
+        rankers[name] = Ranker(float(hits.mean()), float(ndcgs.mean()), **versus)
+
+    answered = [i for i in log.interactions if i.useful is not None]
+    x, labels = encode_served(encoder, answered, catalog=catalog)
+    scored = {"logistic": logistic.predict(x)}
+    if model is not None:
+        scored = {
+            "model": model.score(encode_served(model.encoder, answered, catalog=catalog)[0]),
+            **scored,
+        }
+    aucs = {name: auc(s, labels) for name, s in scored.items()}
+    aucs["popularity"] = auc(np.array([popular.get(i.tip_id, 0.5) for i in answered]), labels)
+
+    off_policy = None
+    if model is not None:
+        reward = RewardModel.fit(encoder, trained, catalog)
+        off_policy = _off_policy(
+            _policy(picker, model, catalog),
+            *runs["logged"],
+            catalog,
+            reward,
+            rng,
+            epsilon=logging_epsilon,
+            repeat_days=repeat_days,
+            steps=steps,
+        )
+    return WorldResult(
+        world=world,
+        model=model.version if model is not None else "none (training needs TensorFlow)",
+        callers=callers,
+        requests=len(groups),
+        mean_candidates=float(np.mean(sizes)),
+        answered=len(answered),
+        rankers=rankers,
+        auc=aucs,
+        calibration={name: calibration(s, labels) for name, s in scored.items()},
+        off_policy=off_policy,
+    )
+
+
+def _off_policy(
+    policy: Callable,
     sim: CallerSimulator,
     log: SimulatedLog,
+    catalog: Catalog,
+    reward: RewardModel,
     rng: np.random.Generator,
     *,
     epsilon: float,
     repeat_days: int,
     steps: Steps,
-) -> IpsEstimate:
-    """Estimate the picker's helpful-rate on first tips from the logging policy's logs."""
-    model = picker.registry.current
+) -> OffPolicy:
     firsts = [i for i in log.interactions if i.position == 0]
-    steps.stage("weighting logged first tips (IPS)", total=len(firsts))
-    weights, rewards, truths = [], [], []
-    for item in firsts:
-        steps.advance()
+    steps.stage("off-policy: weighting logged first tips", total=None)
+    found = estimate(policy, firsts, catalog=catalog, reward=reward, rng=rng)
+    logging = LoggingPolicy(epsilon=epsilon, repeat_days=repeat_days)
+    truths = np.zeros((len(firsts), 3))
+    for row, item in enumerate(firsts):
         caller = log.callers[item.caller]
         tips = candidates(item.context, catalog, repeat_days=repeat_days)
-        policy = picker.policy.probabilities(model.score_tips(item.context, tips, catalog), rng)
-        target = dict(zip((t.id for t in tips), policy, strict=True))
-        weights.append(target.get(item.tip_id, 0.0) / item.propensity)
-        rewards.append(1.0 if item.useful else 0.0)
-        truths.append(float(policy @ sim.useful_answer_probabilities(caller, tips, item.context)))
-    w, r = np.array(weights), np.array(rewards)
-    return IpsEstimate(
-        events=len(w),
+        chance = dict(
+            zip(
+                (t.id for t in tips),
+                sim.useful_answer_probabilities(caller, tips, item.context),
+                strict=True,
+            )
+        )
+        for column, choices in enumerate(
+            (policy(item.context), logging.mixture(item.context, catalog, 0.0))
+        ):
+            truths[row, column] = sum(p * chance.get(t.id, 0.0) for t, p in choices)
+        truths[row, 2] = max(chance.values(), default=0.0)
+    steps.stage("off-policy: the exploration each interval needs", total=None)
+    needs = exploration_needs(
+        policy,
+        [i.context for i in firsts[:NEEDS_CONTEXTS]],
+        catalog=catalog,
+        reward=reward,
+        logging_at=lambda context, e: logging.mixture(context, catalog, e),
+        epsilons=EXPLORATION_RATES,
+        half_width=HALF_WIDTH,
+    )
+    truth, rules_truth, best = truths.mean(axis=0)
+    return OffPolicy(
         logging_epsilon=epsilon,
-        logging_rate=float(r.mean()),
-        ips=float((w * r).mean()),
-        snips=float((w * r).sum() / w.sum()),
-        truth=float(np.mean(truths)),
-        effective_events=float(w.sum() ** 2 / (w**2).sum()),
-        max_weight=float(w.max()),
+        logging_rate=float(np.mean([1.0 if i.useful else 0.0 for i in firsts])),
+        model=found,
+        truth=float(truth),
+        rules_truth=float(rules_truth),
+        best_truth=float(best),
+        needs=needs,
     )
 
 
@@ -218,75 +400,40 @@ def evaluate(
     callers: int = 1000,
     train_callers: int = 8000,
     logged_callers: int = 3000,
-    logging_epsilon: float = 0.3,
+    logging_epsilon: float = 0.05,
     repeat_days: int = 30,
+    refit: ModelFor | None = None,
+    worlds: tuple[str, ...] = tuple(WORLDS),
     steps: Steps = SILENT,
 ) -> Evaluation:
-    """Evaluate `picker`'s model and policy on callers it was not trained on.
+    """Evaluate `picker`'s model and policy on callers it was not trained on, in each world.
 
-    `train_callers` are simulated as `willay train` does, to measure popularity; `callers`
-    (ranking, AUC) and `logged_callers` (IPS) are other people: other random streams of `seed`.
+    `train_callers` are simulated as `willay train` does (the baselines learn from them, and
+    `refit` trains the model's recipe on them in worlds other than the first); `callers`
+    (ranking, AUC, calibration) and `logged_callers` (off-policy) are other people.
     """
-    logging = LoggingPolicy(epsilon=logging_epsilon, repeat_days=repeat_days)
-    rng = np.random.default_rng([seed, 99])
-    runs = {}
-    for purpose, count in (
-        ("train", train_callers),
-        ("heldout", callers),
-        ("logged", logged_callers),
-    ):
-        sim = CallerSimulator(catalog, seed=seed, purpose=purpose)
-        steps.stage(f"simulating {count} {purpose} callers", total=count)
-        runs[purpose] = (sim, sim.run(sim.callers(count), logging, progress=steps.advance))
-    popular = popularity(runs["train"][1].interactions)
-    sim, log = runs["heldout"]
-    model = picker.registry.current
-    answered = [i for i in log.interactions if i.useful is not None and i.tip_id in catalog.by_id]
-    labels = np.array([i.useful for i in answered], dtype=bool)
-    model_scores = np.concatenate(
-        [
-            model.score(
-                model.encoder.encode(
-                    i.context, [catalog.by_id[i.tip_id]], catalog, position=i.position
-                )
+    served = picker.registry.current
+    results = []
+    for number, world in enumerate(worlds):
+        if number == 0:
+            model_for: ModelFor = lambda _: served  # noqa: E731
+        else:
+            model_for = refit or (lambda _: None)
+        results.append(
+            _world(
+                world,
+                picker,
+                catalog,
+                model_for=model_for,
+                seed=seed,
+                callers=callers,
+                train_callers=train_callers,
+                logged_callers=logged_callers,
+                logging_epsilon=logging_epsilon,
+                repeat_days=repeat_days,
+                steps=steps,
             )
-            for i in answered
-        ]
-    )
-    aucs = {
-        "model": auc(model_scores, labels),
-        "popularity": auc(np.array([popular.get(i.tip_id, 0.5) for i in answered]), labels),
-        "random": auc(rng.random(len(answered)), labels),
-    }
-    ranks, sizes = _ranking(
-        picker, catalog, sim, log, popular, rng, repeat_days=repeat_days, steps=steps
-    )
-    ips = _ips(
-        picker,
-        catalog,
-        *runs["logged"],
-        rng,
-        epsilon=logging_epsilon,
-        repeat_days=repeat_days,
-        steps=steps,
-    )
-    columns = (*RANKERS, CEILING)
+        )
     return Evaluation(
-        model_version=model.version,
-        exploration=_describe(picker),
-        callers=callers,
-        requests=len(ranks["model"]),
-        answered=len(answered),
-        mean_candidates=float(np.mean(sizes)),
-        auc=aucs,
-        hit_at_1={n: float(np.mean([h for h, _ in ranks[n]])) for n in columns},
-        ndcg_at_5={n: float(np.mean([g for _, g in ranks[n]])) for n in columns},
-        ips=ips,
+        model_version=served.version, exploration=picker.describe(), seed=seed, worlds=results
     )
-
-
-def _describe(picker: ModelPicker) -> str:
-    policy = picker.policy
-    if policy.kind == "thompson":
-        return f"Thompson sampling, strength {policy.strength:g}, epsilon {policy.epsilon:g}"
-    return f"epsilon-greedy, epsilon {policy.epsilon:g}"

@@ -64,6 +64,13 @@ class FeatureSpec:
     regions: tuple[str, ...]
     version: int = FEATURES_VERSION
 
+    @classmethod
+    def for_catalog(cls, catalog: Catalog) -> FeatureSpec:
+        """The layout that knows every topic and region of `catalog` by name."""
+        return cls(
+            topics=tuple(t.id for t in catalog.topics), regions=tuple(r.id for r in catalog.regions)
+        )
+
     @property
     def context_names(self) -> list[str]:
         return [*CONTEXT_NAMES, *(f"region={r}" for r in self.regions), "region=other"]
@@ -145,10 +152,12 @@ class FeatureEncoder:
         ]
         return np.asarray(values, dtype=np.float32)
 
-    def context_vector(
-        self, context: PickContext, catalog: Catalog, *, position: int = 0
-    ) -> np.ndarray:
-        """The person's and the moment's features, the same for every candidate."""
+    def context_vector(self, context: PickContext, catalog: Catalog) -> np.ndarray:
+        """The person's and the moment's features, the same for every candidate.
+
+        The position in the session is the number of tips already served in it (`exclude`),
+        so serving and rows rebuilt from events read it from the same place.
+        """
         region = catalog.region(context.region)
         zone = region.zone if region else None
         rated = len(context.rated)
@@ -164,7 +173,7 @@ class FeatureEncoder:
             *_one_hot(context.channel, CHANNELS),
             math.log1p(min(rated, 20)) / math.log1p(20),
             useful / rated if rated else 0.5,
-            float(min(position, 3)),
+            float(min(len(context.exclude), 3)),
             *_one_hot(context.region, self.spec.regions),
             0.0 if context.region in self.spec.regions else 1.0,
         ]
@@ -212,9 +221,7 @@ class FeatureEncoder:
             )
         return np.asarray(rows, dtype=np.float32).reshape(len(tips), len(CROSS_NAMES))
 
-    def encode(
-        self, context: PickContext, tips: list[Tip], catalog: Catalog, *, position: int = 0
-    ) -> np.ndarray:
+    def encode(self, context: PickContext, tips: list[Tip], catalog: Catalog) -> np.ndarray:
         """One row per tip: context, tip and cross features, float32 `[len(tips), size]`."""
         cached = self._tip_rows(catalog)
         width = len(self.spec.tip_names)
@@ -223,7 +230,7 @@ class FeatureEncoder:
             known = catalog.by_id.get(tip.id) is tip
             tip_part[i] = cached[tip.id] if known else self.tip_vector(tip)
         context_part = np.broadcast_to(
-            self.context_vector(context, catalog, position=position),
+            self.context_vector(context, catalog),
             (len(tips), len(self.spec.context_names)),
         )
         return np.concatenate(

@@ -2,8 +2,10 @@
 
 `interactions_from_events` rebuilds them from Willay's own events (a `tip_served` joined to its
 `feedback` by session and tip id), as they come from a JSON-lines export or from InfluxDB.
-Events carry no pregnancy or child answers (privacy), so contexts rebuilt from events know the
-person's language, region, month, channel and what they heard and rated, not their audiences.
+A `tip_served` of a person who consented carries the coarse context the model read (audience
+and age bands, never the answers), so a context rebuilt from events is the one the picker saw:
+language, region, month, channel, bands, and the tips heard and rated before. Events of people
+who did not consent carry none of it, and their picks were made without any (anonymous).
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from recommender.picker import PickContext
+from recommender.picker import PickContext, context_from_event
 from willay.errors import ConfigurationError
 from willay.events import Event, EventKind
 
@@ -75,6 +77,9 @@ def interactions_from_events(events: Iterable[Event]) -> list[Interaction]:
     found = []
     for event in ordered:
         tip_id = str(event.data.get("tip_id", ""))
+        if tip_id and event.kind == EventKind.sms_sent:  # the weekly tip is heard, as served
+            heard.setdefault(event.subscriber, {})[tip_id] = event.ts
+            continue
         if not tip_id or not event.session:
             continue
         if event.kind == EventKind.feedback:
@@ -83,14 +88,16 @@ def interactions_from_events(events: Iterable[Event]) -> list[Interaction]:
         if event.kind != EventKind.tip_served:
             continue
         earlier = served_in.setdefault(event.session, [])
+        known = bool(event.data.get("consented", True))
         context = PickContext(
             today=event.ts.date(),
             channel=event.channel,
             language=event.lang or str(event.data.get("text_lang") or "es"),
             region=event.data.get("region"),
-            heard=dict(heard.get(event.subscriber, {})),
+            heard=dict(heard.get(event.subscriber, {})) if known else {},
             exclude=frozenset(earlier),
-            rated=dict(rated.get(event.subscriber, {})),
+            rated=dict(rated.get(event.subscriber, {})) if known else {},
+            **(context_from_event(event.data) if known else {}),
         )
         found.append(
             Interaction(

@@ -12,6 +12,8 @@ from recommender.candidates import candidates
 from recommender.picker import PickContext, PickedTip
 from recommender.policy import ExplorationPolicy
 from recommender.registry import ModelRegistry
+from recommender.rules import MODEL_VERSION as RULES_VERSION
+from recommender.rules import RuleBasedPicker
 from recommender.runtime import RecommenderModel
 from willay.catalog import Catalog, Tip
 from willay.config import Settings
@@ -44,6 +46,10 @@ class ModelPicker:
     Candidates: current tips (of the topic being browsed, if any), not served in this session,
     not heard in the last `repeat_days` unless none is left; outside topic browsing only tips
     for everyone or for one of the person's audiences. Place and season are the model's call.
+
+    A permanent holdout: a share `holdout` of picks is the rule picker's (logged with arm
+    `holdout` and its model version), so the model's helpful-rate always has a baseline to be
+    compared with. The logged propensity is the chance the tip had under the whole mixture.
     """
 
     def __init__(
@@ -52,13 +58,37 @@ class ModelPicker:
         *,
         policy: ExplorationPolicy | None = None,
         repeat_days: int = 30,
+        holdout: float = 0.0,
         rng: np.random.Generator | None = None,
     ) -> None:
+        if not 0.0 <= holdout < 1.0:
+            raise ValueError(f"holdout must be in [0, 1), got {holdout}")
         self.registry = registry
         self.policy = policy or ExplorationPolicy()
+        self.holdout = holdout
         self._repeat_days = repeat_days
+        self._rules = RuleBasedPicker(repeat_days=repeat_days)
         self._rng = rng or np.random.default_rng()
         self._rng_lock = threading.Lock()
+
+    def serving(self, model: RecommenderModel) -> ModelPicker:
+        """This picker's policy (exploration, holdout, rng) serving `model` instead."""
+        return ModelPicker(
+            FixedModel(model),
+            policy=self.policy,
+            repeat_days=self._repeat_days,
+            holdout=self.holdout,
+            rng=self._rng,
+        )
+
+    def describe(self) -> str:
+        """The policy in words."""
+        policy = self.policy
+        if policy.kind == "thompson":
+            text = f"Thompson sampling, strength {policy.strength:g}, epsilon {policy.epsilon:g}"
+        else:
+            text = f"epsilon-greedy, epsilon {policy.epsilon:g}"
+        return text + (f", {self.holdout:.0%} rule-picker holdout" if self.holdout else "")
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ModelPicker:
@@ -69,6 +99,7 @@ class ModelPicker:
             registry,
             policy=ExplorationPolicy.from_settings(settings),
             repeat_days=settings.repeat_days,
+            holdout=settings.recommender_holdout,
         )
 
     def _scored(self, context: PickContext, catalog: Catalog) -> tuple[list[Tip], np.ndarray, str]:
@@ -76,25 +107,47 @@ class ModelPicker:
         tips = candidates(context, catalog, repeat_days=self._repeat_days)
         return tips, model.score_tips(context, tips, catalog), model.version
 
+    def _mixture(
+        self, context: PickContext, catalog: Catalog, tips: list[Tip], model_p: np.ndarray
+    ) -> tuple[dict[str, Tip], dict[str, float], list[Tip]]:
+        """Every tip either arm may serve, its chance under the mixture, and the holdout's."""
+        held, _ = self._rules.best(context, catalog) if self.holdout else ([], 0.0)
+        share = self.holdout if held else 0.0
+        chance = {t.id: (1.0 - share) * float(p) for t, p in zip(tips, model_p, strict=True)}
+        for tip in held:
+            chance[tip.id] = chance.get(tip.id, 0.0) + share / len(held)
+        return {t.id: t for t in (*tips, *held)}, chance, held
+
     def distribution(self, context: PickContext, catalog: Catalog) -> list[tuple[Tip, float]]:
-        """Each candidate with the probability this picker would serve it."""
+        """Each tip this picker may serve with the probability it would serve it."""
         tips, scores, _ = self._scored(context, catalog)
         with self._rng_lock:
             probabilities = self.policy.probabilities(scores, self._rng)
-        return list(zip(tips, probabilities.tolist(), strict=True))
+        by_id, chance, _ = self._mixture(context, catalog, tips, probabilities)
+        return [(by_id[tip_id], p) for tip_id, p in chance.items() if p > 0]
 
     def pick(self, context: PickContext, catalog: Catalog) -> PickedTip | None:
-        """A tip drawn by the exploration policy, with its score, propensity and model version."""
+        """A tip drawn by the exploration policy (or the holdout), with its score, propensity
+        under the whole mixture, model version and arm."""
         tips, scores, version = self._scored(context, catalog)
         if not tips:
             return None
         with self._rng_lock:
-            index, probabilities = self.policy.choose(scores, self._rng)
+            probabilities = self.policy.probabilities(scores, self._rng)
+            by_id, chance, held = self._mixture(context, catalog, tips, probabilities)
+            if held and self._rng.random() < self.holdout:
+                tip = held[int(self._rng.integers(len(held)))]
+                arm, version = "holdout", RULES_VERSION
+            else:
+                tip = tips[int(self._rng.choice(len(tips), p=probabilities))]
+                arm = "model"
+        score = dict(zip((t.id for t in tips), scores.tolist(), strict=True))
         return PickedTip(
-            tip=tips[index],
-            score=float(scores[index]),
-            propensity=float(probabilities[index]),
+            tip=by_id[tip.id],
+            score=float(score.get(tip.id, 0.0)),
+            propensity=chance[tip.id],
             model_version=version,
+            arm=arm,
         )
 
     def close(self) -> None:

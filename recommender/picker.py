@@ -8,13 +8,20 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Collection, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 from willay.catalog import Audience, Catalog, Tip
 from willay.profiles import Subscriber
 
-__all__ = ["PickContext", "PickedTip", "TipPicker", "feedback_data", "pick_for"]
+__all__ = [
+    "PickContext",
+    "PickedTip",
+    "TipPicker",
+    "context_from_event",
+    "feedback_data",
+    "pick_for",
+]
 
 
 @dataclass(frozen=True)
@@ -69,13 +76,42 @@ class PickContext:
             rated={f.tip_id: f.useful for f in sorted(subscriber.feedback, key=lambda f: f.at)},
         )
 
+    @property
+    def profile(self) -> dict[str, object]:
+        """The coarse context a model reads, as `tip_served` carries it (with consent only).
+
+        Audience and age bands, never the answers behind them; with the tips heard and rated
+        before (other events), this rebuilds the very row the model scored.
+        """
+        specific = sorted(a.value for a in self.audiences - {Audience.general})
+        return {"audiences": ",".join(specific), "age_group": self.age_group}
+
+
+def context_from_event(data: Mapping[str, object]) -> dict[str, object]:
+    """What `PickedTip.served_data` put in a `tip_served` event of a known person, read back."""
+    bands = set(str(data.get("audiences") or "").split(","))
+    age = data.get("age_group")
+    return {
+        "audiences": frozenset({Audience.general, *(a for a in Audience if a.value in bands)}),
+        "age_group": str(age) if age else None,
+    }
+
 
 @dataclass(frozen=True)
 class PickedTip:
+    """A tip a picker chose, how (score, propensity, model version, arm) and for whom.
+
+    `arm` is `model` (the model's policy), `holdout` (the rule picker standing in for it on a
+    small permanent share of picks, to compare against) or `rules` (the rule picker serving).
+    """
+
     tip: Tip
     score: float
     propensity: float
     model_version: str
+    arm: str = "model"
+    context: PickContext | None = None
+    consented: bool = False
 
     @property
     def log(self) -> dict[str, float | str]:
@@ -84,16 +120,21 @@ class PickedTip:
             "score": self.score,
             "propensity": self.propensity,
             "model_version": self.model_version,
+            "arm": self.arm,
         }
 
     def served_data(self, *, language: str, region: str | None) -> dict[str, object]:
-        """The data of the `tip_served` event."""
+        """The data of the `tip_served` event: the tip, how it was chosen and, for a person
+        who consented, the coarse context the model read (`PickContext.profile`)."""
+        known = self.consented and self.context is not None
         return {
             "tip_id": self.tip.id,
             "topic": self.tip.topic,
             "text_lang": self.tip.text_for(language)[1],
             "region": region,
             **self.log,
+            "consented": known,
+            **(self.context.profile if known and self.context else {}),
         }
 
 
@@ -124,9 +165,11 @@ def pick_for(
         topic=topic,
     )
     picked = picker.pick(context, catalog)
-    if picked is not None and subscriber is not None:
+    if picked is None:
+        return None
+    if subscriber is not None:
         subscriber.mark_heard(picked.tip.id, now)
-    return picked
+    return replace(picked, context=context, consented=subscriber is not None)
 
 
 def feedback_data(
@@ -134,4 +177,10 @@ def feedback_data(
 ) -> dict[str, object]:
     """The data of the `feedback` event, joined to how the tip was chosen."""
     tip = catalog.by_id.get(tip_id)
-    return {"tip_id": tip_id, "topic": tip.topic if tip else None, "useful": useful, **log}
+    return {
+        "tip_id": tip_id,
+        "topic": tip.topic if tip else None,
+        "useful": useful,
+        "reward": 1.0 if useful else 0.0,
+        **log,
+    }

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -26,17 +27,21 @@ import numpy as np
 
 from recommender.candidates import candidates
 from recommender.interactions import Interaction
-from recommender.picker import PickContext
+from recommender.picker import PickContext, PickedTip
 from recommender.progress import SILENT, Steps
 from recommender.rules import RuleBasedPicker
 from willay.catalog import Audience, Catalog, Tip, Zone
+from willay.events import Event, EventKind
 
 __all__ = [
+    "WORLDS",
     "CallerSimulator",
+    "HabitsSimulator",
     "LoggingPolicy",
     "Policy",
     "SimulatedCaller",
     "SimulatedLog",
+    "log_events",
     "TipDistribution",
     "training_log",
 ]
@@ -153,6 +158,10 @@ class LoggingPolicy:
 
     def distribution(self, context: PickContext, catalog: Catalog) -> TipDistribution:
         """Each tip that may be served with its probability (they sum to 1)."""
+        return self.mixture(context, catalog, self.epsilon)
+
+    def mixture(self, context: PickContext, catalog: Catalog, epsilon: float) -> TipDistribution:
+        """The distribution of this policy had it explored with `epsilon` instead."""
         allowed = candidates(context, catalog, repeat_days=self._repeat_days)
         top, _ = self._rules.best(context, catalog)
         if not top:
@@ -162,10 +171,10 @@ class LoggingPolicy:
         probability: dict[str, float] = {}
         tips = {t.id: t for t in (*allowed, *top)}
         for tip in allowed:
-            probability[tip.id] = self.epsilon / len(allowed)
+            probability[tip.id] = epsilon / len(allowed)
         for tip in top:
-            probability[tip.id] = probability.get(tip.id, 0.0) + (1 - self.epsilon) / len(top)
-        return [(tips[tip_id], p) for tip_id, p in probability.items()]
+            probability[tip.id] = probability.get(tip.id, 0.0) + (1 - epsilon) / len(top)
+        return [(tips[tip_id], p) for tip_id, p in probability.items() if p > 0]
 
 
 @dataclass
@@ -299,15 +308,24 @@ class CallerSimulator:
         self, caller: SimulatedCaller, tips: list[Tip], context: PickContext, *, position: int = 0
     ) -> np.ndarray:
         """The chance the person finds each tip useful, given what they heard and rated."""
-        liked, disliked, recent = self._history(context)
-        month = context.today.month
-        odds = []
-        for tip in tips:
-            u = self.affinity(caller, tip, month) + caller.eagerness - FATIGUE * position
-            u += 0.3 * min(liked.get(tip.topic, 0), 2) - 0.6 * min(disliked.get(tip.topic, 0), 2)
-            u -= 0.4 if tip.topic in recent else 0.0
-            odds.append(_sigmoid(u))
-        return np.asarray(odds)
+        history = self._history(context)
+        return np.asarray(
+            [_sigmoid(self.logit(caller, tip, context, history, position)) for tip in tips]
+        )
+
+    def logit(
+        self,
+        caller: SimulatedCaller,
+        tip: Tip,
+        context: PickContext,
+        history: tuple[dict[str, int], dict[str, int], set[str]],
+        position: int,
+    ) -> float:
+        """The log-odds of "useful": affinity, eagerness, fatigue, topics rated and heard."""
+        liked, disliked, recent = history
+        u = self.affinity(caller, tip, context.today.month) + caller.eagerness - FATIGUE * position
+        u += 0.3 * min(liked.get(tip.topic, 0), 2) - 0.6 * min(disliked.get(tip.topic, 0), 2)
+        return u - (0.4 if tip.topic in recent else 0.0)
 
     def useful_answer_probabilities(
         self, caller: SimulatedCaller, tips: list[Tip], context: PickContext
@@ -409,6 +427,75 @@ class CallerSimulator:
         return (self._rng.random(len(tips)) < odds).astype(np.float32)
 
 
+class HabitsSimulator(CallerSimulator):
+    """A second world, so evaluation does not only measure how well a model recovers the
+    first world's hand-written logit (which the cross features copy).
+
+    The same people, but what they find useful follows other terms and coefficients, most of
+    them interactions no single feature or cross expresses: language by topic (Quechua
+    speakers value frost, anemia and pregnancy tips more, mental health less), channel by
+    tip length (a long tip tires a caller and overflows an SMS), age by topic, taste scaled by
+    eagerness, a quality of each tip of its own, seasons shifted (dengue all year in the
+    Amazon), place mattering less, and a dislike that grows with each tip of a topic heard in
+    the same session. Only the broad facts stay: a tip for another audience is rarely useful.
+    """
+
+    def logit(
+        self,
+        caller: SimulatedCaller,
+        tip: Tip,
+        context: PickContext,
+        history: tuple[dict[str, int], dict[str, int], set[str]],
+        position: int,
+    ) -> float:
+        liked, disliked, recent = history
+        topic, month, zone = tip.topic, context.today.month, caller.zone
+        u = 0.5 * TOPIC_BASE.get(topic, UNKNOWN_TOPIC_BASE) - 0.3
+        u += caller.taste.get(topic, 0.0) * (1.0 + caller.eagerness)
+        u += 0.5 * caller.eagerness + _tip_quality(tip)
+        if tip.audiences & (caller.true_audiences - {Audience.general}):
+            u += 1.1 if zone is not Zone.costa else 0.5
+        elif Audience.general not in tip.audiences:
+            u -= 2.0
+        if tip.zones or tip.regions:
+            u += 0.2 if caller.home in tip.regions or zone in tip.zones else -0.5
+        quechua = caller.language != "es"
+        u += {"heladas": 1.0, "anemia": 0.9, "embarazo": 0.7, "mente": -0.8}.get(topic, 0.0) * (
+            1.0 if quechua else 0.0
+        )
+        length = len(tip.text_for("es")[0]) / 160.0
+        u -= {"ivr": 1.6, "sms": 1.2, "ussd": 0.2}[caller.channel] * max(length - 0.8, 0.0)
+        u += {
+            ("<18", "mente"): 1.2, ("<18", "cronicas"): -1.0, ("60+", "cronicas"): 1.4,
+            ("60+", "sol"): -0.7, ("18-39", "vacunas"): 0.6, ("40-59", "tbc"): 0.5,
+        }.get((caller.age, topic), 0.0)  # fmt: skip
+        if topic == "dengue":
+            u += (
+                1.5
+                if zone is Zone.selva
+                else 0.8
+                if month in {2, 3, 4} and zone is Zone.costa
+                else -0.8
+            )
+        elif topic == "heladas":
+            u += 1.6 if month == 7 and zone is Zone.sierra else -0.4
+        elif topic == "agua":
+            u += 0.6 if caller.channel == "ivr" else 0.0
+        same_session = sum(_topic(self.catalog.by_id, t) == topic for t in context.exclude)
+        u -= 0.8 * same_session + FATIGUE * 0.5 * position
+        u += 0.5 * min(liked.get(topic, 0), 1) - 0.3 * min(disliked.get(topic, 0), 3)
+        return u - (0.7 if topic in recent and caller.age in ("40-59", "60+") else 0.1)
+
+
+WORLDS: dict[str, type[CallerSimulator]] = {"regions": CallerSimulator, "habits": HabitsSimulator}
+
+
+def _tip_quality(tip: Tip) -> float:
+    """A tip's own appeal in the second world: fixed per tip id, sd 0.5."""
+    rng = np.random.default_rng(zlib.crc32(tip.id.encode()))
+    return float(rng.normal(0.0, 0.5))
+
+
 def _topic(by_id: dict[str, Tip], tip_id: str) -> str | None:
     tip = by_id.get(tip_id)
     return tip.topic if tip else None
@@ -425,16 +512,54 @@ def training_log(
     seed: int,
     callers: int,
     epsilon: float = TRAINING_EPSILON,
+    world: str = "regions",
     steps: Steps = SILENT,
 ) -> tuple[list[Interaction], dict[str, object]]:
     """Simulated interactions to train on, and how they were made (for the model card)."""
-    sim = CallerSimulator(catalog, seed=seed, purpose="train")
+    sim = WORLDS[world](catalog, seed=seed, purpose="train")
     steps.stage(f"simulating {callers} callers", total=callers)
     log = sim.run(sim.callers(callers), LoggingPolicy(epsilon=epsilon), progress=steps.advance)
     return log.interactions, {
-        "source": "simulated callers (recommender/simulator.py)",
+        "source": f"simulated callers, world {world} (recommender/simulator.py)",
         "seed": seed,
         "callers": callers,
         "logging_policy": f"rule-based picker, uniform exploration with epsilon {epsilon:g}",
         "interactions": len(log.interactions),
     }
+
+
+def log_events(interactions: list[Interaction], catalog: Catalog) -> list[Event]:
+    """The `tip_served` and `feedback` events the channels would have published for a log
+    (everyone consented), as `willay train --events` reads them."""
+    events = []
+    for number, item in enumerate(interactions):
+        # noon, as the simulator marks tips heard, plus a microsecond of its own for every
+        # event (InfluxDB keeps one point per series and time; the order stays the log's)
+        served = dt.datetime.combine(item.context.today, dt.time(12), tzinfo=dt.UTC)
+        served += dt.timedelta(microseconds=2 * number)
+        common = {
+            "channel": item.context.channel,
+            "subscriber": item.caller,
+            "session": item.session,
+            "lang": item.context.language,
+        }
+        picked = PickedTip(
+            tip=catalog.by_id[item.tip_id],
+            score=0.5,
+            propensity=item.propensity,
+            model_version="rules-1",
+            context=item.context,
+            consented=True,
+        )
+        data = picked.served_data(language=item.context.language, region=item.context.region)
+        events.append(Event(ts=served, kind=EventKind.tip_served, data=data, **common))
+        if item.useful is not None:
+            events.append(
+                Event(
+                    ts=served + dt.timedelta(microseconds=1),
+                    kind=EventKind.feedback,
+                    data={"tip_id": item.tip_id, "useful": item.useful},
+                    **common,
+                )
+            )
+    return events

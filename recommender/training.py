@@ -21,16 +21,19 @@ from typing import Any
 
 import numpy as np
 
+from recommender.baselines import encode_served, popularity
 from recommender.candidates import candidates
 from recommender.card import write_atomically, write_card
-from recommender.evaluation import auc, popularity
 from recommender.features import FeatureEncoder, FeatureSpec
+from recommender.gate import DEFAULT_MARGIN, GateResult, release_gate
 from recommender.interactions import Interaction
+from recommender.metrics import auc
+from recommender.policy import ExplorationPolicy
 from recommender.progress import SILENT, Steps
-from recommender.registry import MODEL_NAME, model_file, model_files
-from recommender.runtime import RecommenderModel, sha256_hex
+from recommender.registry import CANDIDATES, MODEL_NAME, ModelRegistry, model_file, model_files
+from recommender.runtime import RecommenderModel, card_path, sha256_hex
 from willay.catalog import Catalog
-from willay.errors import ConfigurationError
+from willay.errors import ConfigurationError, ModelError
 
 __all__ = [
     "QUANTIZATIONS",
@@ -39,12 +42,22 @@ __all__ = [
     "TrainingConfig",
     "TrainingResult",
     "compare_quantized",
+    "architecture",
     "float_model_file",
+    "recipe",
     "require_tensorflow",
     "train",
 ]
 
 TRAIN_EXTRA = "pip install 'willay[train]'"
+
+
+GATE_TEST = (
+    "paired 95% bootstrap intervals over held-out callers of the clipped-DR (weights <= 10) "
+    "helpful-rate of the "
+    "candidate's policy minus the rule picker's (must lie above 0) and minus the serving "
+    "model's (lower end above -margin)"
+)
 
 
 def float_model_file(model_path: Path) -> Path:
@@ -73,6 +86,15 @@ class TrainingConfig:
     quantization: str = "dynamic"
     repeat_days: int = 30
 
+    @classmethod
+    def from_card(cls, card: dict[str, Any]) -> TrainingConfig:
+        """The config a model card records (the defaults for what it does not)."""
+        found = dict((card.get("training") or {}).get("config") or {})
+        if "hidden" in found:
+            found["hidden"] = tuple(found["hidden"])
+        known = {k: v for k, v in found.items() if k in cls.__dataclass_fields__}
+        return cls(**known)
+
     def __post_init__(self) -> None:
         if self.quantization not in QUANTIZATIONS:
             raise ConfigurationError(
@@ -98,6 +120,8 @@ class TrainingResult:
     model_path: Path
     card: dict[str, Any]
     quantization: QuantizationReport
+    gate: GateResult
+    published: bool
     heldout_auc: dict[str, float] = field(default_factory=dict)
 
 
@@ -125,18 +149,6 @@ def _split(interactions: list[Interaction], share: float, seed: int) -> tuple[li
     )
 
 
-def _rows(
-    encoder: FeatureEncoder, items: list[Interaction], catalog: Catalog
-) -> tuple[np.ndarray, np.ndarray]:
-    x = np.concatenate(
-        [
-            encoder.encode(i.context, [catalog.by_id[i.tip_id]], catalog, position=i.position)
-            for i in items
-        ]
-    )
-    return x, np.array([1.0 if i.useful else 0.0 for i in items], dtype=np.float32)
-
-
 def _build(tf: Any, size: int, config: TrainingConfig) -> Any:
     keras = tf.keras
     keras.utils.set_random_seed(config.seed)
@@ -153,6 +165,69 @@ def _build(tf: Any, size: int, config: TrainingConfig) -> Any:
         loss="binary_crossentropy",
     )
     return model
+
+
+def _fit(
+    tf: Any,
+    config: TrainingConfig,
+    data: tuple[np.ndarray, np.ndarray],
+    heldout: tuple[np.ndarray, np.ndarray],
+    *,
+    steps: Steps = SILENT,
+) -> Any:
+    """The Keras model of `config` fitted on `data`, its held-out loss logged per epoch."""
+    keras_model = _build(tf, data[0].shape[1], config)
+    steps.stage("training", total=config.epochs)
+
+    class _Epochs(tf.keras.callbacks.Callback):
+        def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+            logs = logs or {}
+            steps.advance()
+            steps.log(
+                f"epoch {epoch + 1}: loss {logs.get('loss', 0):.4f}, "
+                f"held-out loss {logs.get('val_loss', 0):.4f}"
+            )
+
+    keras_model.fit(
+        *data,
+        epochs=config.epochs,
+        batch_size=config.batch_size,
+        validation_data=heldout,
+        shuffle=True,
+        verbose=0,
+        callbacks=[_Epochs()],
+    )
+    return keras_model
+
+
+def recipe(config: TrainingConfig, catalog: Catalog) -> Callable[[list[Interaction]], Any]:
+    """Train `config`'s model (float TFLite, not written anywhere) on other interactions: the
+    same recipe on another simulated world, for evaluation."""
+
+    def fit(interactions: list[Interaction]) -> RecommenderModel:
+        usable = [i for i in interactions if i.useful is not None and i.tip_id in catalog.by_id]
+        train_items, heldout = _split(usable, config.heldout_share, config.seed)
+        spec = FeatureSpec.for_catalog(catalog)
+        encoder = FeatureEncoder(spec)
+        tf = require_tensorflow()
+        keras_model = _fit(
+            tf,
+            config,
+            encode_served(encoder, train_items, catalog=catalog),
+            encode_served(encoder, heldout, catalog=catalog),
+        )
+        content = _convert(tf, keras_model, quantization=None, representative=np.zeros(0))
+        version = f"{MODEL_NAME} recipe ({architecture(spec, config)}) trained on these logs"
+        return RecommenderModel(content, version=version, spec=spec, source=version)
+
+    return fit
+
+
+def architecture(spec: FeatureSpec, config: TrainingConfig) -> str:
+    """The model in words, as its card says it."""
+    if not config.hidden:
+        return f"logistic regression on {spec.size} features"
+    return f"MLP {spec.size}-{'-'.join(map(str, config.hidden))}-1 (relu, sigmoid)"
 
 
 def _convert(tf: Any, model: Any, *, quantization: str | None, representative: np.ndarray) -> bytes:
@@ -208,8 +283,31 @@ def compare_quantized(
 
 
 def _next_number(folder: Path) -> int:
-    found = model_files(folder)
-    return found[0][0] + 1 if found else 1
+    """One more than any version published or set aside as a candidate."""
+    found = model_files(folder) + model_files(folder / CANDIDATES)
+    return max(number for number, _ in found) + 1 if found else 1
+
+
+def _serving(folder: Path) -> RecommenderModel | None:
+    """The model replicas watching `folder` serve now (pinned, else newest), if any."""
+    registry = ModelRegistry(folder, poll_seconds=0)
+    try:
+        return registry.start()
+    except ModelError:
+        return None
+
+
+def _publish(candidate: Path, folder: Path) -> Path:
+    """Move a candidate's files beside the served ones, the model file last."""
+    target = folder / candidate.name
+    for companion in (
+        float_model_file(candidate),
+        candidate.with_suffix(".md"),
+        card_path(candidate),
+    ):
+        os.replace(companion, folder / companion.name)
+    os.replace(candidate, target)
+    return target
 
 
 def train(
@@ -220,12 +318,17 @@ def train(
     source: dict[str, Any],
     config: TrainingConfig | None = None,
     number: int | None = None,
+    policy: ExplorationPolicy | None = None,
+    margin: float = DEFAULT_MARGIN,
     steps: Steps = SILENT,
     clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
 ) -> TrainingResult:
-    """Train, convert, check and write `willay-recommender-v<N>.tflite` with its card.
+    """Train, convert, check, and gate `willay-recommender-v<N>.tflite` with its card.
 
-    `source` describes the data for the card. Interactions without an answer, or whose tip is
+    The model is written to `out_dir/candidates/` and moved beside the served models only if
+    it passes the release gate (`gate.py`) against the serving model and the rule picker
+    under `policy`; otherwise it stays aside, its card saying why. `source` describes the
+    data for the card. Interactions without an answer, or whose tip is
     no longer in the catalog, are left out. `ConfigurationError` if too few remain.
     """
     config = config or TrainingConfig()
@@ -236,39 +339,16 @@ def train(
             f"too little data to train: {len(usable)} answered interactions "
             f"of {len(interactions)}; need at least 60"
         )
-    spec = FeatureSpec(
-        topics=tuple(t.id for t in catalog.topics), regions=tuple(r.id for r in catalog.regions)
-    )
+    spec = FeatureSpec.for_catalog(catalog)
     encoder = FeatureEncoder(spec)
     steps.stage("building features", total=2)
-    x_train, y_train = _rows(encoder, train_items, catalog)
+    x_train, y_train = encode_served(encoder, train_items, catalog=catalog)
     steps.advance()
-    x_held, y_held = _rows(encoder, heldout, catalog)
+    x_held, y_held = encode_served(encoder, heldout, catalog=catalog)
     steps.advance()
 
     tf = require_tensorflow()
-    keras_model = _build(tf, spec.size, config)
-    steps.stage("training", total=config.epochs)
-
-    class _Epochs(tf.keras.callbacks.Callback):
-        def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-            logs = logs or {}
-            steps.advance()
-            steps.log(
-                f"epoch {epoch + 1}: loss {logs.get('loss', 0):.4f}, "
-                f"held-out loss {logs.get('val_loss', 0):.4f}"
-            )
-
-    keras_model.fit(
-        x_train,
-        y_train,
-        epochs=config.epochs,
-        batch_size=config.batch_size,
-        validation_data=(x_held, y_held),
-        shuffle=True,
-        verbose=0,
-        callbacks=[_Epochs()],
-    )
+    keras_model = _fit(tf, config, (x_train, y_train), (x_held, y_held), steps=steps)
 
     steps.stage(f"converting to TFLite (float, then {config.quantization})", total=2)
     pick = np.random.default_rng([config.seed, 11]).permutation(len(x_train))
@@ -306,8 +386,24 @@ def train(
         "popularity": auc(np.array([popular.get(i.tip_id, 0.5) for i in heldout]), y_held),
     }
 
-    out_dir.mkdir(parents=True, exist_ok=True)
-    model_path = model_file(out_dir, number)
+    steps.stage("release gate: the candidate against the rules and the serving model", total=None)
+    # every pick of the held-out callers, answered or not: the reward is a useful answer
+    held = {i.caller for i in heldout}
+    served = [i for i in interactions if i.tip_id in catalog.by_id]
+    gate = release_gate(
+        quantized,
+        _serving(out_dir),
+        trained=[i for i in served if i.caller not in held],
+        heldout=[i for i in served if i.caller in held],
+        catalog=catalog,
+        policy=policy or ExplorationPolicy(),
+        repeat_days=config.repeat_days,
+        seed=config.seed,
+        margin=margin,
+    )
+    aside = out_dir / CANDIDATES
+    aside.mkdir(parents=True, exist_ok=True)
+    model_path = model_file(aside, number)
     card = {
         "name": MODEL_NAME,
         "version": version,
@@ -330,8 +426,8 @@ def train(
             "batch": "one row per candidate tip; one invoke scores them all",
         },
         "architecture": (
-            f"MLP {spec.size}-{'-'.join(map(str, config.hidden))}-1 (relu, sigmoid), "
-            f"{keras_model.count_params()} parameters; binary cross-entropy, Adam"
+            f"{architecture(spec, config)}, {keras_model.count_params()} parameters; "
+            "binary cross-entropy, Adam"
         ),
         "quantization": {
             "method": QUANTIZATIONS[config.quantization].format(rows=len(representative)),
@@ -349,10 +445,18 @@ def train(
             "tensorflow": tf.__version__,
         },
         "metrics": {"heldout_auc": {k: round(v, 4) for k, v in heldout_auc.items()}},
+        "gate": {"test": GATE_TEST, **gate.to_json()},
     }
     write_atomically(float_model_file(model_path), float_bytes)
     write_card(model_path, card)
     write_atomically(model_path, quant_bytes)
+    if gate.passed:
+        model_path = _publish(model_path, out_dir)
     return TrainingResult(
-        model_path=model_path, card=card, quantization=report, heldout_auc=heldout_auc
+        model_path=model_path,
+        card=card,
+        quantization=report,
+        gate=gate,
+        published=gate.passed,
+        heldout_auc=heldout_auc,
     )

@@ -176,10 +176,7 @@ class WeeklySender:
     async def deliver(self, batch: Batch, report: SendReport) -> bool:
         """Send one batch and record each answer; False if the provider failed the request."""
         services = self.services
-        picks = {
-            sid: {"score": p.score, "propensity": p.propensity, "model_version": p.model_version}
-            for sid, p in batch.picks.items()
-        }
+        picks = {sid: p.log for sid, p in batch.picks.items()}
         report.requests += 1
         try:
             receipts = await services.deliver(

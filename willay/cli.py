@@ -45,6 +45,11 @@ audio_app = typer.Typer(help="Pre-rendered audio for calls and the app.", no_arg
 app.add_typer(audio_app, name="audio")
 studio_app = typer.Typer(help="Willay Studio accounts (/studio).", no_args_is_help=True)
 app.add_typer(studio_app, name="studio")
+model_app = typer.Typer(
+    help="Which recommender model every replica serves (pin, unpin, status).",
+    no_args_is_help=True,
+)
+app.add_typer(model_app, name="model")
 
 err = Console(stderr=True)
 out = Console(highlight=False)
@@ -452,8 +457,18 @@ def train(
             help="Folder of versioned model files.", envvar="WILLAY_MODEL_DIR", file_okay=False
         ),
     ] = None,
+    margin: Annotated[
+        float,
+        typer.Option(
+            help="Release gate: how far below the serving model the lower end of the interval "
+            "may go.",
+            min=0,
+            max=0.2,
+        ),
+    ] = 0.01,
 ) -> None:
-    """Train the recommender, quantize it to TFLite, check it against the float model, save it."""
+    """Train the recommender, quantize it to TFLite, check it against the float model, and
+    publish it only if it passes the release gate (else keep it in candidates/, exit 1)."""
     from recommender.training import require_tensorflow
 
     if events is not None and from_influx:
@@ -462,6 +477,7 @@ def train(
         require_tensorflow()
     except WillayError as exc:
         raise _fail(exc.message) from None
+    from recommender import ExplorationPolicy
     from recommender.interactions import interactions_from_events, read_event_lines
     from recommender.simulator import training_log
     from recommender.training import TrainingConfig
@@ -491,6 +507,8 @@ def train(
                 out_dir=settings.model_dir,
                 source=source,
                 config=config,
+                policy=ExplorationPolicy.from_settings(settings),
+                margin=margin,
                 steps=steps,
             )
             steps.finish()
@@ -504,6 +522,8 @@ def train(
         f"{card['float_model']['size_bytes']} bytes) and its card",
         soft_wrap=True,
     )
+    for line in result.gate.lines():
+        out.print(line, soft_wrap=True)
     out.print(
         "held-out AUC: "
         + ", ".join(f"{name} {value:.3f}" for name, value in result.heldout_auc.items()),
@@ -515,6 +535,11 @@ def train(
         f"top-1 agreement {q.top1_agreement:.3f}",
         soft_wrap=True,
     )
+    if not result.published:
+        raise _fail(
+            f"not published: {'; '.join(result.gate.reasons)}. The candidate stays in "
+            f"{result.model_path.parent}; the serving model is unchanged"
+        )
 
 
 @app.command()
@@ -535,18 +560,27 @@ def evaluate(
     logged_callers: Annotated[
         int, typer.Option(help="Simulated callers whose logs feed the IPS estimate.", min=50)
     ] = 3000,
+    logging_epsilon: Annotated[
+        float,
+        typer.Option(
+            help="Exploration of the rule picker logging the off-policy data.", min=0.01, max=1
+        ),
+    ] = 0.05,
     seed: Annotated[int, typer.Option(help="Random seed of the simulated callers.")] = 7,
     card: Annotated[
         bool, typer.Option("--card", help="Also record the figures in the model's card.")
     ] = False,
 ) -> None:
-    """Rank tips for held-out simulated callers: model vs popularity vs random, and IPS."""
+    """Rank tips for held-out simulated callers in two simulated worlds: the model against the
+    rule picker, rules + popularity, a logistic regression, popularity and random, with 95%
+    intervals; calibration; the policy's helpful-rate off-policy (DR) at production's epsilon."""
     import numpy as np
 
     from recommender import ExplorationPolicy, FixedModel, ModelPicker, load_model
-    from recommender.card import update_card
+    from recommender.card import read_card, update_card
     from recommender.evaluation import evaluate as run_evaluation
     from recommender.registry import model_files
+    from recommender.training import TrainingConfig, recipe, require_tensorflow
     from willay.catalog import load_catalog
 
     settings = _settings()
@@ -560,12 +594,19 @@ def evaluate(
             FixedModel(load_model(path)),
             policy=ExplorationPolicy.from_settings(settings),
             repeat_days=settings.repeat_days,
+            holdout=settings.recommender_holdout,
             rng=np.random.default_rng(seed),
         )
     except ProblemsError as exc:
         raise _report(exc) from None
     except WillayError as exc:
         raise _fail(exc.message) from None
+    try:
+        require_tensorflow()
+        refit = recipe(TrainingConfig.from_card(read_card(path)), catalog)
+    except WillayError as exc:
+        err.print(f"the second world has no model: {exc.message}", soft_wrap=True)
+        refit = None
     with _progress() as progress:
         steps = _RichSteps(progress)
         result = run_evaluation(
@@ -575,15 +616,83 @@ def evaluate(
             callers=callers,
             train_callers=train_callers,
             logged_callers=logged_callers,
+            logging_epsilon=logging_epsilon,
             repeat_days=settings.repeat_days,
+            refit=refit,
             steps=steps,
         )
         steps.finish()
     if card:
-        update_card(path, "evaluation", {"seed": seed, **result.to_json()})
+        update_card(path, "evaluation", result.to_json())
         err.print(f"recorded in {path.with_suffix('.json').name}")
     for line in result.lines():
         out.print(line, soft_wrap=True)
+
+
+ModelDir = Annotated[
+    Path | None,
+    typer.Option(
+        help="Folder of versioned model files.", envvar="WILLAY_MODEL_DIR", file_okay=False
+    ),
+]
+
+
+@model_app.command("pin")
+def model_pin(
+    version: Annotated[str, typer.Argument(help="The version every replica serves, e.g. v1.")],
+    model_dir: ModelDir = None,
+) -> None:
+    """Serve this version on every replica (rollback), whatever is newer, until `unpin`."""
+    from recommender.registry import model_file, parse_version, write_pin
+    from recommender.runtime import load_model
+
+    folder = _settings(model_dir=model_dir).model_dir
+    try:
+        number = parse_version(version)
+    except ValueError as exc:
+        raise _fail(str(exc)) from None
+    try:
+        model = load_model(model_file(folder, number))
+    except WillayError as exc:
+        raise _fail(f"not pinned: {exc.message}") from None
+    write_pin(folder, number)
+    out.print(
+        f"pinned {model.version}: every replica watching {folder} serves it within "
+        "WILLAY_MODEL_POLL_SECONDS",
+        soft_wrap=True,
+    )
+
+
+@model_app.command("unpin")
+def model_unpin(model_dir: ModelDir = None) -> None:
+    """Serve the newest version again."""
+    from recommender.registry import clear_pin
+
+    folder = _settings(model_dir=model_dir).model_dir
+    said = "unpinned" if clear_pin(folder) else "nothing was pinned"
+    out.print(f"{said}: replicas serve the newest version in {folder}", soft_wrap=True)
+
+
+@model_app.command("status")
+def model_status(model_dir: ModelDir = None) -> None:
+    """The versions published and set aside, and the one replicas serve."""
+    from recommender.registry import CANDIDATES, ModelRegistry, model_files, read_pin
+
+    folder = _settings(model_dir=model_dir).model_dir
+    try:
+        pinned = read_pin(folder)
+    except ValueError as exc:
+        raise _fail(f"bad pin file: {exc}") from None
+    registry = ModelRegistry(folder, poll_seconds=0)
+    try:
+        serving = registry.start().version
+    except WillayError as exc:
+        serving = f"none ({exc.message}); the rule picker serves"
+    for number, _ in model_files(folder):
+        out.print(f"v{number} published{'  (pinned)' if number == pinned else ''}")
+    for number, path in model_files(folder / CANDIDATES):
+        out.print(f"v{number} candidate, refused by the release gate (see {path.stem}.md)")
+    out.print(f"serving: {serving}", soft_wrap=True)
 
 
 @audio_app.command("build")

@@ -98,6 +98,9 @@ class Settings(BaseSettings):
     exploration: Literal["epsilon", "thompson"] = "epsilon"
     exploration_epsilon: float = Field(default=0.05, ge=0, le=1)
     thompson_strength: float = Field(default=50.0, gt=0, description="answers per score")
+    recommender_holdout: float = Field(
+        default=0.05, ge=0, lt=1, description="share of model picks left to the rule picker"
+    )
 
     # -- audio and IVR --
     audio_dir: Path = PROJECT_ROOT / "var" / "audio"

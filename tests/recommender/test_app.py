@@ -22,7 +22,7 @@ def served(events) -> list[dict]:
 
 
 def test_a_tip_for_me_comes_from_the_model(settings, events, clock) -> None:
-    greedy = settings.model_copy(update={"exploration_epsilon": 0.0})
+    greedy = settings.model_copy(update={"exploration_epsilon": 0.0, "recommender_holdout": 0.0})
     with TestClient(create_app(greedy, events=events, clock=clock)) as client:
         phone = Phone(client)
         to_main(phone)
@@ -67,7 +67,9 @@ def test_rules_can_be_chosen(settings, events, clock) -> None:
 def test_a_newer_model_is_served_without_a_restart(
     settings, events, clock, model_dir, shipped_model, float_twin
 ) -> None:
-    watched = settings.model_copy(update={"model_dir": model_dir, "model_poll_seconds": 0.05})
+    watched = settings.model_copy(
+        update={"model_dir": model_dir, "model_poll_seconds": 0.05, "recommender_holdout": 0.0}
+    )
     with TestClient(create_app(watched, events=events, clock=clock)) as client:
         phone = Phone(client)
         to_main(phone)
@@ -79,3 +81,15 @@ def test_a_newer_model_is_served_without_a_restart(
             time.sleep(0.05)
             phone.press("3")  # another tip
     assert served(events)[0]["model_version"] == "willay-recommender-v1"
+
+
+def test_the_app_leaves_its_holdout_share_to_the_rule_picker(settings, events, clock) -> None:
+    half = settings.model_copy(update={"recommender_holdout": 0.5})
+    with TestClient(create_app(half, events=events, clock=clock)) as client:
+        phone = Phone(client)
+        to_main(phone)
+        phone.press("1")
+        for _ in range(19):  # both arms, but for a chance of 2 in a million
+            phone.press("3")  # another tip
+    arms = {(d["arm"], d["model_version"]) for d in served(events)}
+    assert arms == {("model", "willay-recommender-v1"), ("holdout", "rules-1")}, arms

@@ -1,4 +1,5 @@
-"""Versioned model files: newest first, hot swap under load, corrupt files refused."""
+"""Versioned model files: pinned or newest first, hot swap under load, corrupt files refused,
+rollback by pin or by deletion."""
 
 from __future__ import annotations
 
@@ -9,12 +10,16 @@ import time
 
 import numpy as np
 import pytest
+from typer.testing import CliRunner
 
 from recommender import ExplorationPolicy, ModelPicker, ModelRegistry, PickContext, load_model
-from recommender.registry import model_file
+from recommender.registry import PIN_FILE, clear_pin, model_file, read_pin, write_pin
 from recommender.runtime import card_path
 from tests.fixtures.recommender import install_model
+from willay.cli import app
 from willay.errors import ModelError
+
+runner = CliRunner()
 
 CONTEXT = PickContext(today=dt.date(2026, 6, 15), channel="ussd", region="puno")
 
@@ -134,3 +139,56 @@ def test_the_background_watch_swaps_in_a_new_file(model_dir, shipped_model, floa
             time.sleep(0.02)
     finally:
         registry.close()
+
+
+def test_a_pin_rolls_back_and_unpin_rolls_forward(model_dir, shipped_model, float_twin) -> None:
+    install_model(shipped_model, model_dir, 2, content=float_twin)
+    registry = ModelRegistry(model_dir, poll_seconds=0)
+    assert registry.start().version == "willay-recommender-v2"
+    write_pin(model_dir, 1)
+    assert registry.reload() and registry.current.version == "willay-recommender-v1"
+    install_model(shipped_model, model_dir, 3)
+    assert not registry.reload(), "a newer file does not override the pin"
+    assert ModelRegistry(model_dir, poll_seconds=0).start().version == "willay-recommender-v1"
+    assert clear_pin(model_dir) and not clear_pin(model_dir)
+    assert registry.reload() and registry.current.version == "willay-recommender-v3"
+
+
+def test_a_bad_or_dangling_pin_keeps_the_model_serving(model_dir, shipped_model, caplog) -> None:
+    registry = ModelRegistry(model_dir, poll_seconds=0)
+    registry.start()
+    write_pin(model_dir, 7)
+    with caplog.at_level(logging.ERROR):
+        assert not registry.reload()
+    assert "pinned willay-recommender-v7 is not in" in caplog.text
+    (model_dir / PIN_FILE).write_text("yesterday's\n")
+    assert not registry.reload() and registry.current.version == "willay-recommender-v1"
+    assert "is not a model version" in registry.last_error
+
+
+def test_deleting_the_newest_file_rolls_back(model_dir, shipped_model, float_twin) -> None:
+    install_model(shipped_model, model_dir, 2, content=float_twin)
+    registry = ModelRegistry(model_dir, poll_seconds=0)
+    assert registry.start().version == "willay-recommender-v2"
+    model_file(model_dir, 2).unlink()
+    assert registry.reload() and registry.current.version == "willay-recommender-v1"
+
+
+def test_model_pin_unpin_and_status_commands(model_dir, shipped_model, float_twin) -> None:
+    install_model(shipped_model, model_dir, 2, content=float_twin)
+    folder = ["--model-dir", str(model_dir)]
+    pinned = runner.invoke(app, ["model", "pin", "v1", *folder])
+    assert pinned.exit_code == 0 and "pinned willay-recommender-v1" in pinned.stdout
+    assert read_pin(model_dir) == 1
+    status = runner.invoke(app, ["model", "status", *folder])
+    assert "v1 published  (pinned)" in status.stdout
+    assert "serving: willay-recommender-v1" in status.stdout
+    missing = runner.invoke(app, ["model", "pin", "v9", *folder])
+    assert missing.exit_code == 1 and read_pin(model_dir) == 1
+    assert "not pinned" in " ".join(missing.stderr.split())
+    bad = runner.invoke(app, ["model", "pin", "latest", *folder])
+    assert bad.exit_code == 1 and "is not a model version" in bad.stderr
+    unpinned = runner.invoke(app, ["model", "unpin", *folder])
+    assert unpinned.exit_code == 0 and read_pin(model_dir) is None
+    status = runner.invoke(app, ["model", "status", *folder])
+    assert "serving: willay-recommender-v2" in status.stdout
