@@ -35,6 +35,7 @@ class PickLog(_In):
     score: float
     propensity: float = Field(ge=0, le=1)
     model_version: str = Field(max_length=64)
+    arm: Literal["model", "holdout", "rules"] = "model"  # which policy chose it
 
 
 class AppEvent(_In):

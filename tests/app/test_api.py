@@ -84,7 +84,12 @@ class TestQueue:
 class TestEvents:
     def test_sent_twice_counts_once(self, client, redis_settings, events):
         install = secrets.token_hex(16)
-        pick = {"score": 0.6, "propensity": 0.5, "model_version": "willay-recommender-v1"}
+        pick = {
+            "score": 0.6,
+            "propensity": 0.5,
+            "model_version": "willay-recommender-v1",
+            "arm": "holdout",
+        }
         batch = {
             "install": install,
             "events": [
@@ -114,6 +119,7 @@ class TestEvents:
                 "tip_id": "heladas-abrigo-capas",
                 "topic": "heladas",
                 "useful": True,
+                "reward": 1.0,
             }
             | pick
         )
