@@ -60,6 +60,8 @@ class PickLog(_In):
     score: float = Field(strict=True)  # strict: a number, never a boolean or string coerced
     propensity: float = Field(ge=0, le=1, strict=True)
     model_version: str = Field(max_length=64)
+    # which policy chose it (`recommender.PickedTip.arm`): the server sends it, the app returns it
+    arm: Literal["model", "holdout", "rules"] = "model"
 
 
 class AppEvent(_In):

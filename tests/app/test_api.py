@@ -114,6 +114,8 @@ class TestEvents:
                 "tip_id": "heladas-abrigo-capas",
                 "topic": "heladas",
                 "useful": True,
+                "reward": 1.0,  # the recommender's reward of a useful tip
+                "arm": "model",  # a pick without its arm was the model's (`PickedTip.arm`)
             }
             | pick
         )
