@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Annotated, Any, cast
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import Response, StreamingResponse
 
 from app.assets import ASSETS, asset
@@ -92,7 +92,7 @@ async def shell(request: Request) -> Response:
 @router.get("/pack/{lang}", responses={304: {}, 404: {}})
 async def pack(
     request: Request,
-    lang: str,
+    lang: Annotated[str, Path(json_schema_extra={"enum": list(LANGUAGES)})],
     lite: LiteDep,
     audio: AudioDep,
     have: Annotated[str | None, Query(max_length=2000, pattern=r"^[0-9a-f.]*$")] = None,
@@ -192,9 +192,18 @@ async def alert_stream(
     )
 
 
-@router.get("/{name}", include_in_schema=False)
-async def static_file(request: Request, name: str) -> Response:
-    """The script, service worker, manifest and icon."""
-    if name not in ASSETS or name == "index.html":
-        raise NotFound(f"no app file {name[:64]!r}")
-    return _static(request, name)
+def _static_route(name: str) -> Callable[[Request], Awaitable[Response]]:
+    async def static_file(request: Request) -> Response:
+        """The script, service worker, manifest and icon."""
+        return _static(request, name)
+
+    return static_file
+
+
+# one route per file, not a catch-all `/{name}`: that would answer a GET to an API path
+# (`GET /app/queue`) with 404 where the path exists and the answer is 405 with its `Allow`
+for _name in ASSETS:
+    if _name != "index.html":
+        router.add_api_route(
+            f"/{_name}", _static_route(_name), methods=["GET"], include_in_schema=False
+        )

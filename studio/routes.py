@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import urllib.parse
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
@@ -27,6 +27,7 @@ from studio.pages import (
 )
 from studio.service import Studio
 from willay.errors import NotFound, ServiceUnavailable, SignOffRefused
+from willay.openapi import error_response
 
 __all__ = ["router"]
 
@@ -45,7 +46,16 @@ SECURITY_HEADERS = {
     "Cache-Control": "no-store",
 }
 
-router = APIRouter(prefix="/studio", tags=["studio"])
+# every API route asks for an account first (`api_caller`); the pages are not in the schema
+API_AUTH_RESPONSES: dict[int | str, dict[str, Any]] = {
+    401: error_response(
+        "No account: no session and no (or wrong) HTTP Basic credentials",
+        headers={"WWW-Authenticate": '`Basic realm="Willay Studio"`: send HTTP Basic credentials'},
+    ),
+    403: error_response("The account may not do this, or a session without its CSRF token"),
+}
+
+router = APIRouter(prefix="/studio", tags=["studio"], responses=API_AUTH_RESPONSES)
 
 
 def get_studio(request: Request) -> Studio:
@@ -295,7 +305,7 @@ class SignOffCreate(BaseModel):
 @router.post(
     "/api/signoffs",
     status_code=201,
-    responses={400: {"description": "Refused: the text changed, ..."}, 403: {}},
+    responses={400: error_response("Refused: the text changed, ...")},
 )
 async def create_signoff(body: SignOffCreate, caller: CallerDep, studio: StudioDep) -> dict:
     """Approve or reject a (tip, language) text: the same sign-off the review CSV writes."""
@@ -362,8 +372,8 @@ async def _recorded(
 
 RECORDING_RESPONSES: dict[int | str, dict[str, object]] = {
     400: {"description": "Empty body"},
-    401: {"description": "No account or wrong password"},
-    403: {"description": "The account may not record this language, or no CSRF token"},
+    **API_AUTH_RESPONSES,
+    403: error_response("The account may not record this language, or no CSRF token"),
     404: {"description": "No such tip, prompt or language"},
     413: {"description": "Body over WILLAY_STUDIO_MAX_UPLOAD"},
     422: {"description": "Not audio, over-long, silent, clipped or too short (with the reason)"},
@@ -452,7 +462,7 @@ async def rebuild_status(caller: CallerDep, studio: StudioDep) -> dict:
     return studio.builder.status().model_dump(mode="json")
 
 
-@router.post("/api/rebuild", status_code=202, responses={409: {"description": "One is running"}})
+@router.post("/api/rebuild", status_code=202, responses={409: error_response("One is running")})
 async def rebuild_start(caller: CallerDep, studio: StudioDep) -> dict:
     """Start a full audio rebuild (editors and admins); 409 while one runs."""
     studio.start_rebuild(caller.account)

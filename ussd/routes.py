@@ -26,12 +26,15 @@ from willay.gsm7 import septets, to_gsm7
 from willay.languages import pick_text
 from willay.security import check_callback
 
-__all__ = ["provider_hop_route", "router", "simulator_router"]
+__all__ = ["SCHEMA_COMPONENTS", "provider_hop_route", "router", "simulator_router"]
 
 log = logging.getLogger(__name__)
 
 SIMULATOR_PAGE = Path(__file__).parent / "static" / "simulator.html"
 URLENCODED = "application/x-www-form-urlencoded"
+
+# the hop's form, read by hand (`_hop_form`), so FastAPI does not list it: the schema must
+SCHEMA_COMPONENTS = {"AtUssdForm": AtUssdForm}
 
 router = APIRouter(prefix="/ussd", tags=["ussd"], dependencies=[CallbackGuard])
 simulator_router = APIRouter(tags=["simulator"])
@@ -90,7 +93,7 @@ async def _answer(request: Request) -> PlainTextResponse:
     openapi_extra={
         "requestBody": {
             "required": True,
-            "content": {URLENCODED: {"schema": AtUssdForm.model_json_schema()}},
+            "content": {URLENCODED: {"schema": {"$ref": "#/components/schemas/AtUssdForm"}}},
         }
     },
 )

@@ -32,6 +32,7 @@ from telemetry import MqttEventSink
 from ussd.actions import ACTIONS
 from ussd.engine import UssdEngine
 from ussd.menus import JOURNEY_FILE, load_journey
+from ussd.routes import SCHEMA_COMPONENTS as USSD_SCHEMA_COMPONENTS
 from ussd.routes import provider_hop_route, simulator_router
 from ussd.routes import router as ussd_router
 from ussd.store import SessionStore
@@ -274,7 +275,12 @@ def create_app(
     async def framework_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         name = "".join(HTTPStatus(exc.status_code).phrase.title().split())
         detail = f"{exc.detail}: {request.method} {request.url.path}"
-        return _error(name, detail, exc.status_code, headers=exc.headers)
+        headers = exc.headers
+        if exc.status_code == 405:
+            # Starlette's 405 names the methods of the first route on the path alone; the path's
+            # methods are those of every route on it (e.g. GET and POST /studio/api/rebuild)
+            headers = {**(headers or {}), "Allow": _allowed(app, request.url.path)}
+        return _error(name, detail, exc.status_code, headers=headers)
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:
@@ -310,7 +316,13 @@ def create_app(
     callbacks = _guard_requests(
         app, settings, uploads={"/studio/api/recordings/": settings.studio_max_upload}
     )
-    install_openapi(app, callbacks=callbacks)
+    topics = [t.id for t in catalog.topics]  # any other topic is refused: the schema says so
+    install_openapi(
+        app,
+        callbacks=callbacks,
+        enums={("QueueRequest", "topic"): topics},
+        components=USSD_SCHEMA_COMPONENTS,
+    )
     return app
 
 
@@ -329,6 +341,16 @@ def freeze_startup() -> None:
     """
     gc.collect()
     gc.freeze()
+
+
+def _allowed(app: FastAPI, path: str) -> str:
+    """The `Allow` of a path: the methods of every route whose path matches it."""
+    methods: set[str] = set()
+    for route in iter_route_contexts(app.routes):
+        regex = getattr(route.original_route, "path_regex", None)
+        if route.methods and regex is not None and regex.match(path):
+            methods |= set(route.methods)
+    return ", ".join(sorted(methods))
 
 
 def _error(

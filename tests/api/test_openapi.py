@@ -87,3 +87,22 @@ class TestSchema:
     def test_optional_form_fields_are_never_null(self, schema) -> None:
         notice = schema["components"]["schemas"]["AtUssdNotice"]["properties"]
         assert notice["hopsCount"] == {"type": "integer", "minimum": 0, "title": "Hopscount"}
+
+
+class TestMethods:
+    def test_405_allows_every_method_of_the_path_in_the_error_shape(self, client) -> None:
+        response = client.options("/studio/api/rebuild")
+        assert response.status_code == 405
+        assert response.headers["allow"] == "GET, POST"
+        assert response.json()["error"] == "MethodNotAllowed"
+
+    def test_an_app_api_path_is_405_not_a_missing_file(self, client) -> None:
+        response = client.get("/app/queue")
+        assert response.status_code == 405 and response.headers["allow"] == "POST"
+        assert client.get("/app/app.js").status_code == 200
+        assert client.get("/app/nope.js").status_code == 404
+
+    def test_queue_topics_are_the_catalogs(self, client) -> None:
+        schema = client.get("/openapi.json").json()["components"]["schemas"]
+        topic = schema["QueueRequest"]["properties"]["topic"]["anyOf"][0]
+        assert "dengue" in topic["enum"] and "gg" not in topic["enum"]

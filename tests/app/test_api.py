@@ -84,12 +84,7 @@ class TestQueue:
 class TestEvents:
     def test_sent_twice_counts_once(self, client, redis_settings, events):
         install = secrets.token_hex(16)
-        pick = {
-            "score": 0.6,
-            "propensity": 0.5,
-            "model_version": "willay-recommender-v1",
-            "arm": "holdout",
-        }
+        pick = {"score": 0.6, "propensity": 0.5, "model_version": "willay-recommender-v1"}
         batch = {
             "install": install,
             "events": [
@@ -119,7 +114,8 @@ class TestEvents:
                 "tip_id": "heladas-abrigo-capas",
                 "topic": "heladas",
                 "useful": True,
-                "reward": 1.0,
+                "reward": 1.0,  # the recommender's reward of a useful tip
+                "arm": "model",  # a pick without its arm was the model's (`PickedTip.arm`)
             }
             | pick
         )
