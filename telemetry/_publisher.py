@@ -91,6 +91,7 @@ class MqttEventSink:
         self._hold_delay = 0.0
         self._hold_until = 0.0
         self._inflight: dict[int, tuple[int | None, str]] = {}
+        self._handing = 0  # taken from the queue by the sender, not yet in `_inflight`
         self._connected = False
         self._closing = False
         self._stopping = False
@@ -159,7 +160,7 @@ class MqttEventSink:
     def backlog(self) -> int:
         """Events not yet acknowledged by the broker: queued, in flight or spooled."""
         with self._lock:
-            return len(self._queue) + len(self._inflight) + self._spool.pending
+            return len(self._queue) + self._handing + len(self._inflight) + self._spool.pending
 
     @property
     def publisher(self) -> str:
@@ -283,6 +284,9 @@ class MqttEventSink:
                     self._settle_acks()
                     room = 0 if self._stopping else self._max_inflight - len(self._inflight)
                     items = list(itertools.islice(iter(self._next, None), max(room, 0)))
+                    # between here and `_inflight.update` an event taken from the queue is in
+                    # neither: counted here, `backlog` does not read 0 while it is on its way
+                    self._handing = sum(source is None for source, _ in items)
                 if not items:
                     break
                 published = []
@@ -300,6 +304,7 @@ class MqttEventSink:
                     published.append((info.mid, (source, line)))
                 with self._lock:
                     self._inflight.update(published)
+                    self._handing = 0
                 sent += len(published)
             idle = not sent
             if self._stopping:

@@ -107,3 +107,27 @@ def test_publish_after_close_neither_blocks_nor_raises(own_broker, tmp_path) -> 
     sink.close()
     sink.publish(events(1)[0])
     assert sink.dropped == 1
+
+
+def test_an_event_on_its_way_to_the_broker_counts_in_the_backlog(own_broker, listener, tmp_path):
+    """The sender takes events from the queue, then publishes them: in between they are neither
+    queued nor in flight, and `backlog` must not read 0 (a caller waiting for it then closes the
+    sink with them unacknowledged, and the next start sends them again)."""
+    sink = make_sink(own_broker.url, tmp_path / "spool")
+    wait_until(lambda: sink.connected, what="connection")
+    seen: list[int] = []
+    publish = sink._client.publish
+
+    def publishing(*args, **kwargs):
+        seen.append(sink.backlog)  # the sender calls it without the sink's lock
+        return publish(*args, **kwargs)
+
+    sink._client.publish = publishing  # type: ignore[method-assign]
+    for event in events(5):
+        sink.publish(event)
+    wait_until(lambda: sink.backlog == 0, what="every acknowledgement")
+    sink.close()
+    assert len(seen) == 5 and min(seen) >= 1, seen
+    left = Spool(tmp_path / "spool")
+    assert left.pending == 0  # nothing acknowledged is spooled again
+    left.close()
