@@ -69,6 +69,7 @@ COLLAO_REGIONS = frozenset({"cusco", "puno"})
 DENGUE_SEASON = frozenset({2, 3, 4, 5})
 COLD_SEASON = frozenset({5, 6, 7, 8})
 WARM_SEASON = frozenset({12, 1, 2, 3})
+RAINY_SELVA = frozenset({11, 12, 1, 2, 3, 4})  # the second world's dengue in the selva
 TOPIC_BASE = {
     "manos": -0.4, "agua": -0.4, "mente": -0.6, "tbc": -0.7, "vacunas": -0.8, "anemia": -0.8,
     "cronicas": -0.9, "sol": -0.9, "embarazo": -0.9, "heladas": -1.3, "dengue": -1.3,
@@ -257,7 +258,8 @@ class CallerSimulator:
             u += 0.4 if home in tip.regions or zone in tip.zones else -1.2
         if topic == "dengue":
             if home in DENGUE_REGIONS:
-                u += 2.0 if month in DENGUE_SEASON else 0.3
+                # all year in the selva (active transmission in November too), the coast's peak
+                u += 2.0 if month in DENGUE_SEASON or zone is Zone.selva else 0.3
             elif zone is Zone.sierra:
                 u -= 1.0
         elif topic == "heladas":
@@ -471,7 +473,7 @@ class HabitsSimulator(CallerSimulator):
         }.get((caller.age, topic), 0.0)  # fmt: skip
         if topic == "dengue":
             u += (
-                1.5
+                (1.5 if month in RAINY_SELVA else 0.0)
                 if zone is Zone.selva
                 else 0.8
                 if month in {2, 3, 4} and zone is Zone.costa
