@@ -1,11 +1,12 @@
 """Simulated Peruvian callers whose hidden preferences depend on where, when and who they are.
 
-The preferences follow the facts in the design reference: dengue matters on the coast and in the
-Amazon from February to May and hardly in the high Andes; frost (heladas) from May to August
-above 3,500 m (Puno, Cusco, Huancavelica, ...), the friaje in the Amazon in the same months; UV
-in the sierra in the rainy summer; TB in Lima and Callao; child anemia highest in Puno, Loreto,
-Ucayali, Apurimac and Huancavelica; diarrhoea highest in the selva and in the warm season;
-vaccination lowest in the selva. A tip for an audience the person is not in is rarely useful.
+The preferences follow the facts in the design reference and the catalog: dengue matters on the
+coast from February to May, in the Amazon all year, and hardly in the high Andes; frost
+(heladas) from May to August above 3,500 m (Puno, Cusco, Huancavelica, ...), the friaje in the
+Amazon in the same months; UV in the sierra in the rainy summer; TB in Lima and Callao; child
+anemia highest in Puno, Loreto, Ucayali, Apurimac and Huancavelica; diarrhoea highest in the
+selva and in the warm season; vaccination lowest in the selva. A tip for an audience the person
+is not in is rarely useful.
 On top: a taste per person and topic, a habit of saying "useful" more or less readily, topics
 liked or disliked before, habituation to a topic heard recently, fatigue later in a session,
 answers that are often missing (more so for later tips: position bias) and sometimes mistyped.
@@ -69,7 +70,6 @@ COLLAO_REGIONS = frozenset({"cusco", "puno"})
 DENGUE_SEASON = frozenset({2, 3, 4, 5})
 COLD_SEASON = frozenset({5, 6, 7, 8})
 WARM_SEASON = frozenset({12, 1, 2, 3})
-RAINY_SELVA = frozenset({11, 12, 1, 2, 3, 4})  # the second world's dengue in the selva
 TOPIC_BASE = {
     "manos": -0.4, "agua": -0.4, "mente": -0.6, "tbc": -0.7, "vacunas": -0.8, "anemia": -0.8,
     "cronicas": -0.9, "sol": -0.9, "embarazo": -0.9, "heladas": -1.3, "dengue": -1.3,
@@ -437,9 +437,11 @@ class HabitsSimulator(CallerSimulator):
     them interactions no single feature or cross expresses: language by topic (Quechua
     speakers value frost, anemia and pregnancy tips more, mental health less), channel by
     tip length (a long tip tires a caller and overflows an SMS), age by topic, taste scaled by
-    eagerness, a quality of each tip of its own, seasons shifted (dengue all year in the
-    Amazon), place mattering less, and a dislike that grows with each tip of a topic heard in
-    the same session. Only the broad facts stay: a tip for another audience is rarely useful.
+    eagerness, a quality of each tip of its own, seasons of its own (frost in July only; dengue
+    all year in the Amazon, which the corrected catalog now says too, so that term is no longer
+    hidden from the features), place mattering less, and a dislike that grows with each tip of
+    a topic heard in the same session. Only the broad facts stay: a tip for another audience is
+    rarely useful.
     """
 
     def logit(
@@ -473,7 +475,7 @@ class HabitsSimulator(CallerSimulator):
         }.get((caller.age, topic), 0.0)  # fmt: skip
         if topic == "dengue":
             u += (
-                (1.5 if month in RAINY_SELVA else 0.0)
+                1.5
                 if zone is Zone.selva
                 else 0.8
                 if month in {2, 3, 4} and zone is Zone.costa
