@@ -15,11 +15,15 @@ from dataclasses import dataclass
 import numpy as np
 
 from recommender.picker import PickContext
-from willay.catalog import Audience, Catalog, Tip, Zone
+from willay.catalog import ALL_YEAR, Audience, Catalog, Tip, Zone
 
-__all__ = ["FEATURES_VERSION", "FeatureEncoder", "FeatureSpec"]
+__all__ = ["FEATURES_VERSION", "FEATURES_VERSIONS", "FeatureEncoder", "FeatureSpec"]
 
-FEATURES_VERSION = 1
+FEATURES_VERSION = 2
+# 1: seasons from `Tip.months` alone (models up to willay-recommender-v1), still built so a
+# pin can roll back to them; 2: seasons per zone (`Tip.in_season(month, zone)`), as the
+# candidate filter and the rule picker read them (dengue all year in the selva)
+FEATURES_VERSIONS = (1, 2)
 LANGUAGES = ("es", "quy", "quz")
 ZONES = tuple(Zone)
 AGE_GROUPS = ("<18", "18-39", "40-59", "60+")
@@ -107,18 +111,30 @@ class FeatureSpec:
     def from_json(cls, data: dict[str, object]) -> FeatureSpec:
         """The layout from a model card; `ValueError` if this code cannot build it."""
         version = data.get("version")
-        if version != FEATURES_VERSION:
-            raise ValueError(f"features version {version}, this code builds {FEATURES_VERSION}")
+        if version not in FEATURES_VERSIONS:
+            raise ValueError(f"features version {version}, this code builds {FEATURES_VERSIONS}")
         names = {}
         for key in ("topics", "regions"):
             found = data.get(key)
             if not isinstance(found, list) or not all(isinstance(t, str) for t in found):
                 raise ValueError(f"features.{key} must be a list of ids")
             names[key] = tuple(found)
-        spec = cls(**names)
+        spec = cls(**names, version=version)
         if data.get("size") != spec.size:
             raise ValueError(f"features.size {data.get('size')} but the layout has {spec.size}")
         return spec
+
+
+def _seasonal_in(tip: Tip, zone: Zone | None) -> bool:
+    """True when the tip has a season in `zone` (some months, not all year); any zone if unknown.
+
+    Dengue, for instance, is seasonal on the coast (February to May) but not in the selva,
+    where it is in season all year (`Tip.seasons`).
+    """
+    if zone is None:
+        return tip.seasonal
+    months = tip.seasons.get(zone, tip.months)
+    return bool(months) and months != ALL_YEAR
 
 
 def _one_hot(value: object, options: tuple[object, ...]) -> list[float]:
@@ -147,7 +163,7 @@ class FeatureEncoder:
             *(1.0 if a in tip.audiences else 0.0 for a in TIP_AUDIENCES),
             *(1.0 if z in tip.zones else 0.0 for z in ZONES),
             1.0 if tip.regions else 0.0,
-            1.0 if tip.months else 0.0,
+            1.0 if (tip.seasonal if self.spec.version >= 2 else tip.months) else 0.0,
             len(tip.text_for("es")[0]) / TEXT_LENGTH_SCALE,
         ]
         return np.asarray(values, dtype=np.float32)
@@ -182,6 +198,7 @@ class FeatureEncoder:
     def cross_matrix(self, context: PickContext, tips: list[Tip], catalog: Catalog) -> np.ndarray:
         """How each tip meets the person: audience, place, season, topics rated or heard."""
         region = catalog.region(context.region)
+        zone = region.zone if region else None
         specific = context.audiences - {Audience.general}
         liked: dict[str, int] = {}
         disliked: dict[str, int] = {}
@@ -203,7 +220,12 @@ class FeatureEncoder:
             match = bool(tip.audiences & specific)
             placed = bool(tip.regions or tip.zones)
             here = region is not None and (region.id in tip.regions or region.zone in tip.zones)
-            seasonal = bool(tip.months)
+            if self.spec.version >= 2:
+                seasonal = _seasonal_in(tip, zone)
+                in_season = tip.in_season(context.today.month, zone)
+            else:
+                seasonal = bool(tip.months)
+                in_season = context.today.month in tip.months
             rows.append(
                 [
                     1.0 if match else 0.0,
@@ -212,8 +234,8 @@ class FeatureEncoder:
                     1.0 if here else 0.0,
                     1.0 if placed and region is not None and not here else 0.0,
                     1.0 if placed and region is None else 0.0,
-                    1.0 if seasonal and context.today.month in tip.months else 0.0,
-                    1.0 if seasonal and context.today.month not in tip.months else 0.0,
+                    1.0 if seasonal and in_season else 0.0,
+                    1.0 if seasonal and not in_season else 0.0,
                     min(liked.get(tip.topic, 0), HISTORY_CAP) / HISTORY_CAP,
                     min(disliked.get(tip.topic, 0), HISTORY_CAP) / HISTORY_CAP,
                     recent.get(tip.topic, 0.0),

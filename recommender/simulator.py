@@ -1,11 +1,12 @@
 """Simulated Peruvian callers whose hidden preferences depend on where, when and who they are.
 
-The preferences follow the facts in the design reference: dengue matters on the coast and in the
-Amazon from February to May and hardly in the high Andes; frost (heladas) from May to August
-above 3,500 m (Puno, Cusco, Huancavelica, ...), the friaje in the Amazon in the same months; UV
-in the sierra in the rainy summer; TB in Lima and Callao; child anemia highest in Puno, Loreto,
-Ucayali, Apurimac and Huancavelica; diarrhoea highest in the selva and in the warm season;
-vaccination lowest in the selva. A tip for an audience the person is not in is rarely useful.
+The preferences follow the facts in the design reference and the catalog: dengue matters on the
+coast from February to May, in the Amazon all year, and hardly in the high Andes; frost
+(heladas) from May to August above 3,500 m (Puno, Cusco, Huancavelica, ...), the friaje in the
+Amazon in the same months; UV in the sierra in the rainy summer; TB in Lima and Callao; child
+anemia highest in Puno, Loreto, Ucayali, Apurimac and Huancavelica; diarrhoea highest in the
+selva and in the warm season; vaccination lowest in the selva. A tip for an audience the person
+is not in is rarely useful.
 On top: a taste per person and topic, a habit of saying "useful" more or less readily, topics
 liked or disliked before, habituation to a topic heard recently, fatigue later in a session,
 answers that are often missing (more so for later tips: position bias) and sometimes mistyped.
@@ -257,7 +258,8 @@ class CallerSimulator:
             u += 0.4 if home in tip.regions or zone in tip.zones else -1.2
         if topic == "dengue":
             if home in DENGUE_REGIONS:
-                u += 2.0 if month in DENGUE_SEASON else 0.3
+                # all year in the selva (active transmission in November too), the coast's peak
+                u += 2.0 if month in DENGUE_SEASON or zone is Zone.selva else 0.3
             elif zone is Zone.sierra:
                 u -= 1.0
         elif topic == "heladas":
@@ -435,9 +437,11 @@ class HabitsSimulator(CallerSimulator):
     them interactions no single feature or cross expresses: language by topic (Quechua
     speakers value frost, anemia and pregnancy tips more, mental health less), channel by
     tip length (a long tip tires a caller and overflows an SMS), age by topic, taste scaled by
-    eagerness, a quality of each tip of its own, seasons shifted (dengue all year in the
-    Amazon), place mattering less, and a dislike that grows with each tip of a topic heard in
-    the same session. Only the broad facts stay: a tip for another audience is rarely useful.
+    eagerness, a quality of each tip of its own, seasons of its own (frost in July only; dengue
+    all year in the Amazon, which the corrected catalog now says too, so that term is no longer
+    hidden from the features), place mattering less, and a dislike that grows with each tip of
+    a topic heard in the same session. Only the broad facts stay: a tip for another audience is
+    rarely useful.
     """
 
     def logit(

@@ -67,27 +67,36 @@ def test_quantized_agrees_with_float(shipped_model, float_twin, content_catalog)
     float. Training measured max 0.0065 and mean 0.00094 over 257,415 held-out scores: we allow
     3x that max (0.02, a tenth of the usual gap between a fitting and an unfitting tip) and a
     mean of 0.002. What serving uses is the ranking: the top tip may differ only where float
-    scores nearly tie (agreement >= 0.95, measured 0.990), so the float score given up when they
-    differ must stay below 0.005."""
+    scores nearly tie, so the float score given up when they differ must stay below 0.005, and
+    where the float top two are at least that far apart the quantized model must pick the same
+    tip (agreement >= 0.99). Agreement over all requests depends on the catalog, not on
+    quantization: after the content corrections two tips (agua-suero-oral and
+    agua-diarrea-signos-peligro) differ only by two characters of length, their float scores are
+    closer than the quantization error, and they flip in 6% of requests (0.929 overall, 1.0 where
+    the top two are 0.005 apart)."""
     quantized = load_model(shipped_model)
     floating = RecommenderModel(
         float_twin, version="float", spec=quantized.spec, source="float twin"
     )
     sim = CallerSimulator(content_catalog, seed=2024, purpose="heldout")
     log = sim.run(sim.callers(150), LoggingPolicy(epsilon=0.3))
-    diffs, agree, lost, requests = [], 0, [], 0
+    diffs, lost, requests, decided, decided_agree = [], [], 0, 0, 0
     for item in log.interactions:
         tips = candidates(item.context, content_catalog, repeat_days=30)
         rows = quantized.encoder.encode(item.context, tips, content_catalog)
         q, f = quantized.score(rows), floating.score(rows)
         diffs.append(np.abs(q - f))
-        agree += int(np.argmax(q) == np.argmax(f))
+        same = bool(np.argmax(q) == np.argmax(f))
         lost.append(f.max() - f[np.argmax(q)])
         requests += 1
+        top_two = np.sort(f)[-2:]
+        if len(f) == 1 or top_two[1] - top_two[0] >= 0.005:
+            decided += 1
+            decided_agree += int(same)
     flat = np.concatenate(diffs)
     assert requests > 300
     assert flat.max() < 0.02 and flat.mean() < 0.002
-    assert agree / requests >= 0.95
+    assert decided > requests / 3 and decided_agree / decided >= 0.99, (decided, decided_agree)
     assert max(lost) < 0.005
 
 

@@ -5,6 +5,7 @@ import random
 
 from recommender import PickContext, RuleBasedPicker
 from recommender.candidates import candidates
+from recommender.features import CROSS_NAMES, FeatureEncoder, FeatureSpec
 from tests.fixtures.catalog import make_tip
 from willay.catalog import Catalog, Region, Topic, Zone
 
@@ -52,3 +53,20 @@ def test_the_rules_picker_honours_the_zone_season() -> None:
     assert rules.pick(selva, CATALOG).tip.id == "dengue-1"  # place and season beat a general tip
     coast = PickContext(today=NOVEMBER, channel="ussd", region="piura")
     assert rules.pick(coast, CATALOG).tip.id == "manos-1"
+
+
+def test_the_model_reads_the_zone_season_like_the_candidates() -> None:
+    """Features version 2 read `in_season(month, zone)`; version 1 (v1's) read `months`."""
+    spec = FeatureSpec.for_catalog(CATALOG)
+    season = CROSS_NAMES.index("in_season"), CROSS_NAMES.index("out_of_season")
+
+    def crosses(spec: FeatureSpec, region: str | None) -> tuple[float, float]:
+        context = PickContext(today=NOVEMBER, channel="ussd", region=region)
+        row = FeatureEncoder(spec).cross_matrix(context, [DENGUE], CATALOG)[0]
+        return float(row[season[0]]), float(row[season[1]])
+
+    assert spec.version == 2
+    assert crosses(spec, "loreto") == (0.0, 0.0), "all year in the selva: not seasonal there"
+    assert crosses(spec, "piura") == (0.0, 1.0), "out of the coast's peak"
+    v1 = FeatureSpec.from_json({**spec.to_json(), "version": 1})
+    assert crosses(v1, "loreto") == (0.0, 1.0), "version 1 read the coast's months everywhere"
