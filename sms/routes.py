@@ -9,10 +9,16 @@ from fastapi import APIRouter, Form
 from sms.deps import SmsInboxDep
 from sms.schemas import AtDeliveryReport, AtInboundSms, DeliveryPublic, InboundPublic
 from willay.deps import CallbackGuard
+from willay.retried import RetriedRoute
 
 __all__ = ["router"]
 
-router = APIRouter(prefix="/sms/africastalking", tags=["sms"], dependencies=[CallbackGuard])
+router = APIRouter(
+    prefix="/sms/africastalking",
+    tags=["sms"],
+    dependencies=[CallbackGuard],
+    route_class=RetriedRoute,
+)
 
 
 @router.post("/inbound", response_model=InboundPublic)

@@ -23,7 +23,9 @@ from willay.deps import CallbackGuard, SettingsDep
 from willay.errors import ServiceUnavailable
 from willay.events import Event, EventKind
 from willay.gsm7 import septets, to_gsm7
-from willay.languages import pick_text
+from willay.languages import DEFAULT_LANGUAGE, pick_text
+from willay.profiles import event_subject
+from willay.retried import RetriedRoute
 from willay.security import check_callback
 
 __all__ = ["SCHEMA_COMPONENTS", "provider_hop_route", "router", "simulator_router"]
@@ -71,18 +73,8 @@ async def _answer(request: Request) -> PlainTextResponse:
             body = reply.body
             if reply.draft:
                 headers["X-Willay-Draft"] = "borrador"
-    except ServiceUnavailable as exc:
-        log.error("USSD hop %s failed: %s", form.sessionId, exc)
-        engine.services.events.publish(
-            Event(
-                channel="ussd",
-                kind=EventKind.error,
-                subscriber="unknown",
-                session=form.sessionId,
-                data={"error": type(exc).__name__, "input": form.text},
-            )
-        )
-        body = _notice_end(engine, "unavailable")
+    except Exception as exc:  # noqa: BLE001 - every failure of a hop ends the session politely
+        body = await _failed(engine, form, exc)
     headers["X-Willay-Septets"] = str(septets(body[4:]))
     return PlainTextResponse(body, headers=headers)
 
@@ -128,20 +120,52 @@ provider_hop_route = _ProviderHopRoute(
 )
 
 
-def _notice_end(engine: UssdEngine, name: str) -> str:
-    """`END` with a notice of the journey (written in Spanish and Quechua)."""
-    return "END " + to_gsm7(pick_text(engine.journey.notices[name], "es")[0])
+def _notice_end(engine: UssdEngine, name: str, lang: str = DEFAULT_LANGUAGE) -> str:
+    """`END` with a notice of the journey, in `lang` (or its fallback)."""
+    return "END " + to_gsm7(pick_text(engine.journey.notices[name], lang)[0])
 
 
-@router.post("/africastalking/events", response_class=PlainTextResponse)
-async def ussd_session_ended(notice: Annotated[AtUssdNotice, Form()], engine: UssdEngineDep) -> str:
-    """The provider's end-of-session notice (Success, Incomplete or Failed)."""
+async def _failed(engine: UssdEngine, form: AtUssdForm, exc: Exception) -> str:
+    """The one answer to any failure of a hop: `END`, the apology and the emergency numbers in
+    the caller's language (the session's, if it can still be read; else Spanish).
+
+    A backing service down is logged as such; anything else with its traceback. The caller and
+    the gateway never see internal detail.
+    """
+    if isinstance(exc, ServiceUnavailable):
+        log.error("USSD hop %s failed: %s", form.sessionId, exc)
+    else:
+        log.error("USSD hop %s failed unexpectedly", form.sessionId, exc_info=exc)
     try:
-        await engine.session_ended(notice)
-    except ServiceUnavailable as exc:
-        log.error("end-of-session notice for %s not recorded: %s", notice.sessionId, exc)
-        raise
+        session = await engine.services.sessions.get(form.sessionId)
+    except Exception:  # noqa: BLE001 - the apology must not depend on what just failed
+        session = None
+    engine.services.events.publish(
+        Event(
+            channel="ussd",
+            kind=EventKind.error,
+            subscriber=event_subject(None, form.sessionId),
+            session=form.sessionId,
+            data={"error": type(exc).__name__, "input": form.text},
+        )
+    )
+    lang = session.lang if session is not None and session.lang else DEFAULT_LANGUAGE
+    return _notice_end(engine, "unavailable", lang)
+
+
+async def ussd_session_ended(notice: Annotated[AtUssdNotice, Form()], engine: UssdEngineDep) -> str:
+    """The provider's end-of-session notice (Success, Incomplete or Failed); 503 to be retried."""
+    await engine.session_ended(notice)
     return "OK"
+
+
+router.add_api_route(
+    "/africastalking/events",
+    ussd_session_ended,
+    methods=["POST"],
+    response_class=PlainTextResponse,
+    route_class_override=RetriedRoute,
+)
 
 
 @simulator_router.get("/simulator", response_class=HTMLResponse, include_in_schema=False)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import pytest
 from fastapi.testclient import TestClient
 
@@ -129,3 +131,18 @@ class TestPerson:
     def test_withheld_or_malformed_number_is_nobody(self):
         assert self.form().person(None) is None
         assert self.form(callerNumber="anonymous").person(None) is None
+
+
+def test_any_failure_is_a_spoken_apology_and_the_line_hangs_up(
+    caller: Caller, raw_redis, redis_prefix, events, caplog
+):
+    caller.dial()
+    raw_redis.set(f"{redis_prefix}:ivr:call:{caller.session_id}", "{not json")
+    caplog.set_level(logging.ERROR)
+    reply = caller.press("1")  # valid voice XML, checked against what the provider accepts
+    assert reply.plays == ["prompt:unavailable.es", "prompt:unavailable.quy"]
+    assert reply.asks is None
+    (record,) = [r for r in caplog.records if "failed unexpectedly" in r.getMessage()]
+    assert record.exc_info is not None
+    assert events.events[-1].kind == "error"
+    assert events.events[-1].data["error"] == "ValidationError"

@@ -10,6 +10,7 @@ from pydantic import SecretStr
 
 from tests.fixtures.sms import SmsHarness, new_number
 from willay.app import create_app
+from willay.retried import RETRY_BODY
 
 pytestmark = pytest.mark.redis
 
@@ -181,3 +182,20 @@ class TestCallbackGuard:
         assert "missing or wrong token" in caplog.text
         ok = guarded.post(f"/sms/africastalking/{path}?token=s3cret", data=form)
         assert ok.status_code == 200
+
+
+def test_any_failure_of_a_delivery_report_is_503_to_be_retried(
+    sms, raw_redis, redis_prefix, caplog
+) -> None:
+    number, message_id = weekly_tip_to(sms)
+    (key,) = raw_redis.scan_iter(f"{redis_prefix}:*msg:{message_id}")
+    stored = raw_redis.get(key)
+    raw_redis.set(key, "{not json")
+    caplog.set_level(logging.ERROR)
+    response = sms.report(message_id, number, "Success")
+    assert response.status_code == 503 and response.headers["retry-after"] == "60"
+    assert response.json() == {"error": "ServiceUnavailable", "detail": RETRY_BODY["detail"]}
+    assert any(r.exc_info for r in caplog.records if "failed unexpectedly" in r.getMessage())
+    raw_redis.set(key, stored)  # the provider's retry, once the store is sound, is recorded
+    retried = sms.report(message_id, number, "Success")
+    assert retried.status_code == 200 and retried.json() == {"state": "delivered", "known": True}

@@ -1,3 +1,4 @@
+import json
 import logging
 from ipaddress import ip_network
 
@@ -8,6 +9,7 @@ from pydantic import SecretStr
 from tests.fixtures.ussd import Phone
 from willay.app import create_app
 from willay.events import MemoryEventSink
+from willay.retried import RETRY_BODY
 
 FORM = {"sessionId": "ATUid_1", "serviceCode": "*123#", "phoneNumber": "+51987654321", "text": ""}
 
@@ -115,3 +117,52 @@ class TestRedisDown:
     def test_readyz_names_redis(self, down) -> None:
         response = down.get("/readyz")
         assert response.status_code == 503 and response.json()["redis"] == "down"
+
+
+class TestUnexpectedFailure:
+    """Any failure of a hop, not only a service down, ends the session with the apology."""
+
+    @staticmethod
+    def _corrupt_resume(raw_redis, redis_prefix: str, phone: Phone) -> None:
+        session = json.loads(raw_redis.get(f"{redis_prefix}:ussd:session:{phone.session_id}"))
+        raw_redis.set(f"{redis_prefix}:ussd:resume:{session['subscriber']}", "{not json")
+
+    def test_in_the_sessions_language_with_the_traceback_logged(
+        self, redis_phone: Phone, raw_redis, redis_prefix, events, caplog
+    ) -> None:
+        redis_phone.dial()
+        assert redis_phone.press("2").screen.startswith("Yuyaychakuykunata")  # Quechua chosen
+        self._corrupt_resume(raw_redis, redis_prefix, redis_phone)
+        caplog.set_level(logging.ERROR)
+        reply = redis_phone.press("1")
+        assert reply.status == 200 and reply.end
+        assert reply.screen.startswith("Pampachawayku") and "113" in reply.screen
+        assert "json" not in reply.body.lower() and "Error" not in reply.body
+        (record,) = [r for r in caplog.records if "failed unexpectedly" in r.getMessage()]
+        assert record.exc_info is not None and record.exc_info[0].__name__ == "ValidationError"
+        error = events.events[-1]
+        assert error.kind == "error" and error.data["error"] == "ValidationError"
+        assert error.subscriber.startswith("anon-") and "987654321" not in error.to_json()
+
+    def test_in_spanish_when_the_session_is_unknown(
+        self, redis_phone: Phone, raw_redis, redis_prefix
+    ) -> None:
+        redis_phone.dial()
+        self._corrupt_resume(raw_redis, redis_prefix, redis_phone)
+        reply = redis_phone.dial()  # a new session: no language known yet
+        assert reply.status == 200 and reply.end
+        assert reply.screen.startswith("Lo sentimos") and "113 o 106" in reply.screen
+
+    def test_end_of_session_notice_failing_is_503_to_be_retried(
+        self, redis_phone: Phone, raw_redis, redis_prefix, caplog
+    ) -> None:
+        redis_phone.dial()
+        raw_redis.set(f"{redis_prefix}:ussd:session:{redis_phone.session_id}", "{not json")
+        caplog.set_level(logging.ERROR)
+        response = redis_phone.client.post(
+            "/ussd/africastalking/events",
+            data={**FORM, "sessionId": redis_phone.session_id, "status": "Incomplete"},
+        )
+        assert response.status_code == 503 and response.headers["retry-after"] == "60"
+        assert response.json() == {"error": "ServiceUnavailable", "detail": RETRY_BODY["detail"]}
+        assert any(r.exc_info for r in caplog.records if "failed unexpectedly" in r.getMessage())
