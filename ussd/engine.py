@@ -25,7 +25,7 @@ from willay.errors import ConfigurationError, ServiceUnavailable, StoreUnavailab
 from willay.events import Event, EventKind
 from willay.gsm7 import septets, to_gsm7
 from willay.languages import LANGUAGES, pick_text
-from willay.profiles import Subscriber, pseudonym
+from willay.profiles import Subscriber, event_subject, pseudonym
 
 __all__ = ["UssdEngine", "UssdReply", "alert_room", "tip_fit_problems", "tip_text"]
 
@@ -427,12 +427,6 @@ class UssdEngine:
         """
         services = self.services
         session = await services.sessions.get(notice.sessionId)
-        anonymous = Event(
-            channel="ussd",
-            kind=EventKind.session_end,
-            subscriber="unknown",
-            session=notice.sessionId,
-        )
         data = {
             "status": notice.status,
             "hops": notice.hopsCount,
@@ -441,7 +435,15 @@ class UssdEngine:
             "error": notice.errorMessage,
         }
         if session is None:
-            services.events.publish(anonymous.model_copy(update={"data": data}))
+            services.events.publish(
+                Event(
+                    channel="ussd",
+                    kind=EventKind.session_end,
+                    subscriber=event_subject(None, notice.sessionId),
+                    session=notice.sessionId,
+                    data=data,
+                )
+            )
             return
         subscriber = await services.subscribers.get(session.subscriber)
         turn = Turn(

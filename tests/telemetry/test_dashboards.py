@@ -33,6 +33,7 @@ from tests.fixtures.ussd import Phone
 from willay.app import create_app
 from willay.config import Environment, Settings
 from willay.events import Event
+from willay.profiles import event_subject
 
 GRAFANA = Path(__file__).resolve().parents[2] / "grafana"
 # the regional alerts dashboard has its own scenario: tests/alerts/test_reach_dashboard.py
@@ -124,6 +125,13 @@ def other_channels() -> list[Event]:
         Event(channel="sms", kind="unsubscribe", subscriber=person, data={"medium": "sms"}),
         Event(channel="ussd", kind="error", subscriber="unknown", data={"error": "X"}),
         Event(channel="ussd", kind="error", subscriber="unknown", data={"error": "Y"}),
+        Event(
+            channel="ussd",
+            kind="error",
+            subscriber=event_subject(None, "ATUid_9"),
+            session="ATUid_9",
+            data={"error": "Z"},
+        ),
     ]
 
 
@@ -315,7 +323,7 @@ def expectations(events: list[Event]) -> dict[tuple[str, int, str], Expected]:
         ),
         ("willay-uptake", 1, "B"): group(
             events,
-            where=lambda e: e.subscriber != "unknown",
+            where=lambda e: e.subscriber != "unknown" and not e.subscriber.startswith("anon-"),
             by=("channel",),
             daily=True,
             value=distinct("subscriber"),

@@ -9,6 +9,7 @@ from pydantic import SecretStr
 from tests.fixtures.ussd import Phone
 from willay.app import create_app
 from willay.events import MemoryEventSink
+from willay.profiles import event_subject
 from willay.retried import RETRY_BODY
 
 FORM = {"sessionId": "ATUid_1", "serviceCode": "*123#", "phoneNumber": "+51987654321", "text": ""}
@@ -166,3 +167,11 @@ class TestUnexpectedFailure:
         assert response.status_code == 503 and response.headers["retry-after"] == "60"
         assert response.json() == {"error": "ServiceUnavailable", "detail": RETRY_BODY["detail"]}
         assert any(r.exc_info for r in caplog.records if "failed unexpectedly" in r.getMessage())
+
+
+def test_end_of_an_unknown_session_names_its_subject_by_the_one_rule(phone: Phone, events) -> None:
+    phone.session_id = "ATUid_never_seen"
+    assert phone.hang_up() == 200
+    (ended,) = [e for e in events.events if e.kind == "session_end"]
+    assert ended.subscriber == event_subject(None, "ATUid_never_seen")
+    assert ended.subscriber != event_subject(None, "ATUid_other")
