@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
 from app.pack import compress
+from willay.languages import LANGUAGES
 
 __all__ = ["ASSETS", "Asset", "asset", "shell_version"]
 
@@ -21,6 +23,9 @@ ASSETS = {
 }
 
 
+_LANGUAGES = json.dumps([[code, name] for code, (name, _) in LANGUAGES.items()]).encode()
+
+
 @dataclass(frozen=True)
 class Asset:
     body: bytes
@@ -32,7 +37,7 @@ class Asset:
 @functools.cache
 def shell_version() -> str:
     """A hash of every static file: the service worker's cache name changes with it."""
-    digest = hashlib.sha256()
+    digest = hashlib.sha256(_LANGUAGES)
     for name in sorted(ASSETS):
         digest.update((STATIC / name).read_bytes())
     return digest.hexdigest()[:12]
@@ -40,7 +45,9 @@ def shell_version() -> str:
 
 @functools.cache
 def asset(name: str) -> Asset:
-    """A static file, with `{{VERSION}}` replaced by the shell's version."""
+    """A static file, with `{{VERSION}}` replaced by the shell's version and `{{LANGUAGES}}` by
+    the languages' codes and names (`willay/languages.py`)."""
     body = (STATIC / name).read_bytes().replace(b"{{VERSION}}", shell_version().encode())
+    body = body.replace(b"{{LANGUAGES}}", _LANGUAGES)
     etag = '"' + hashlib.sha256(body).hexdigest()[:16] + '"'
     return Asset(body=body, gzipped=compress(body), etag=etag, content_type=ASSETS[name])

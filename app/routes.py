@@ -24,7 +24,7 @@ STREAM_SECONDS = 600.0  # a stream then ends and the browser reopens it: no serv
 HEARTBEAT_SECONDS = 60.0  # keeps idle mobile NATs open; a hidden page closes its stream
 REGION = Query(pattern=r"^[a-z0-9][a-z0-9_-]*$", max_length=48)
 SESSION = Query(pattern=r"^[A-Za-z0-9_-]{8,64}$")
-LANG = Query(pattern=r"^(es|quy|quz)$")
+LANG = Query(pattern=f"^({'|'.join(LANGUAGES)})$")
 
 router = APIRouter(prefix="/app", tags=["app"])
 

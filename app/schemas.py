@@ -14,12 +14,13 @@ from pydantic import (
     field_validator,
 )
 
+from willay.languages import Language
+
 __all__ = ["AppEvent", "AppEvents", "PickLog", "QueueRequest"]
 
 Install = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{16,64}$")]
 Session = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{8,64}$")]
 Slug = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_-]*$", max_length=64)]
-Lang = Literal["es", "quy", "quz"]
 
 
 def _iso_text(value: object) -> object:
@@ -40,7 +41,7 @@ class QueueRequest(_In):
     """The next tips for this person: `exclude` what the app already holds or showed."""
 
     install: Install
-    lang: Lang
+    lang: Language
     topic: Slug | None = None
     exclude: list[Slug] = Field(default=[], max_length=300)
     n: int = Field(default=5, ge=1, le=10)
@@ -71,7 +72,7 @@ class AppEvent(_In):
     ts: Timestamp
     kind: Literal["consent", "profile_update", "tip_served", "feedback", "alert_seen"]
     session: Session
-    lang: Lang
+    lang: Language
     tip_id: Slug | None = None
     useful: bool | None = Field(default=None, strict=True)
     accepted: bool | None = Field(default=None, strict=True)

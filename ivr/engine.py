@@ -20,6 +20,7 @@ from ivr.turn import CHANNEL, CallTurn, Services
 from willay.alerts import Alert, alert_data
 from willay.errors import ConfigurationError
 from willay.events import Event, EventKind
+from willay.languages import REQUIRED_LANGUAGES
 from willay.profiles import event_subject, pseudonym
 
 __all__ = ["NOTICES", "Clip", "IvrEngine", "IvrReply"]
@@ -237,8 +238,8 @@ class IvrEngine:
         return sum(f[0].bytes for f in found if f is not None)
 
     def unavailable(self) -> IvrReply:
-        """The apology when a backing service is down, in Spanish then Quechua."""
-        return IvrReply(plays=(self.prompt("unavailable", "es"), self.prompt("unavailable", "quy")))
+        """The apology when a call step fails, in each written language (Spanish, then Quechua)."""
+        return IvrReply(plays=tuple(self.prompt("unavailable", c) for c in REQUIRED_LANGUAGES))
 
     # -- end of call ----------------------------------------------------------------------------
 

@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from audio_cache import MIXED, Segment, Utterance
 from willay.errors import ConfigurationError, MenuDefinitionError
 from willay.journeys import MAX_DEPTH, ActionStep, menu_depths, read_definition
-from willay.languages import pick_text
+from willay.languages import REQUIRED_LANGUAGES, pick_text
 
 __all__ = [
     "FLOW_FILE",
@@ -36,7 +36,6 @@ __all__ = [
 ]
 
 FLOW_FILE = Path(__file__).parent / "flows" / "call.yaml"
-REQUIRED_LANGUAGES = ("es", "quy")
 KEYS = "0123456789"
 
 

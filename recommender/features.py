@@ -16,6 +16,7 @@ import numpy as np
 
 from recommender.picker import PickContext
 from willay.catalog import ALL_YEAR, Audience, Catalog, Tip, Zone
+from willay.languages import LANGUAGES as SPOKEN
 
 __all__ = ["FEATURES_VERSION", "FEATURES_VERSIONS", "FeatureEncoder", "FeatureSpec"]
 
@@ -24,7 +25,7 @@ FEATURES_VERSION = 2
 # pin can roll back to them; 2: seasons per zone (`Tip.in_season(month, zone)`), as the
 # candidate filter and the rule picker read them (dengue all year in the selva)
 FEATURES_VERSIONS = (1, 2)
-LANGUAGES = ("es", "quy", "quz")
+LANGUAGES = tuple(SPOKEN)  # the one list, in its order: the features' order
 ZONES = tuple(Zone)
 AGE_GROUPS = ("<18", "18-39", "40-59", "60+")
 CHANNELS = ("ussd", "ivr", "sms")

@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from willay.errors import MenuDefinitionError
 from willay.gsm7 import septets, to_gsm7
 from willay.journeys import MAX_DEPTH, ActionStep, menu_depths, read_definition
+from willay.languages import REQUIRED_LANGUAGES
 
 __all__ = [
     "JOURNEY_FILE",
@@ -30,7 +31,6 @@ __all__ = [
 ]
 
 JOURNEY_FILE = Path(__file__).parent / "menus" / "journey.yaml"
-REQUIRED_LANGUAGES = ("es", "quy")
 
 Texts = dict[str, str]
 

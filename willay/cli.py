@@ -25,6 +25,10 @@ from willay import __version__
 from willay.alerts import Alert, AlertBoard, AlertError, AlertFeed, draft_alert, sign_off
 from willay.config import Environment, Settings
 from willay.errors import ProblemsError, WillayError
+from willay.languages import DEFAULT_LANGUAGE, LANGUAGES
+
+_CODES = ", ".join(LANGUAGES)
+_VARIETIES = ", ".join(c for c in LANGUAGES if c != DEFAULT_LANGUAGE)
 
 app = typer.Typer(
     name="willay",
@@ -199,7 +203,7 @@ ContentDirOption = Annotated[
 def review_export(
     file: Annotated[Path, typer.Argument(help="The CSV file to write.", dir_okay=False)],
     lang: Annotated[
-        str | None, typer.Option("--lang", help="Only this language (es, quy, quz).")
+        str | None, typer.Option("--lang", help=f"Only this language ({_CODES}).")
     ] = None,
     content_dir: ContentDirOption = None,
 ) -> None:
@@ -704,7 +708,7 @@ def audio_build(
     lang: Annotated[
         list[str] | None,
         typer.Option(
-            metavar="CODE", help="Render only this language (es, quy, quz; mul: mixed prompts)."
+            metavar="CODE", help=f"Render only this language ({_CODES}; mul: mixed prompts)."
         ),
     ] = None,
     force: Annotated[
@@ -818,7 +822,9 @@ def studio_add_user(
     ],
     lang: Annotated[
         str | None,
-        typer.Option(metavar="CODE", help="The variety a language reviewer reviews (quy, quz)."),
+        typer.Option(
+            metavar="CODE", help=f"The variety a language reviewer reviews ({_VARIETIES})."
+        ),
     ] = None,
     full_name: Annotated[
         str, typer.Option(help="The person's name, as their sign-offs record it.")

@@ -1,8 +1,23 @@
-"""The languages Willay speaks, by BCP-47 code, and the fallback order between them."""
+"""The languages Willay speaks, by BCP-47 code, and the fallback order between them.
+
+The one list: every other place (menus, flows, the app's picker and its schema, the
+recommender's features) derives from it.
+"""
 
 from __future__ import annotations
 
-__all__ = ["DEFAULT_LANGUAGE", "LANGUAGES", "fallbacks", "pick_text"]
+from typing import Annotated
+
+from pydantic import AfterValidator, WithJsonSchema
+
+__all__ = [
+    "DEFAULT_LANGUAGE",
+    "LANGUAGES",
+    "REQUIRED_LANGUAGES",
+    "Language",
+    "fallbacks",
+    "pick_text",
+]
 
 DEFAULT_LANGUAGE = "es"
 
@@ -12,6 +27,20 @@ LANGUAGES: dict[str, tuple[str, tuple[str, ...]]] = {
     "quy": ("Runasimi Chanka", ("quz", "es")),
     "quz": ("Runasimi Qusqu", ("quy", "es")),
 }
+
+# every menu, call flow and prompt is written in these; the others fall back to them
+REQUIRED_LANGUAGES = (DEFAULT_LANGUAGE, "quy")
+
+
+def _spoken(code: str) -> str:
+    if code not in LANGUAGES:
+        raise ValueError(f"not a language Willay speaks; one of {', '.join(LANGUAGES)}")
+    return code
+
+
+Language = Annotated[
+    str, AfterValidator(_spoken), WithJsonSchema({"type": "string", "enum": list(LANGUAGES)})
+]
 
 
 def fallbacks(lang: str) -> tuple[str, ...]:

@@ -21,7 +21,7 @@
       thanks: "¡Añaychayki!", none: "Kunanqa manañam yuyaychakuy kanchu.", loading: "Suyay…",
     },
   };
-  const LANGS = [["es", "Español"], ["quy", "Runasimi Chanka"], ["quz", "Runasimi Qusqu"]];
+  const LANGS = {{LANGUAGES}};  // willay/languages.py, filled in when served
   const KEY = "willay";
   const $ = (id) => document.getElementById(id);
   const hex = (n) => Array.from(crypto.getRandomValues(new Uint8Array(n)), (b) => b.toString(16).padStart(2, "0")).join("");

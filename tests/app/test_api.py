@@ -3,6 +3,7 @@ events sent again and again counting once, as the events every channel sends."""
 
 from __future__ import annotations
 
+import json
 import secrets
 import uuid
 
@@ -11,6 +12,7 @@ from fastapi.testclient import TestClient
 
 from tests.fixtures.alerts import NOW
 from willay.app import create_app
+from willay.languages import LANGUAGES
 from willay.profiles import SubscriberStore
 
 pytestmark = pytest.mark.redis
@@ -175,3 +177,24 @@ def test_alerts_found_on_opening(client, redis_settings, events):
     delivered = [e for e in events.events if e.kind == "alert_delivered"]
     assert len(delivered) == 1 and delivered[0].channel == "app"
     assert delivered[0].subscriber.startswith("anon-")
+
+
+class TestTheOneListOfLanguages:
+    """The app's picker, its schema and its checks all come from `willay/languages.py`."""
+
+    def test_the_picker_lists_every_language_by_its_own_name(self, client):
+        script = client.get("/app/app.js").text
+        assert "{{LANGUAGES}}" not in script
+        for code, (name, _) in LANGUAGES.items():
+            assert json.dumps([code, name]) in script
+
+    def test_an_unknown_language_is_refused_with_the_list(self, client):
+        install = secrets.token_hex(8)
+        response = client.post("/app/queue", json={"install": install, "lang": "en"})
+        assert response.status_code == 400
+        assert "not a language Willay speaks; one of es, quy, quz" in response.json()["detail"]
+        assert client.post("/app/queue", json={"install": install, "lang": "quz"}).is_success
+
+    def test_the_schema_names_each_language(self, client):
+        schemas = client.get("/openapi.json").json()["components"]["schemas"]
+        assert schemas["QueueRequest"]["properties"]["lang"]["enum"] == list(LANGUAGES)
