@@ -19,10 +19,11 @@ from recommender.metrics import Interval, auc, hit_and_ndcg
 from recommender.registry import model_files
 from recommender.runtime import card_path
 from recommender.simulator import CallerSimulator, LoggingPolicy, log_events, training_log
-from recommender.training import TrainingConfig, float_model_file, train
+from recommender.training import TrainingConfig, float_model_file, require_tensorflow, train
 from telemetry import event_to_line
 from willay.cli import app
 from willay.config import PROJECT_ROOT
+from willay.errors import ConfigurationError
 
 runner = CliRunner()
 LAST_LINE = re.compile(
@@ -60,7 +61,17 @@ def test_events_rebuild_what_the_picker_knew(content_catalog) -> None:
 
 
 @pytest.fixture(scope="module")
-def small_model(tmp_path_factory, content_catalog):
+def train_extra() -> None:
+    """Skip, naming the extra, where TensorFlow (the optional `train` extra) is not installed;
+    unlike a missing service, a missing optional extra is not a failure under CI."""
+    try:
+        require_tensorflow()
+    except ConfigurationError as exc:
+        pytest.skip(exc.message)
+
+
+@pytest.fixture(scope="module")
+def small_model(train_extra, tmp_path_factory, content_catalog):
     """A model trained on 800 simulated callers of the second world, as CI can afford: there
     the rule picker is far enough behind for the release gate to tell them apart on 160
     held-out callers (in the first world it takes thousands)."""
@@ -120,7 +131,7 @@ def test_training_writes_model_float_twin_and_card(small_model) -> None:
     assert path.with_suffix(".md").exists()
 
 
-def test_train_from_influx(influx, tmp_path, content_catalog, monkeypatch) -> None:
+def test_train_from_influx(train_extra, influx, tmp_path, content_catalog, monkeypatch) -> None:
     sim = CallerSimulator(content_catalog, seed=9)
     log = sim.run(sim.callers(150), LoggingPolicy(epsilon=0.3))
     events = log_events(log.interactions, content_catalog)
@@ -172,7 +183,7 @@ def test_the_gate_refuses_a_model_worse_than_the_serving_one(
     assert same.passed, same.lines()
 
 
-def test_train_on_too_few_events_is_one_clear_line(tmp_path, content_catalog) -> None:
+def test_train_on_too_few_events_is_one_clear_line(train_extra, tmp_path, content_catalog) -> None:
     sim = CallerSimulator(content_catalog, seed=9)
     log = sim.run(sim.callers(3), LoggingPolicy(epsilon=0.3))
     exported = tmp_path / "events.jsonl"
