@@ -157,17 +157,17 @@ class SignOffBook:
     """Every sign-off recorded, and what they allow."""
 
     records: tuple[SignOff, ...] = ()
-    _latest: dict[tuple[str, str], list[SignOff]] = field(init=False, repr=False, compare=False)
+    _history: dict[tuple[str, str], list[SignOff]] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         latest: dict[tuple[str, str], list[SignOff]] = {}
         for record in sorted(self.records, key=lambda r: (r.date, r.recorded_at)):
             latest.setdefault((record.tip_id, record.language), []).append(record)
-        object.__setattr__(self, "_latest", latest)
+        object.__setattr__(self, "_history", latest)
 
     def history(self, tip_id: str, language: str) -> list[SignOff]:
         """The sign-offs of one (tip, language), oldest first."""
-        return list(self._latest.get((tip_id, language), []))
+        return list(self._history.get((tip_id, language), []))
 
     def decision(self, tip: Tip, language: str) -> SignOff | None:
         """The latest decision on the tip's current text in `language` (None if nobody decided)."""
@@ -175,7 +175,7 @@ class SignOffBook:
         if not text:
             return None
         sha, es_sha = text_sha256(text), text_sha256(tip.text.get(DEFAULT_LANGUAGE, ""))
-        for record in reversed(self._latest.get((tip.id, language), [])):
+        for record in reversed(self._history.get((tip.id, language), [])):
             if record.text_sha256 == sha and record.es_sha256 in (None, es_sha):
                 return record
         return None
@@ -208,7 +208,7 @@ class SignOffBook:
         for tip in tips:
             es_sha = text_sha256(tip.text.get(DEFAULT_LANGUAGE, ""))
             for language, text in tip.text.items():
-                history = self._latest.get((tip.id, language), [])
+                history = self._history.get((tip.id, language), [])
                 if not history or self.decision(tip, language) is not None:
                     continue
                 last = next((r for r in reversed(history) if r.decision is Decision.approve), None)
@@ -276,8 +276,8 @@ def record_signoff(
         raise SignOffRefused(f"{tip_id}/{language}: the tip has no {language} text")
     if text_sha256 != _sha(text):
         raise SignOffRefused(f"{tip_id}/{language}: the text changed since it was read (sha256)")
-    today = (now or dt.datetime.now(dt.UTC)).date()
-    if date > today:
+    now = now or dt.datetime.now(dt.UTC)
+    if date > now.date():
         raise SignOffRefused(f"{tip_id}/{language}: date {date} is in the future")
     if decision not in tuple(Decision):
         raise SignOffRefused(f"{tip_id}/{language}: decision must be approve or reject")
@@ -296,7 +296,7 @@ def record_signoff(
             expires_on=expires_on or date + dt.timedelta(days=DEFAULT_VALID_DAYS),
             comment=comment.strip(),
             back_translation=back_translation.strip(),
-            recorded_at=now or dt.datetime.now(dt.UTC),
+            recorded_at=now,
             via=via,
         )
     except (ValidationError, ValueError) as exc:
