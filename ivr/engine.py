@@ -31,10 +31,7 @@ MAX_ACTION_CHAIN = 8
 
 @dataclass(frozen=True)
 class Clip:
-    """Something to play; `text` is what the provider's voice says if no audio file exists.
-
-    An alert is always read by the provider's voice: it is news, never pre-rendered.
-    """
+    """Something to play; `text` is what the provider's voice says if no audio file exists."""
 
     kind: Literal["prompt", "tip", "alert"]
     id: str
@@ -202,8 +199,7 @@ class IvrEngine:
         if alert is not None:
             plays = (Clip("alert", alert.id, lang, alert.text_for(lang)[0]), *plays)
             call.alert = alert.id
-            region = turn.subscriber.region if turn.subscriber else None
-            turn.emit(EventKind.alert_delivered, **alert_data(alert, region=region))
+            turn.emit(EventKind.alert_delivered, **alert_data(alert, region=_region(turn)))
         if isinstance(node, EndNode):
             return IvrReply(plays=(*plays, self.prompt(node.prompt, lang)))
         if isinstance(node, TipNode) and call.play_tip and call.tip_id:
@@ -224,8 +220,7 @@ class IvrEngine:
         """A notification after the alert was played: it was heard to the end."""
         alert_id, turn.call.alert = turn.call.alert, None
         if alert_id is not None:
-            region = turn.subscriber.region if turn.subscriber else None
-            turn.emit(EventKind.alert_seen, alert_id=alert_id, region=region)
+            turn.emit(EventKind.alert_seen, alert_id=alert_id, region=_region(turn))
 
     def _bytes(self, reply: IvrReply) -> int:
         """Bytes of the cached call audio a reply plays (what the caller's line carries)."""
@@ -274,3 +269,8 @@ class IvrEngine:
             )
         )
         await services.calls.delete(form.sessionId)
+
+
+def _region(turn: CallTurn) -> str | None:
+    """The caller's region, as alert events name it (None for an unknown caller)."""
+    return turn.subscriber.region if turn.subscriber else None
