@@ -333,15 +333,6 @@ class SessionStore:
             ttl=self._resume_ttl,
         )
 
-    async def peek_resume(self, subscriber: str) -> UssdSession | None:
-        """The snapshot waiting for this person, if any."""
-        raw = await self._kv.get(f"{self._prefix}:resume:{subscriber}")
-        return UssdSession.model_validate_json(raw) if raw else None
-
     async def drop(self, session_id: str) -> None:
         """Forget a session's state now rather than at its TTL."""
         await self._kv.delete(f"{self._prefix}:session:{session_id}")
-
-    async def drop_resume(self, subscriber: str) -> None:
-        """Forget the snapshot."""
-        await self._kv.delete(f"{self._prefix}:resume:{subscriber}")
