@@ -18,12 +18,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
-import os
 import shutil
-import socket
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
@@ -32,17 +29,11 @@ from pathlib import Path
 import httpx2
 import redis
 
-ROOT = Path(__file__).resolve().parent.parent
+from bench.serving import free_port, willay_serve
+
 TOKEN = "chaos-bench-token-0123456789abcdef"
 KEY = "chaos-bench-pseudonym-key-0123456789abcdef"
-STARTUP_SECONDS = 30.0
 APOLOGY = "END Lo sentimos"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def proc_status(pid: int | str, field: str) -> int:
@@ -55,49 +46,15 @@ def proc_status(pid: int | str, field: str) -> int:
 
 @contextmanager
 def willay_server(**env_overrides: str) -> Iterator[tuple[str, subprocess.Popen]]:
-    """`willay serve` on a free loopback port with these settings; yields its URL and process."""
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("WILLAY_")}
-    env |= {
-        "PYTHONPATH": str(ROOT),
-        "WILLAY_ENVIRONMENT": "testing",
+    """`willay serve` (bench.serving's) with these settings; yields its URL and process."""
+    env = {
         "WILLAY_PSEUDONYM_KEY": KEY,
         "WILLAY_RECOMMENDER": "rules",
         "WILLAY_EVENTS_FILE": "/dev/null",
-        "WILLAY_HOST": "127.0.0.1",
-        "WILLAY_PORT": str(port),
         **env_overrides,
     }
-    base = f"http://127.0.0.1:{port}"
-    with tempfile.TemporaryFile("w+") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "willay", "serve"],
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            cwd=ROOT,
-        )
-        try:
-            deadline = time.monotonic() + STARTUP_SECONDS
-            with httpx2.Client(trust_env=False, timeout=2) as client:
-                while True:
-                    try:
-                        if client.get(f"{base}/healthz").status_code == 200:
-                            break
-                    except httpx2.HTTPError:
-                        pass
-                    if time.monotonic() > deadline or proc.poll() is not None:
-                        log.seek(0)
-                        sys.exit(f"willay serve did not start:\n{log.read()[-3000:]}")
-                    time.sleep(0.1)
-            yield base, proc
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+    with willay_serve(env) as served:
+        yield served
 
 
 # -- 1. memory exhaustion before authentication ------------------------------------------------

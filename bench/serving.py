@@ -8,7 +8,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -58,6 +58,40 @@ def wait_healthy(base: str, proc: subprocess.Popen) -> bool:
 
 
 @contextmanager
+def willay_serve(
+    env_overrides: Mapping[str, str], *, workers: int = 1
+) -> Iterator[tuple[str, subprocess.Popen]]:
+    """`willay serve` on a free loopback port in the testing environment, with these settings,
+    until the block ends; yields its base URL and process."""
+    port = free_port()
+    command = [sys.executable, "-m", "willay", "serve", "--host", "127.0.0.1", "--port", str(port)]
+    if workers > 1:
+        command += ["--workers", str(workers)]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("WILLAY_")}
+    env |= {
+        "PYTHONPATH": str(ROOT),
+        "WILLAY_ENVIRONMENT": "testing",
+        "WILLAY_PSEUDONYM_KEY": PSEUDONYM_KEY,
+        **env_overrides,
+    }
+    base = f"http://127.0.0.1:{port}"
+    with tempfile.TemporaryFile("w+") as log:
+        proc = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
+        try:
+            if not wait_healthy(base, proc):
+                log.seek(0)
+                sys.exit(f"willay serve did not become ready:\n{log.read()[-3000:]}")
+            yield base, proc
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+@contextmanager
 def own_server(
     redis_url: str, *, prefix: str, events_file: Path, workers: int = 1, keep_keys: bool = False
 ) -> Iterator[str]:
@@ -67,34 +101,15 @@ def own_server(
     except redis.RedisError as exc:
         sys.exit(f"Redis is not reachable at {redis_url}: {exc}")
     delete_keys(redis_url, prefix)
-    port = free_port()
-    command = [sys.executable, "-m", "willay", "serve", "--host", "127.0.0.1", "--port", str(port)]
-    if workers > 1:
-        command += ["--workers", str(workers)]
-    env = {k: v for k, v in os.environ.items() if not k.startswith("WILLAY_")}
-    env |= {
-        "PYTHONPATH": str(ROOT),
+    env = {
         "WILLAY_REDIS_URL": redis_url,
         "WILLAY_REDIS_PREFIX": prefix,
-        "WILLAY_ENVIRONMENT": "testing",
-        "WILLAY_PSEUDONYM_KEY": PSEUDONYM_KEY,
         "WILLAY_EVENTS_FILE": str(events_file),
         "WILLAY_MODEL_POLL_SECONDS": "0",
     }
-    base = f"http://127.0.0.1:{port}"
-    with tempfile.TemporaryFile("w+") as log:
-        proc = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
-        try:
-            if not wait_healthy(base, proc):
-                log.seek(0)
-                sys.exit(f"willay serve did not become ready:\n{log.read()[-3000:]}")
+    try:
+        with willay_serve(env, workers=workers) as (base, _):
             yield base
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-            if not keep_keys:
-                delete_keys(redis_url, prefix)
+    finally:
+        if not keep_keys:
+            delete_keys(redis_url, prefix)

@@ -32,7 +32,17 @@ async def resume(turn: Turn) -> str | Jump:
     turn.drop_resume()
     if snapshot is None:
         return "ok"
-    kept = {"id", "text", "hops", "replies", "started_at", "subscriber", "consent", "notice"}
+    kept = {
+        "id",
+        "text",
+        "hops",
+        "replies",
+        "drafts",
+        "started_at",
+        "subscriber",
+        "consent",
+        "notice",
+    }
     for name, value in snapshot:
         if name not in kept:
             setattr(turn.session, name, value)

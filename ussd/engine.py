@@ -157,11 +157,12 @@ class UssdEngine:
             fresh = known is None or known.subscriber != subscriber_id
             if known is not None and not fresh and form.text in known.replies:
                 body = known.replies[form.text]
-                return UssdReply(body[4:], end=body.startswith("END "))
+                draft = form.text in known.drafts
+                return UssdReply(body[4:], end=body.startswith("END "), draft=draft)
             turn = self._turn(form, read, known if not fresh else None)
             reply = await self._step(turn, form, fresh=fresh)
             turn.session.hops += 1
-            turn.session.remember(form.text, reply.body)
+            turn.session.remember(form.text, reply.body, draft=reply.draft)
             if await self.services.sessions.commit_hop(read, turn.write()):
                 self._emit_cost(turn, form, reply, fresh=fresh, started=started)
                 turn.publish()
@@ -460,7 +461,7 @@ class UssdEngine:
             and not isinstance(screen, EndScreen)
         ):  # the resume point needs no input history
             await services.sessions.save_resume(
-                session.model_copy(update={"text": "", "replies": {}})
+                session.model_copy(update={"text": "", "replies": {}, "drafts": []})
             )
         if (
             notice.status == "Incomplete"

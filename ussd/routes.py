@@ -26,7 +26,6 @@ from willay.gsm7 import septets, to_gsm7
 from willay.languages import DEFAULT_LANGUAGE, pick_text
 from willay.profiles import event_subject
 from willay.retried import RetriedRoute
-from willay.security import check_callback
 
 __all__ = ["SCHEMA_COMPONENTS", "provider_hop_route", "router", "simulator_router"]
 
@@ -94,17 +93,13 @@ async def ussd_hop(request: Request) -> PlainTextResponse:
     return await _answer(request)
 
 
-async def _provider_hop(request: Request) -> PlainTextResponse:
-    check_callback(request, request.state.settings)
-    return await _answer(request)
-
-
 class _ProviderHopRoute(Route):
     """`ussd_hop` for url-encoded forms (what the provider posts), as a bare Starlette route.
 
     FastAPI's per-request dependency solving and response plumbing cost as much CPU as the hop
-    itself; this route skips them and calls the same guard and handler. Anything else (another
-    encoding, another method) falls through to the documented `ussd_hop`.
+    itself; this route skips them and calls the same handler. Its guard is `RequestGuard`, which
+    authenticates every callback path before the app sees it. Anything else (another encoding,
+    another method) falls through to the documented `ussd_hop`.
     """
 
     def matches(self, scope: Scope) -> tuple[Match, Scope]:
@@ -116,7 +111,7 @@ class _ProviderHopRoute(Route):
 
 
 provider_hop_route = _ProviderHopRoute(
-    "/ussd/africastalking", _provider_hop, methods=["POST"], include_in_schema=False
+    "/ussd/africastalking", _answer, methods=["POST"], include_in_schema=False
 )
 
 

@@ -57,14 +57,19 @@ class UssdSession(BaseModel):
     alert: str | None = None  # the alert shown on the previous screen, until the next hop
     hops: int = 0
     replies: dict[str, str] = {}
+    drafts: list[str] = []  # the texts in `replies` whose reply showed a draft tip
     started_at: dt.datetime = Field(default_factory=lambda: dt.datetime.now(dt.UTC))
 
-    def remember(self, text: str, body: str) -> None:
-        """Keep the reply to `text`, for its retries; only the last `REPLIES_KEPT` are kept."""
+    def remember(self, text: str, body: str, *, draft: bool = False) -> None:
+        """Keep the reply to `text` (and whether it was a draft), for its retries; only the last
+        `REPLIES_KEPT` are kept."""
         self.replies.pop(text, None)
         self.replies[text] = body
         for old in list(self.replies)[:-REPLIES_KEPT]:
             del self.replies[old]
+        self.drafts = [t for t in self.drafts if t in self.replies and t != text]
+        if draft:
+            self.drafts.append(text)
 
 
 @dataclass(frozen=True)
@@ -324,19 +329,10 @@ class SessionStore:
         """Keep a snapshot of a session cut short, for the person's next dial."""
         await self._kv.set(
             f"{self._prefix}:resume:{session.subscriber}",
-            session.model_dump_json(exclude={"replies"}),
+            session.model_dump_json(exclude={"replies", "drafts"}),
             ttl=self._resume_ttl,
         )
-
-    async def peek_resume(self, subscriber: str) -> UssdSession | None:
-        """The snapshot waiting for this person, if any."""
-        raw = await self._kv.get(f"{self._prefix}:resume:{subscriber}")
-        return UssdSession.model_validate_json(raw) if raw else None
 
     async def drop(self, session_id: str) -> None:
         """Forget a session's state now rather than at its TTL."""
         await self._kv.delete(f"{self._prefix}:session:{session_id}")
-
-    async def drop_resume(self, subscriber: str) -> None:
-        """Forget the snapshot."""
-        await self._kv.delete(f"{self._prefix}:resume:{subscriber}")

@@ -52,6 +52,17 @@ def stored_numbers(influx: InfluxClient, publisher: str) -> list[int]:
     return sorted(row[1] for s in series for row in s["values"])
 
 
+def wait_for_hole(influx: InfluxClient, publisher: str, *, last: int, what: str) -> None:
+    """Until the sequence point counts as missing every number up to `last` not stored."""
+    wait_until(
+        lambda: (
+            sequence_point(influx, publisher).get("missing")
+            == last - len(stored_numbers(influx, publisher))
+        ),
+        what=f"the hole: {what}",
+    )
+
+
 def publish_and_drain(sink: MqttEventSink, events: list[Event]) -> None:
     for event in events:
         sink.publish(event)
@@ -75,13 +86,8 @@ def test_a_stock_broker_dropping_messages_shows_as_a_stored_gap(
             wait_until(lambda: bridge.stats.received >= 1, what="the queued events")
             sink.publish(hop(60))  # a later number: what came before it and never arrived shows
             wait_until(lambda: 61 in stored_numbers(influx, sink.publisher), what="the last")
-            wait_until(  # a hole counts once it has lasted a report interval
-                lambda: (
-                    sequence_point(influx, sink.publisher).get("missing")
-                    == 61 - len(stored_numbers(influx, sink.publisher))
-                ),
-                what="the sequence point to count the hole",
-            )
+            # a hole counts once it has lasted a report interval
+            wait_for_hole(influx, sink.publisher, last=61, what="the sequence point to count it")
         sink.close()
 
     stored = stored_numbers(influx, sink.publisher)
@@ -204,13 +210,7 @@ def test_a_publisher_killed_with_events_in_memory_shows_them_missing_after_its_r
             assert restarted.publisher == words[1]
             wait_until(lambda: restarted.connected, what="the publisher to reconnect")
             publish_and_drain(restarted, [hop(510)])
-            wait_until(
-                lambda: (
-                    sequence_point(influx, restarted.publisher).get("missing")
-                    == 511 - len(stored_numbers(influx, restarted.publisher))
-                ),
-                what="the hole left by the killed process",
-            )
+            wait_for_hole(influx, restarted.publisher, last=511, what="the killed process's")
             restarted.close()
     stored = stored_numbers(influx, restarted.publisher)
     point = sequence_point(influx, restarted.publisher)

@@ -181,3 +181,18 @@ class TestDrafts:
         assert not screen(reply).startswith("URGENCIA")
         assert reply.headers["X-Willay-Draft"] == "borrador"
         assert "X-Willay-Draft" not in press(phone, "00").headers  # a menu is not a draft
+
+    def test_a_retried_hop_keeps_its_draft_mark(self, serve) -> None:
+        phone = serve(environment=Environment.testing)
+        first = tip_for_me(phone)
+        phone.inputs.pop()  # the gateway sends the same text again: answered from the store
+        again = press(phone, "1")
+        assert again.text == first.text
+        assert again.headers["X-Willay-Draft"] == "borrador"
+        press(phone, "00")
+        phone.inputs.pop()
+        assert "X-Willay-Draft" not in press(phone, "00").headers  # the menu's retry: no mark
+        phone.inputs[:] = ["1", "1"]
+        late = press(phone, "1")  # a late retry of the tip, after the menu
+        assert late.text == first.text
+        assert late.headers["X-Willay-Draft"] == "borrador"

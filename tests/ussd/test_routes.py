@@ -7,6 +7,7 @@ from fastapi.testclient import TestClient
 from pydantic import SecretStr
 
 from tests.fixtures.ussd import Phone
+from willay import security
 from willay.app import create_app
 from willay.events import MemoryEventSink
 from willay.profiles import event_subject
@@ -64,8 +65,30 @@ class TestCallbackGuard:
         ended = guarded.post("/ussd/africastalking/events", data={**FORM, "status": "Success"})
         assert ended.status_code == 403
 
+    def test_the_documented_route_refuses_too(self, guarded) -> None:
+        """A multipart hop goes to the FastAPI route, not the bare url-encoded one."""
+        for url in ("/ussd/africastalking", "/ussd/africastalking?token=nope"):
+            refused = guarded.post(url, data=FORM, files={"x": ("x", b"")})
+            assert refused.status_code == 403 and refused.json()["error"] == "Forbidden"
+        served = guarded.post(
+            "/ussd/africastalking?token=s3cret", data=FORM, files={"x": ("x", b"")}
+        )
+        assert served.status_code == 200 and served.text.startswith("CON ")
+
     def test_with_token_is_served(self, guarded) -> None:
         assert Phone(guarded, token="s3cret").dial().status == 200
+
+    def test_a_provider_hop_is_authenticated_once(self, guarded, monkeypatch) -> None:
+        checks: list[str] = []
+        refusal = security.callback_refusal
+
+        def counted(*args, **kwargs):
+            checks.append("checked")
+            return refusal(*args, **kwargs)
+
+        monkeypatch.setattr(security, "callback_refusal", counted)
+        assert Phone(guarded, token="s3cret").dial().status == 200
+        assert checks == ["checked"]
 
     def test_network_allow_list(self, settings, events) -> None:
         only_at = settings.model_copy(
