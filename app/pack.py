@@ -20,7 +20,7 @@ from audio_cache import AudioLibrary
 from willay.catalog import Catalog, Tip
 from willay.languages import pick_text
 
-__all__ = ["Pack", "build_pack", "compress", "to_json"]
+__all__ = ["BuiltPack", "Pack", "Packs", "build_pack", "compress", "to_json"]
 
 HASH_CHARS = 8
 
@@ -94,3 +94,34 @@ def build_pack(catalog: Catalog, *, lang: str, audio: AudioLibrary, today: dt.da
     regions = [[r.id, r.name] for r in sorted(catalog.regions, key=lambda r: r.name)]
     tips = [_tip(tip, lang, audio) for tip in catalog.current_tips(today)]
     return Pack(lang=lang, topics=topics, regions=regions, tips=tips)
+
+
+@dataclass(frozen=True)
+class BuiltPack:
+    """A pack with its whole answer as sent, plain and gzipped."""
+
+    pack: Pack
+    body: bytes
+    gzipped: bytes
+    today: dt.date
+    manifest: object
+
+
+class Packs:
+    """Each language's pack, built and compressed once, again only when the day or the audio
+    manifest changes (the catalog is the app's for its lifetime), not on every request."""
+
+    def __init__(self, catalog: Catalog) -> None:
+        self._catalog = catalog
+        self._built: dict[str, BuiltPack] = {}
+
+    def get(self, lang: str, *, audio: AudioLibrary, today: dt.date) -> BuiltPack:
+        """The pack of `lang` today with the clips the audio manifest holds now."""
+        manifest = audio.manifest
+        built = self._built.get(lang)
+        if built is None or built.today != today or built.manifest is not manifest:
+            pack = build_pack(self._catalog, lang=lang, audio=audio, today=today)
+            body = to_json(pack.full())
+            built = BuiltPack(pack, body, compress(body), today, manifest)
+            self._built[lang] = built
+        return built

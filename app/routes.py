@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import Response, StreamingResponse
 
 from app.assets import ASSETS, asset
-from app.pack import build_pack, compress, to_json
+from app.pack import compress, to_json
 from app.schemas import AppEvents, QueueRequest
 from app.service import LiteService
 from audio_cache import AudioLibrary
@@ -100,13 +100,17 @@ async def pack(
     """One language's tips with sources and clips; `have` (hashes joined by `.`) asks a delta."""
     if lang not in LANGUAGES:
         raise NotFound(f"no pack for language {lang!r}")
-    built = build_pack(lite.catalog, lang=lang, audio=audio, today=lite.clock().date())
-    data = built.delta(set(have.split("."))) if have is not None else built.full()
+    built = lite.packs.get(lang, audio=audio, today=lite.clock().date())
+    if have is None:
+        body, gzipped = built.body, built.gzipped
+    else:
+        body, gzipped = to_json(built.pack.delta(set(have.split(".")))), None
     return _send(
         request,
-        body=to_json(data),
+        body=body,
+        gzipped=gzipped,
         content_type="application/json",
-        etag=f'"{built.version}"',
+        etag=f'"{built.pack.version}"',
     )
 
 

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from app.pack import Packs
 from app.schemas import AppEvent, AppEvents, QueueRequest
 from app.watch import AlertWatch
 from recommender import PickContext, TipPicker, feedback_data
@@ -48,9 +49,11 @@ class LiteService:
     pseudonym_key: str
     prefix: str
     watch: AlertWatch = field(init=False, repr=False)
+    packs: Packs = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "watch", AlertWatch(self.alerts.board))
+        object.__setattr__(self, "packs", Packs(self.catalog))
 
     def pseudonym(self, install: str) -> str:
         """The person behind an install id, as every event and key names them."""

@@ -56,6 +56,11 @@ class AudioLibrary:
             return self._manifest
 
     @property
+    def manifest(self) -> Manifest:
+        """The manifest now: the same object until a build replaces the file."""
+        return self._current()
+
+    @property
     def ready(self) -> bool:
         """True once a build has left a manifest with at least one clip."""
         manifest = self._current()

@@ -47,16 +47,25 @@ class AlertSendReport:
         )
 
 
+@dataclass(frozen=True)
+class _Claimed:
+    """A person whose attempt was claimed: kept so recording it reads nothing back."""
+
+    recipient: Recipient
+    attempt: int
+    region: str | None
+
+
 class AlertTexter:
     """Texts an alert to the SMS subscribers of its region."""
 
     def __init__(self, services: SmsServices) -> None:
         self.services = services
 
-    async def _claim(self, alert: Alert, report: AlertSendReport) -> dict[str, list[Recipient]]:
-        """Claim each person still owed the alert; the recipients grouped by message text."""
+    async def _claim(self, alert: Alert, report: AlertSendReport) -> dict[str, list[_Claimed]]:
+        """Claim each person still owed the alert; the claims grouped by message text."""
         services, now = self.services, self.services.clock()
-        groups: dict[str, list[Recipient]] = {}
+        groups: dict[str, list[_Claimed]] = {}
         for subscriber_id in sorted(await services.subscribers.sms_subscribers()):
             subscriber = await services.subscribers.get(subscriber_id)
             if subscriber is None or subscriber.sms_number is None:
@@ -75,7 +84,8 @@ class AlertTexter:
                 continue
             message = compose_alert(alert, subscriber.language)
             recipient = Recipient(subscriber_id, subscriber.sms_number, subscriber.language)
-            groups.setdefault(message.text, []).append(recipient)
+            claimed = _Claimed(recipient, attempt, subscriber.region)
+            groups.setdefault(message.text, []).append(claimed)
         return groups
 
     async def send(self, alert: Alert) -> AlertSendReport:
@@ -92,12 +102,14 @@ class AlertTexter:
         return report
 
     async def _deliver(
-        self, alert: Alert, message: SmsText, people: list[Recipient], report: AlertSendReport
+        self, alert: Alert, message: SmsText, people: list[_Claimed], report: AlertSendReport
     ) -> None:
         services = self.services
         report.requests += 1
         try:
-            receipts = await services.deliver(message, people, purpose="alert")
+            receipts = await services.deliver(
+                message, [p.recipient for p in people], purpose="alert"
+            )
         except ProviderTimeout as exc:
             report.unconfirmed += len(people)
             report.error = exc.message
@@ -108,9 +120,8 @@ class AlertTexter:
             report.retry += len(people)
             report.error = exc.message
             return
-        regions = {p.subscriber: await self._region(p.subscriber) for p in people}
         for person in people:
-            receipt = receipts.get(person.subscriber)
+            receipt = receipts.get(person.recipient.subscriber)
             if receipt is None:
                 report.unconfirmed += 1
             elif receipt.accepted:
@@ -118,9 +129,9 @@ class AlertTexter:
                 report.sent += 1
                 services.emit(
                     EventKind.alert_delivered,
-                    subscriber=person.subscriber,
-                    lang=person.lang,
-                    **alert_data(alert, region=regions[person.subscriber]),
+                    subscriber=person.recipient.subscriber,
+                    lang=person.recipient.lang,
+                    **alert_data(alert, region=person.region),
                 )
             elif receipt.status_code in RETRYABLE:
                 await self._record(alert, person, "retry")
@@ -129,19 +140,10 @@ class AlertTexter:
                 await self._record(alert, person, "failed")
                 report.failed += 1
 
-    async def _region(self, subscriber_id: str) -> str | None:
-        subscriber = await self.services.subscribers.get(subscriber_id)
-        return subscriber.region if subscriber else None
-
     async def _record(
-        self, alert: Alert, person: Recipient, state: WeekState, message_id: str | None = None
+        self, alert: Alert, person: _Claimed, state: WeekState, message_id: str | None = None
     ) -> None:
-        store = self.services.store
-        claimed = await store.alert(alert.id, person.subscriber)
         record = WeekRecord(
-            state=state,
-            attempt=claimed.attempt if claimed else 1,
-            at=self.services.clock(),
-            message_id=message_id,
+            state=state, attempt=person.attempt, at=self.services.clock(), message_id=message_id
         )
-        await store.put_alert(alert.id, person.subscriber, record)
+        await self.services.store.put_alert(alert.id, person.recipient.subscriber, record)

@@ -351,3 +351,26 @@ def test_cli_signs_off_a_published_alert(settings, tmp_path, monkeypatch):
     assert "approved in es, quy" in signed.stdout
     (alert,) = FileAlertBoard(tmp_path / "alerts.json").alerts()
     assert [s.language for s in alert.signoffs] == ["es", "quy"]
+
+
+@pytest.mark.redis
+def test_sms_an_alert_the_provider_refused_is_retried_once_then_settled(sms, sms_settings):
+    person, blocked = sms.subscribe(region="puno"), sms.subscribe(region="puno")
+    alert = make_alert(sms_settings)
+    store = sms.channel.services.store
+    sms.provider.fail_next = 1
+    report = sms.run(sms.channel.alerts.send, alert)
+    assert (report.sent, report.retry, report.requests) == (0, 2, 1)
+    assert report.error and "SMS send failed" in report.error
+    assert {sms.run(store.alert, alert.id, p.id).state for p in (person, blocked)} == {"retry"}
+
+    sms.provider.sms_statuses[blocked.sms_number] = (406, "UserInBlacklist")
+    again = sms.run(sms.channel.alerts.send, alert)
+    assert (again.sent, again.failed, again.error) == (1, 1, None)
+    sent, failed = (sms.run(store.alert, alert.id, p.id) for p in (person, blocked))
+    assert (sent.state, sent.attempt, sent.message_id is not None) == ("sent", 2, True)
+    assert (failed.state, failed.attempt) == ("failed", 2)
+    tried = len(sms.provider.sms())
+    third = sms.run(sms.channel.alerts.send, alert)  # settled: nobody is texted again
+    assert (third.sent, third.requests, third.already) == (0, 0, 1)  # `blocked` unsubscribed
+    assert len(sms.provider.sms()) == tried

@@ -3,6 +3,7 @@ events sent again and again counting once, as the events every channel sends."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import secrets
 import uuid
@@ -10,6 +11,7 @@ import uuid
 import pytest
 from fastapi.testclient import TestClient
 
+from app import pack as app_pack
 from tests.fixtures.alerts import NOW
 from willay.app import create_app
 from willay.languages import LANGUAGES
@@ -62,6 +64,25 @@ class TestPack:
         delta = client.get(f"/app/pack/quy?have={'.'.join(stale)}").json()
         assert [t["h"] for t in delta["tips"]] == have[:2]
         assert delta["keep"] == have and delta["v"] == full["v"]
+
+    def test_built_once_a_day_not_per_request(self, client, clock, monkeypatch):
+        builds = []
+        real = app_pack.build_pack
+        monkeypatch.setattr(
+            app_pack, "build_pack", lambda *a, **kw: builds.append(1) or real(*a, **kw)
+        )
+        first = client.get("/app/pack/es", headers={"Accept-Encoding": "gzip"})
+        again = client.get("/app/pack/es", headers={"Accept-Encoding": "gzip"})
+        plain = client.get("/app/pack/es", headers={"Accept-Encoding": "identity"})
+        assert (
+            first.headers["content-encoding"] == "gzip" and "content-encoding" not in plain.headers
+        )
+        assert first.content == again.content == plain.content and len(builds) == 1
+        have = ".".join(t["h"] for t in first.json()["tips"][1:])
+        assert len(client.get(f"/app/pack/es?have={have}").json()["tips"]) == 1
+        clock.now += dt.timedelta(days=1)
+        client.get("/app/pack/es")
+        assert len(builds) == 2  # a new day: tips may have come into or gone out of season
 
 
 class TestQueue:
