@@ -16,7 +16,7 @@ from ivr import Clip
 from ivr.schemas import AtVoiceForm
 from studio.auth import SESSION_COOKIE, Caller
 from studio.catalog_view import CatalogFilter
-from studio.errors import TooLarge, Unauthorized
+from studio.errors import Unauthorized
 from studio.pages import (
     call_page,
     catalog_page,
@@ -26,7 +26,7 @@ from studio.pages import (
     record_page,
 )
 from studio.service import Studio
-from willay.errors import NotFound, ServiceUnavailable, SignOffRefused
+from willay.errors import NotFound, PayloadTooLarge, ServiceUnavailable, SignOffRefused
 from willay.openapi import error_response
 
 __all__ = ["router"]
@@ -334,12 +334,12 @@ async def _body(request: Request, limit: int) -> bytes:
     """The request body, refused past `limit` bytes without reading the rest."""
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise TooLarge(f"the recording is over {limit:,} bytes")
+        raise PayloadTooLarge(f"the recording is over {limit:,} bytes")
     chunks, size = [], 0
     async for chunk in request.stream():
         size += len(chunk)
         if size > limit:
-            raise TooLarge(f"the recording is over {limit:,} bytes")
+            raise PayloadTooLarge(f"the recording is over {limit:,} bytes")
         chunks.append(chunk)
     return b"".join(chunks)
 

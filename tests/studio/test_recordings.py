@@ -206,6 +206,7 @@ class TestRefused:
         with TestClient(create_app(settings), base_url=BASE_URL) as client:
             response = put(client, f"{TIP}/es", b"RIFF" + b"\x00" * 200_000)
         assert response.status_code == 413
+        assert response.json()["error"] == "PayloadTooLarge"
         assert "over 100,000 bytes" in response.json()["detail"]
         assert studio_setup.recorded_files() == []
 
