@@ -96,17 +96,31 @@ class _Book(BaseModel):
 
 
 class AccountBook:
-    """The accounts file: add or replace an account, check a password."""
+    """The accounts file: add or replace an account, check a password.
+
+    The file is parsed again only when it changed (another process, e.g. `willay studio
+    add-user`, replaces it), not on every request that asks who is calling.
+    """
 
     def __init__(self, studio_dir: Path) -> None:
         self._path = studio_dir / USERS_FILE
         self._lock = threading.Lock()
+        self._stamp: tuple[int, int, int] | None = None
+        self._book = _Book()
 
     def _read(self) -> _Book:
         try:
-            return _Book.model_validate_json(self._path.read_bytes())
+            stat = self._path.stat()
+            stamp: tuple[int, int, int] | None = (stat.st_ino, stat.st_mtime_ns, stat.st_size)
         except FileNotFoundError:
-            return _Book()
+            stamp = None
+        if stamp != self._stamp:
+            try:
+                book = _Book.model_validate_json(self._path.read_bytes()) if stamp else _Book()
+            except FileNotFoundError:
+                book, stamp = _Book(), None
+            self._book, self._stamp = book, stamp
+        return self._book
 
     def _write(self, book: _Book) -> None:
         self._path.parent.mkdir(parents=True, exist_ok=True)
@@ -176,8 +190,7 @@ class AccountBook:
             book = self._read()
             if name in book.users and not replace:
                 raise ConfigurationError(f"{name} already has an account (--replace to change it)")
-            book.users[name] = account
-            self._write(book)
+            self._write(_Book(users={**book.users, name: account}))
         return account
 
     def verify(self, name: str, password: str) -> Account | None:

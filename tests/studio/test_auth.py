@@ -65,6 +65,27 @@ class TestAccounts:
         account = book.verify("ana", "second password")
         assert account is not None and account.role is Role.admin
 
+    def test_the_file_is_parsed_once_until_another_process_changes_it(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ):
+        running = AccountBook(tmp_path)  # the app's book
+        assert running.get("ana") is None
+        AccountBook(tmp_path).add("ana", role=Role.editor, password="first password")  # the CLI
+        account = running.get("ana")
+        assert account is not None and account.role is Role.editor
+        parsed: list[bytes] = []
+        real = Path.read_bytes
+        monkeypatch.setattr(Path, "read_bytes", lambda p: parsed.append(b"") or real(p))
+        for _ in range(5):
+            assert running.get("ana") == account
+        assert running.all() == [account] and parsed == []
+        AccountBook(tmp_path).add("ana", role=Role.admin, password="second password", replace=True)
+        parsed.clear()
+        changed = running.get("ana")
+        assert changed is not None and changed.role is Role.admin and len(parsed) == 1
+        (tmp_path / "users.json").unlink()
+        assert running.get("ana") is None
+
     def test_roles_decide_recording_reviewing_and_rebuilding(self, tmp_path: Path):
         book = AccountBook(tmp_path)
         editor = book.add("ed", role=Role.editor, password="x" * 10)
