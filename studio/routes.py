@@ -26,7 +26,7 @@ from studio.pages import (
     record_page,
 )
 from studio.service import Studio
-from willay.errors import NotFound, PayloadTooLarge, ServiceUnavailable, SignOffRefused
+from willay.errors import NotFound, ServiceUnavailable, SignOffRefused
 from willay.openapi import error_response
 
 __all__ = ["router"]
@@ -330,20 +330,6 @@ class RecordingPublic(BaseModel):
     files: list[RecordingFile]
 
 
-async def _body(request: Request, limit: int) -> bytes:
-    """The request body, refused past `limit` bytes without reading the rest."""
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise PayloadTooLarge(f"the recording is over {limit:,} bytes")
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise PayloadTooLarge(f"the recording is over {limit:,} bytes")
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
 async def _recorded(
     kind: Literal["tip", "prompt"],
     item: str,
@@ -355,7 +341,7 @@ async def _recorded(
 ) -> JSONResponse:
     """Store and render the body as the recording of a tip or prompt; 201 naming its files."""
     utterance = studio.utterance(kind, item, lang)
-    body = await _body(request, studio.settings.studio_max_upload)
+    body = await request.body()  # capped at WILLAY_STUDIO_MAX_UPLOAD by the app's RequestGuard
     files: dict[str, AudioFile] = await studio.record(caller.account, utterance, body)
     public = RecordingPublic(
         kind=kind,
