@@ -113,9 +113,7 @@ async def log_in(
     next: Annotated[str, Form(max_length=512)] = "/studio",
 ) -> Response:
     """Check the password, open a session, set its cookie."""
-    origin = request.headers.get("origin")
-    own = f"{request.url.scheme}://{request.url.netloc}"
-    if origin is not None and origin not in (own, studio.gate.public_origin):
+    if studio.gate.foreign_origin(request) is not None:
         return _page(login_page(error="Inicio de sesión desde otro sitio."), 403)
     try:
         account = await studio.gate.check_password(name, password)

@@ -155,6 +155,21 @@ class TestSessions:
         assert locked.status_code == 429
         assert studio_client.get("/studio/api/rebuild", auth=basic("maria")).status_code == 200
 
+    def test_a_login_from_another_site_is_refused(self, studio_client: TestClient):
+        form = {"name": "maria", "password": PASSWORDS["maria"]}
+        other = studio_client.post(
+            "/studio/login",
+            data=form,
+            headers={"Origin": "https://evil.example"},
+            follow_redirects=False,
+        )
+        assert other.status_code == 403 and SESSION_COOKIE not in other.cookies
+        assert "otro sitio" in other.text
+        own = studio_client.post(
+            "/studio/login", data=form, headers={"Origin": BASE_URL}, follow_redirects=False
+        )
+        assert own.status_code == 303 and SESSION_COOKIE in own.cookies
+
     def test_next_never_leads_to_another_site(self, studio_client: TestClient):
         response = studio_client.post(
             "/studio/login",
