@@ -15,6 +15,7 @@ Every account may look (catalog, players, call simulator). Besides:
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import os
 import threading
@@ -37,8 +38,13 @@ NAME_PATTERN = r"^[a-z0-9][a-z0-9._-]{1,31}$"
 VARIETIES = tuple(code for code in LANGUAGES if code != DEFAULT_LANGUAGE)
 
 _hasher = PasswordHasher()
-# verifying an unknown name costs as much as a known one, so timing does not tell names apart
-_DUMMY_HASH = _hasher.hash(uuid.uuid4().hex)
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    """Verifying an unknown name costs as much as a known one, so timing does not tell names
+    apart; hashed at the first check (not at import: the CLI and a studio-less app never pay)."""
+    return _hasher.hash(uuid.uuid4().hex)
 
 
 class Role(StrEnum):
@@ -195,9 +201,10 @@ class AccountBook:
 
     def verify(self, name: str, password: str) -> Account | None:
         """The account if `password` is its password; None otherwise (same cost either way)."""
+        dummy = _dummy_hash()  # before the lookup: the first check costs the same either way
         account = self.get(name)
         try:
-            _hasher.verify(account.password_hash if account else _DUMMY_HASH, password)
+            _hasher.verify(account.password_hash if account else dummy, password)
         except (VerificationError, InvalidHashError):
             return None
         return account

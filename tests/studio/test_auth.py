@@ -5,6 +5,8 @@ from __future__ import annotations
 import base64
 import json
 import logging
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -85,6 +87,17 @@ class TestAccounts:
         assert changed is not None and changed.role is Role.admin and len(parsed) == 1
         (tmp_path / "users.json").unlink()
         assert running.get("ana") is None
+
+    def test_importing_the_app_hashes_nothing(self):
+        code = (
+            "import willay.app, studio.accounts as a; "
+            "assert a._dummy_hash.cache_info().currsize == 0"
+        )
+        root = Path(__file__).parents[2]
+        done = subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, cwd=root
+        )
+        assert done.returncode == 0, done.stderr
 
     def test_roles_decide_recording_reviewing_and_rebuilding(self, tmp_path: Path):
         book = AccountBook(tmp_path)
