@@ -15,6 +15,7 @@ Every account may look (catalog, players, call simulator). Besides:
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import os
 import threading
@@ -37,8 +38,13 @@ NAME_PATTERN = r"^[a-z0-9][a-z0-9._-]{1,31}$"
 VARIETIES = tuple(code for code in LANGUAGES if code != DEFAULT_LANGUAGE)
 
 _hasher = PasswordHasher()
-# verifying an unknown name costs as much as a known one, so timing does not tell names apart
-_DUMMY_HASH = _hasher.hash(uuid.uuid4().hex)
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    """Verifying an unknown name costs as much as a known one, so timing does not tell names
+    apart; hashed at the first check (not at import: the CLI and a studio-less app never pay)."""
+    return _hasher.hash(uuid.uuid4().hex)
 
 
 class Role(StrEnum):
@@ -96,17 +102,31 @@ class _Book(BaseModel):
 
 
 class AccountBook:
-    """The accounts file: add or replace an account, check a password."""
+    """The accounts file: add or replace an account, check a password.
+
+    The file is parsed again only when it changed (another process, e.g. `willay studio
+    add-user`, replaces it), not on every request that asks who is calling.
+    """
 
     def __init__(self, studio_dir: Path) -> None:
         self._path = studio_dir / USERS_FILE
         self._lock = threading.Lock()
+        self._stamp: tuple[int, int, int] | None = None
+        self._book = _Book()
 
     def _read(self) -> _Book:
         try:
-            return _Book.model_validate_json(self._path.read_bytes())
+            stat = self._path.stat()
+            stamp: tuple[int, int, int] | None = (stat.st_ino, stat.st_mtime_ns, stat.st_size)
         except FileNotFoundError:
-            return _Book()
+            stamp = None
+        if stamp != self._stamp:
+            try:
+                book = _Book.model_validate_json(self._path.read_bytes()) if stamp else _Book()
+            except FileNotFoundError:
+                book, stamp = _Book(), None
+            self._book, self._stamp = book, stamp
+        return self._book
 
     def _write(self, book: _Book) -> None:
         self._path.parent.mkdir(parents=True, exist_ok=True)
@@ -176,15 +196,15 @@ class AccountBook:
             book = self._read()
             if name in book.users and not replace:
                 raise ConfigurationError(f"{name} already has an account (--replace to change it)")
-            book.users[name] = account
-            self._write(book)
+            self._write(_Book(users={**book.users, name: account}))
         return account
 
     def verify(self, name: str, password: str) -> Account | None:
         """The account if `password` is its password; None otherwise (same cost either way)."""
+        dummy = _dummy_hash()  # before the lookup: the first check costs the same either way
         account = self.get(name)
         try:
-            _hasher.verify(account.password_hash if account else _DUMMY_HASH, password)
+            _hasher.verify(account.password_hash if account else dummy, password)
         except (VerificationError, InvalidHashError):
             return None
         return account

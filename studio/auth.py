@@ -133,13 +133,18 @@ class Gatekeeper:
             return None
         return Caller(account=account, csrf=session["csrf"], session=token)
 
+    def foreign_origin(self, request: Request) -> str | None:
+        """The request's `Origin` when it is another site's (neither this host nor PUBLIC_URL)."""
+        origin = request.headers.get("origin")
+        own = (f"{request.url.scheme}://{request.url.netloc}", self.public_origin)
+        return origin if origin is not None and origin not in own else None
+
     async def check_csrf(self, request: Request, caller: Caller) -> None:
         """Refuse a change without the session's CSRF token, or a Basic one from another site."""
         if request.method not in UNSAFE:
             return
-        origin = request.headers.get("origin")
-        own = (f"{request.url.scheme}://{request.url.netloc}", self.public_origin)
-        if origin is not None and origin not in own:
+        origin = self.foreign_origin(request)
+        if origin is not None:
             raise Forbidden(f"a change from another site ({origin[:80]}) is refused")
         if caller.csrf is None:
             return

@@ -20,6 +20,7 @@ from ussd.engine import UssdEngine
 from willay.catalog import Catalog, Tip
 from willay.gsm7 import septets
 from willay.languages import LANGUAGES
+from willay.signoff import SignOffBook
 
 __all__ = [
     "CatalogFilter",
@@ -107,8 +108,10 @@ class CatalogView:
         self._recordings = recordings_dir
         self._warning = dt.timedelta(days=expiry_warning_days)
 
-    def row(self, tip: Tip, lang: str, today: dt.date) -> CatalogRow:
-        """One tip in one language."""
+    def row(
+        self, tip: Tip, lang: str, today: dt.date, book: SignOffBook | None = None
+    ) -> CatalogRow:
+        """One tip in one language (its sign-offs from `book`, else the current ones)."""
         text, text_lang = tip.text_for(lang)
         pages = self._ussd.tip_pages(tip, lang)
         recording, provenance = self._recording(tip, lang)
@@ -130,7 +133,7 @@ class CatalogView:
             },
             recording=recording,
             provenance=provenance,
-            review=self._reviews.review(tip, text_lang, today),
+            review=self._reviews.review(tip, text_lang, today, book),
             expiry=expiry,
         )
 
@@ -154,6 +157,7 @@ class CatalogView:
         Filters look only at the states; the channels are laid out for the page's rows alone.
         """
         langs = [chosen.lang] if chosen.lang else list(LANGUAGES)
+        book = self._reviews.book()  # once for the page, not per tip and language
         matching = [
             (tip, lang)
             for tip in self.catalog.tips
@@ -161,10 +165,11 @@ class CatalogView:
             for lang in langs
             if (
                 not chosen.state
-                or self._reviews.review(tip, tip.text_for(lang)[1], today).state == chosen.state
+                or self._reviews.review(tip, tip.text_for(lang)[1], today, book).state
+                == chosen.state
             )
             and (not chosen.recording or self._recording(tip, lang)[0] == chosen.recording)
         ]
         start = (max(chosen.page, 1) - 1) * PAGE_SIZE
         shown = matching[start : start + PAGE_SIZE]
-        return [self.row(tip, lang, today) for tip, lang in shown], len(matching)
+        return [self.row(tip, lang, today, book) for tip, lang in shown], len(matching)

@@ -4,16 +4,17 @@ WillayError
 ├── Unauthorized        no account, or a wrong password (HTTP 401)
 ├── Conflict            the thing is busy or changed meanwhile (HTTP 409)
 ├── BadRequest
-│   ├── TooLarge        a body over WILLAY_STUDIO_MAX_UPLOAD (HTTP 413)
 │   └── RecordingRefused audio that is not usable: not audio, empty, silent, ... (HTTP 422)
 └── Forbidden           an account without the role, or a missing CSRF token (HTTP 403)
+
+A body over WILLAY_STUDIO_MAX_UPLOAD is the kernel's `PayloadTooLarge` (HTTP 413).
 """
 
 from __future__ import annotations
 
 from willay.errors import BadRequest, WillayError
 
-__all__ = ["Conflict", "RecordingRefused", "TooLarge", "Unauthorized"]
+__all__ = ["Conflict", "RecordingRefused", "Unauthorized"]
 
 
 class Unauthorized(WillayError):
@@ -30,12 +31,6 @@ class Conflict(WillayError):
     """The thing is busy (a rebuild runs) or changed since it was shown."""
 
     status_code = 409
-
-
-class TooLarge(BadRequest):
-    """A request body over the studio's upload limit."""
-
-    status_code = 413
 
 
 class RecordingRefused(BadRequest):

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from audio_cache import Provenance, Utterance
-from audio_cache.encode import FFMPEG_ERRORS, normalise
+from audio_cache.encode import FFMPEG_ERRORS, load, normalise
 from studio.errors import RecordingRefused
 from willay.errors import BadRequest
 
@@ -103,9 +103,7 @@ def check_take(body: bytes, *, text: str, loudness: float) -> Take:
         path = Path(tmp) / f"upload.{kind}"
         path.write_bytes(body)
         try:
-            with path.open("rb") as handle:  # pydub leaves a file it opened itself open
-                clip = AudioSegment.from_file(handle, format="wav" if kind == "wav" else None)
-            clip = clip.set_channels(1)
+            clip = load(path)
         except FFMPEG_ERRORS:
             raise RecordingRefused(f"not audio: this {kind} file cannot be decoded") from None
     seconds = len(clip) / 1000

@@ -66,9 +66,12 @@ class ReviewBook:
                 self._stamp = stamp
             return self._book
 
-    def review(self, tip: Tip, lang: str, today: dt.date) -> Review:
-        """The state of the tip's own `lang` text."""
-        book = self.book()
+    def review(
+        self, tip: Tip, lang: str, today: dt.date, book: SignOffBook | None = None
+    ) -> Review:
+        """The state of the tip's own `lang` text (in `book`, else the current sign-offs)."""
+        if book is None:
+            book = self.book()
         sha = text_sha256(tip.text[lang])
         history = tuple(reversed(book.history(tip.id, lang)))
         decision = book.decision(tip, lang)

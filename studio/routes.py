@@ -16,7 +16,7 @@ from ivr import Clip
 from ivr.schemas import AtVoiceForm
 from studio.auth import SESSION_COOKIE, Caller
 from studio.catalog_view import CatalogFilter
-from studio.errors import TooLarge, Unauthorized
+from studio.errors import Unauthorized
 from studio.pages import (
     call_page,
     catalog_page,
@@ -113,9 +113,7 @@ async def log_in(
     next: Annotated[str, Form(max_length=512)] = "/studio",
 ) -> Response:
     """Check the password, open a session, set its cookie."""
-    origin = request.headers.get("origin")
-    own = f"{request.url.scheme}://{request.url.netloc}"
-    if origin is not None and origin not in (own, studio.gate.public_origin):
+    if studio.gate.foreign_origin(request) is not None:
         return _page(login_page(error="Inicio de sesión desde otro sitio."), 403)
     try:
         account = await studio.gate.check_password(name, password)
@@ -330,20 +328,6 @@ class RecordingPublic(BaseModel):
     files: list[RecordingFile]
 
 
-async def _body(request: Request, limit: int) -> bytes:
-    """The request body, refused past `limit` bytes without reading the rest."""
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise TooLarge(f"the recording is over {limit:,} bytes")
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise TooLarge(f"the recording is over {limit:,} bytes")
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
 async def _recorded(
     kind: Literal["tip", "prompt"],
     item: str,
@@ -355,7 +339,7 @@ async def _recorded(
 ) -> JSONResponse:
     """Store and render the body as the recording of a tip or prompt; 201 naming its files."""
     utterance = studio.utterance(kind, item, lang)
-    body = await _body(request, studio.settings.studio_max_upload)
+    body = await request.body()  # capped at WILLAY_STUDIO_MAX_UPLOAD by the app's RequestGuard
     files: dict[str, AudioFile] = await studio.record(caller.account, utterance, body)
     public = RecordingPublic(
         kind=kind,

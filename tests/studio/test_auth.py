@@ -5,6 +5,8 @@ from __future__ import annotations
 import base64
 import json
 import logging
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -64,6 +66,38 @@ class TestAccounts:
         book.add("ana", role=Role.admin, password="second password", replace=True)
         account = book.verify("ana", "second password")
         assert account is not None and account.role is Role.admin
+
+    def test_the_file_is_parsed_once_until_another_process_changes_it(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ):
+        running = AccountBook(tmp_path)  # the app's book
+        assert running.get("ana") is None
+        AccountBook(tmp_path).add("ana", role=Role.editor, password="first password")  # the CLI
+        account = running.get("ana")
+        assert account is not None and account.role is Role.editor
+        parsed: list[bytes] = []
+        real = Path.read_bytes
+        monkeypatch.setattr(Path, "read_bytes", lambda p: parsed.append(b"") or real(p))
+        for _ in range(5):
+            assert running.get("ana") == account
+        assert running.all() == [account] and parsed == []
+        AccountBook(tmp_path).add("ana", role=Role.admin, password="second password", replace=True)
+        parsed.clear()
+        changed = running.get("ana")
+        assert changed is not None and changed.role is Role.admin and len(parsed) == 1
+        (tmp_path / "users.json").unlink()
+        assert running.get("ana") is None
+
+    def test_importing_the_app_hashes_nothing(self):
+        code = (
+            "import willay.app, studio.accounts as a; "
+            "assert a._dummy_hash.cache_info().currsize == 0"
+        )
+        root = Path(__file__).parents[2]
+        done = subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, cwd=root
+        )
+        assert done.returncode == 0, done.stderr
 
     def test_roles_decide_recording_reviewing_and_rebuilding(self, tmp_path: Path):
         book = AccountBook(tmp_path)
@@ -133,6 +167,21 @@ class TestSessions:
         locked = studio_client.get("/studio/api/rebuild", auth=basic("nurse1"))
         assert locked.status_code == 429
         assert studio_client.get("/studio/api/rebuild", auth=basic("maria")).status_code == 200
+
+    def test_a_login_from_another_site_is_refused(self, studio_client: TestClient):
+        form = {"name": "maria", "password": PASSWORDS["maria"]}
+        other = studio_client.post(
+            "/studio/login",
+            data=form,
+            headers={"Origin": "https://evil.example"},
+            follow_redirects=False,
+        )
+        assert other.status_code == 403 and SESSION_COOKIE not in other.cookies
+        assert "otro sitio" in other.text
+        own = studio_client.post(
+            "/studio/login", data=form, headers={"Origin": BASE_URL}, follow_redirects=False
+        )
+        assert own.status_code == 303 and SESSION_COOKIE in own.cookies
 
     def test_next_never_leads_to_another_site(self, studio_client: TestClient):
         response = studio_client.post(

@@ -54,6 +54,18 @@ class TestCatalogPage:
         approved = studio_client.get("/studio?state=approved", auth=basic("nurse1")).text
         assert items(approved) == [] and "Nada coincide" in approved
 
+    def test_a_page_looks_the_sign_offs_up_once(
+        self, studio_client: TestClient, monkeypatch: pytest.MonkeyPatch
+    ):
+        from studio.review import ReviewBook
+
+        looked: list[int] = []
+        real = ReviewBook.book
+        monkeypatch.setattr(ReviewBook, "book", lambda self: looked.append(1) or real(self))
+        page = studio_client.get("/studio?state=pending", auth=basic("nurse1"))
+        assert page.status_code == 200 and len(items(page.text)) == 6
+        assert len(looked) == 1
+
     def test_a_row_shows_the_ussd_screen_the_sms_and_the_source(
         self, studio_client: TestClient, studio_setup: StudioSetup
     ):

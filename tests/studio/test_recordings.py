@@ -206,7 +206,16 @@ class TestRefused:
         with TestClient(create_app(settings), base_url=BASE_URL) as client:
             response = put(client, f"{TIP}/es", b"RIFF" + b"\x00" * 200_000)
         assert response.status_code == 413
+        assert response.json()["error"] == "PayloadTooLarge"
         assert "over 100,000 bytes" in response.json()["detail"]
+        with TestClient(create_app(settings), base_url=BASE_URL) as client:
+            streamed = client.put(  # no Content-Length: refused while it arrives
+                "/studio/api/recordings/prompts/welcome/es",
+                content=iter([b"RIFF" + b"\x00" * 60_000, b"\x00" * 60_000]),
+                auth=basic("editor1"),
+            )
+        assert streamed.status_code == 413, streamed.text
+        assert streamed.json()["error"] == "PayloadTooLarge"
         assert studio_setup.recorded_files() == []
 
 
