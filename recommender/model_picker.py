@@ -134,17 +134,20 @@ class ModelPicker:
             return None
         with self._rng_lock:
             probabilities = self.policy.probabilities(scores, self._rng)
-            by_id, chance, held = self._mixture(context, catalog, tips, probabilities)
+        # the holdout's rule pick draws nothing at random: outside the lock
+        by_id, chance, held = self._mixture(context, catalog, tips, probabilities)
+        with self._rng_lock:
             if held and self._rng.random() < self.holdout:
                 tip = held[int(self._rng.integers(len(held)))]
                 arm, version = "holdout", RULES_VERSION
+                index = next((i for i, t in enumerate(tips) if t.id == tip.id), None)
             else:
-                tip = tips[int(self._rng.choice(len(tips), p=probabilities))]
+                index = int(self._rng.choice(len(tips), p=probabilities))
+                tip = tips[index]
                 arm = "model"
-        score = dict(zip((t.id for t in tips), scores.tolist(), strict=True))
         return PickedTip(
             tip=by_id[tip.id],
-            score=float(score.get(tip.id, 0.0)),
+            score=float(scores[index]) if index is not None else 0.0,
             propensity=chance[tip.id],
             model_version=version,
             arm=arm,
