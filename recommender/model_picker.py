@@ -91,15 +91,26 @@ class ModelPicker:
         return text + (f", {self.holdout:.0%} rule-picker holdout" if self.holdout else "")
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> ModelPicker:
-        """Serve the newest model in `WILLAY_MODEL_DIR`, watching it; `ModelError` if none loads."""
-        registry = ModelRegistry(settings.model_dir, poll_seconds=settings.model_poll_seconds)
-        registry.start()
+    def from_settings(
+        cls,
+        settings: Settings,
+        source: ModelSource | None = None,
+        *,
+        rng: np.random.Generator | None = None,
+    ) -> ModelPicker:
+        """The policy of `settings` (exploration, repeat days, holdout) serving `source`; by
+        default the newest model in `WILLAY_MODEL_DIR`, watching it (`ModelError` if none
+        loads)."""
+        if source is None:
+            registry = ModelRegistry(settings.model_dir, poll_seconds=settings.model_poll_seconds)
+            registry.start()
+            source = registry
         return cls(
-            registry,
+            source,
             policy=ExplorationPolicy.from_settings(settings),
             repeat_days=settings.repeat_days,
             holdout=settings.recommender_holdout,
+            rng=rng,
         )
 
     def _scored(self, context: PickContext, catalog: Catalog) -> tuple[list[Tip], np.ndarray, str]:

@@ -8,7 +8,7 @@ import datetime as dt
 import numpy as np
 import pytest
 
-from recommender import FixedModel, ModelPicker, load_model
+from recommender import ExplorationPolicy, FixedModel, ModelPicker, load_model
 from recommender.baselines import encode_served, fit_logistic
 from recommender.candidates import candidates
 from recommender.features import FeatureEncoder, FeatureSpec
@@ -144,3 +144,20 @@ def test_the_holdout_is_the_rule_picker_logged_with_the_mixture_propensity(
         counts[p.tip.id] += 1
     for tip_id, chance in chances.items():
         assert counts[tip_id] / len(picks) == pytest.approx(chance, abs=0.04)
+
+
+def test_a_picker_from_settings_serves_a_given_model_with_the_settings_policy(
+    settings, shipped_model
+) -> None:
+    """`willay evaluate` measures the policy production serves: the one of the settings."""
+    served = settings.model_copy(
+        update={"exploration_epsilon": 0.2, "recommender_holdout": 0.1, "repeat_days": 12}
+    )
+    source = FixedModel(load_model(shipped_model))
+    picker = ModelPicker.from_settings(served, source, rng=np.random.default_rng(1))
+    assert picker.registry is source
+    assert picker.policy == ExplorationPolicy.from_settings(served)
+    assert picker.policy.epsilon == 0.2
+    assert picker.holdout == 0.1
+    assert picker._repeat_days == 12
+    assert picker.serving(source.current).describe() == picker.describe()
