@@ -199,7 +199,6 @@ def _rank(
     sim: CallerSimulator,
     catalog: Catalog,
     scorers: dict[str, Callable],
-    rng: np.random.Generator,
     repeat_days: int,
     steps: Steps,
 ) -> tuple[dict[str, list[tuple[float, float]]], list[str], list[int]]:
@@ -282,7 +281,6 @@ def _world(
         sim=sim,
         catalog=catalog,
         scorers=scorers,
-        rng=rng,
         repeat_days=repeat_days,
         steps=steps,
     )
