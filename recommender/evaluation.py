@@ -199,7 +199,6 @@ def _rank(
     sim: CallerSimulator,
     catalog: Catalog,
     scorers: dict[str, Callable],
-    rng: np.random.Generator,
     repeat_days: int,
     steps: Steps,
 ) -> tuple[dict[str, list[tuple[float, float]]], list[str], list[int]]:
@@ -282,18 +281,19 @@ def _world(
         sim=sim,
         catalog=catalog,
         scorers=scorers,
-        rng=rng,
         repeat_days=repeat_days,
         steps=steps,
     )
     groups = np.array(ranked_callers)
+    columns = {
+        name: (np.array([v[0] for v in vs]), np.array([v[1] for v in vs]))
+        for name, vs in ranks.items()
+    }
     rankers = {}
-    for name, values in ranks.items():
-        hits, ndcgs = (np.array([v[k] for v in values]) for k in (0, 1))
+    for name, (hits, ndcgs) in columns.items():
         versus: dict[str, Interval | None] = {"hit_vs_model": None, "ndcg_vs_model": None}
-        if "model" in ranks and name != "model":
-            model_hits = np.array([v[0] for v in ranks["model"]])
-            model_ndcgs = np.array([v[1] for v in ranks["model"]])
+        if "model" in columns and name != "model":
+            model_hits, model_ndcgs = columns["model"]
             versus = {
                 "hit_vs_model": bootstrap_mean(model_hits - hits, groups, rng),
                 "ndcg_vs_model": bootstrap_mean(model_ndcgs - ndcgs, groups, rng),

@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -76,26 +77,29 @@ class FeatureSpec:
             topics=tuple(t.id for t in catalog.topics), regions=tuple(r.id for r in catalog.regions)
         )
 
-    @property
-    def context_names(self) -> list[str]:
-        return [*CONTEXT_NAMES, *(f"region={r}" for r in self.regions), "region=other"]
+    # the layout is fixed once the spec is: built on first use, not on every scored request
+    @cached_property
+    def context_names(self) -> tuple[str, ...]:
+        return (*CONTEXT_NAMES, *(f"region={r}" for r in self.regions), "region=other")
 
-    @property
-    def tip_names(self) -> list[str]:
+    @cached_property
+    def tip_names(self) -> tuple[str, ...]:
         return (
-            [f"topic={t}" for t in self.topics]
-            + ["topic=other"]
-            + [f"tip_for={a}" for a in TIP_AUDIENCES]
-            + [f"tip_zone={z}" for z in ZONES]
-            + ["tip_has_regions", "tip_seasonal", "tip_length"]
+            *(f"topic={t}" for t in self.topics),
+            "topic=other",
+            *(f"tip_for={a}" for a in TIP_AUDIENCES),
+            *(f"tip_zone={z}" for z in ZONES),
+            "tip_has_regions",
+            "tip_seasonal",
+            "tip_length",
         )
 
-    @property
-    def names(self) -> list[str]:
+    @cached_property
+    def names(self) -> tuple[str, ...]:
         """Every column's name, in order."""
-        return [*self.context_names, *self.tip_names, *CROSS_NAMES]
+        return (*self.context_names, *self.tip_names, *CROSS_NAMES)
 
-    @property
+    @cached_property
     def size(self) -> int:
         return len(self.names)
 

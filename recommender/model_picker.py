@@ -91,15 +91,26 @@ class ModelPicker:
         return text + (f", {self.holdout:.0%} rule-picker holdout" if self.holdout else "")
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> ModelPicker:
-        """Serve the newest model in `WILLAY_MODEL_DIR`, watching it; `ModelError` if none loads."""
-        registry = ModelRegistry(settings.model_dir, poll_seconds=settings.model_poll_seconds)
-        registry.start()
+    def from_settings(
+        cls,
+        settings: Settings,
+        source: ModelSource | None = None,
+        *,
+        rng: np.random.Generator | None = None,
+    ) -> ModelPicker:
+        """The policy of `settings` (exploration, repeat days, holdout) serving `source`; by
+        default the newest model in `WILLAY_MODEL_DIR`, watching it (`ModelError` if none
+        loads)."""
+        if source is None:
+            registry = ModelRegistry(settings.model_dir, poll_seconds=settings.model_poll_seconds)
+            registry.start()
+            source = registry
         return cls(
-            registry,
+            source,
             policy=ExplorationPolicy.from_settings(settings),
             repeat_days=settings.repeat_days,
             holdout=settings.recommender_holdout,
+            rng=rng,
         )
 
     def _scored(self, context: PickContext, catalog: Catalog) -> tuple[list[Tip], np.ndarray, str]:
@@ -134,17 +145,20 @@ class ModelPicker:
             return None
         with self._rng_lock:
             probabilities = self.policy.probabilities(scores, self._rng)
-            by_id, chance, held = self._mixture(context, catalog, tips, probabilities)
+        # the holdout's rule pick draws nothing at random: outside the lock
+        by_id, chance, held = self._mixture(context, catalog, tips, probabilities)
+        with self._rng_lock:
             if held and self._rng.random() < self.holdout:
                 tip = held[int(self._rng.integers(len(held)))]
                 arm, version = "holdout", RULES_VERSION
+                index = next((i for i, t in enumerate(tips) if t.id == tip.id), None)
             else:
-                tip = tips[int(self._rng.choice(len(tips), p=probabilities))]
+                index = int(self._rng.choice(len(tips), p=probabilities))
+                tip = tips[index]
                 arm = "model"
-        score = dict(zip((t.id for t in tips), scores.tolist(), strict=True))
         return PickedTip(
             tip=by_id[tip.id],
-            score=float(score.get(tip.id, 0.0)),
+            score=float(scores[index]) if index is not None else 0.0,
             propensity=chance[tip.id],
             model_version=version,
             arm=arm,

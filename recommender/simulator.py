@@ -137,6 +137,8 @@ class SimulatedCaller:
 
 
 TipDistribution = list[tuple[Tip, float]]
+# topics the person rated useful, rated not useful (counts), and heard in the last 14 days
+History = tuple[dict[str, int], dict[str, int], set[str]]
 
 
 class Policy(Protocol):
@@ -289,7 +291,7 @@ class CallerSimulator:
             u += 0.6 if caller.age in ("40-59", "60+") else 0.0
         return u
 
-    def _history(self, context: PickContext) -> tuple[dict[str, int], dict[str, int], set[str]]:
+    def _history(self, context: PickContext) -> History:
         """Topics the person rated useful or not (counts) and topics heard in the last 14 days."""
         liked: dict[str, int] = {}
         disliked: dict[str, int] = {}
@@ -320,7 +322,7 @@ class CallerSimulator:
         caller: SimulatedCaller,
         tip: Tip,
         context: PickContext,
-        history: tuple[dict[str, int], dict[str, int], set[str]],
+        history: History,
         position: int,
     ) -> float:
         """The log-odds of "useful": affinity, eagerness, fatigue, topics rated and heard."""
@@ -449,7 +451,7 @@ class HabitsSimulator(CallerSimulator):
         caller: SimulatedCaller,
         tip: Tip,
         context: PickContext,
-        history: tuple[dict[str, int], dict[str, int], set[str]],
+        history: History,
         position: int,
     ) -> float:
         liked, disliked, recent = history

@@ -433,7 +433,7 @@ def train(
             "method": QUANTIZATIONS[config.quantization].format(rows=len(representative)),
             **asdict(report),
         },
-        "features": {**spec.to_json(), "names": spec.names},
+        "features": {**spec.to_json(), "names": list(spec.names)},
         "training": {
             **source,
             "answered_interactions": len(usable),

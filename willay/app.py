@@ -191,7 +191,7 @@ def create_app(
         lite = LiteService(
             catalog=catalog,
             kv=kv,
-            subscribers=SubscriberStore(kv, prefix=settings.redis_prefix),
+            subscribers=subscribers,
             picker=chooser,
             events=sink,
             alerts=feed,

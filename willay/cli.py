@@ -580,7 +580,7 @@ def evaluate(
     intervals; calibration; the policy's helpful-rate off-policy (DR) at production's epsilon."""
     import numpy as np
 
-    from recommender import ExplorationPolicy, FixedModel, ModelPicker, load_model
+    from recommender import FixedModel, ModelPicker, load_model
     from recommender.card import read_card, update_card
     from recommender.evaluation import evaluate as run_evaluation
     from recommender.registry import model_files
@@ -594,12 +594,8 @@ def evaluate(
         raise _fail(f"no model in {settings.model_dir}: run `willay train` first")
     try:
         catalog = load_catalog(settings.content_dir)
-        picker = ModelPicker(
-            FixedModel(load_model(path)),
-            policy=ExplorationPolicy.from_settings(settings),
-            repeat_days=settings.repeat_days,
-            holdout=settings.recommender_holdout,
-            rng=np.random.default_rng(seed),
+        picker = ModelPicker.from_settings(
+            settings, FixedModel(load_model(path)), rng=np.random.default_rng(seed)
         )
     except ProblemsError as exc:
         raise _report(exc) from None

@@ -8,8 +8,9 @@ import datetime as dt
 import numpy as np
 import pytest
 
-from recommender import FixedModel, ModelPicker, load_model
+from recommender import ExplorationPolicy, FixedModel, ModelPicker, load_model
 from recommender.baselines import encode_served, fit_logistic
+from recommender.candidates import candidates
 from recommender.features import FeatureEncoder, FeatureSpec
 from recommender.metrics import bootstrap_mean, calibration
 from recommender.offpolicy import RewardModel, estimate, exploration_needs
@@ -122,9 +123,8 @@ def test_rows_of_served_tips_are_what_the_model_reads(content_catalog, shipped_m
 def test_the_holdout_is_the_rule_picker_logged_with_the_mixture_propensity(
     content_catalog, shipped_model
 ) -> None:
-    picker = ModelPicker(
-        FixedModel(load_model(shipped_model)), holdout=0.2, rng=np.random.default_rng(5)
-    )
+    model = load_model(shipped_model)
+    picker = ModelPicker(FixedModel(model), holdout=0.2, rng=np.random.default_rng(5))
     sim = CallerSimulator(content_catalog, seed=8, purpose="heldout")
     caller = sim.caller(0)
     context = sim.context_for(caller, dt.date(2026, 3, 10), heard={}, rated={})
@@ -135,8 +135,29 @@ def test_the_holdout_is_the_rule_picker_logged_with_the_mixture_propensity(
     assert 0.15 < len(held) / len(picks) < 0.25
     assert {p.model_version for p in held} == {"rules-1"}
     assert all(p.propensity == pytest.approx(chances[p.tip.id]) for p in picks)
+    tips = candidates(context, content_catalog, repeat_days=30)
+    scored = model.score_tips(context, tips, content_catalog)
+    scores = dict(zip((t.id for t in tips), scored.tolist(), strict=True))
+    assert all(p.score == pytest.approx(scores.get(p.tip.id, 0.0)) for p in picks)
     counts = {tip_id: 0 for tip_id in chances}
     for p in picks:
         counts[p.tip.id] += 1
     for tip_id, chance in chances.items():
         assert counts[tip_id] / len(picks) == pytest.approx(chance, abs=0.04)
+
+
+def test_a_picker_from_settings_serves_a_given_model_with_the_settings_policy(
+    settings, shipped_model
+) -> None:
+    """`willay evaluate` measures the policy production serves: the one of the settings."""
+    served = settings.model_copy(
+        update={"exploration_epsilon": 0.2, "recommender_holdout": 0.1, "repeat_days": 12}
+    )
+    source = FixedModel(load_model(shipped_model))
+    picker = ModelPicker.from_settings(served, source, rng=np.random.default_rng(1))
+    assert picker.registry is source
+    assert picker.policy == ExplorationPolicy.from_settings(served)
+    assert picker.policy.epsilon == 0.2
+    assert picker.holdout == 0.1
+    assert picker._repeat_days == 12
+    assert picker.serving(source.current).describe() == picker.describe()

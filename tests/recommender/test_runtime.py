@@ -13,6 +13,7 @@ import pytest
 
 from recommender import PickContext, RecommenderModel, load_model
 from recommender.candidates import candidates
+from recommender.features import CROSS_NAMES
 from recommender.runtime import card_path
 from recommender.simulator import CallerSimulator, LoggingPolicy
 from tests.fixtures.recommender import install_model
@@ -44,6 +45,19 @@ def test_shipped_model_is_small_and_carded(shipped_model):
         assert section in card, f"run willay evaluate --card / bench --card: {section} missing"
     assert card["signature"]["input"]["shape"] == [None, card["features"]["size"]]
     assert shipped_model.with_suffix(".md").read_text().startswith("# Model card: ")
+
+
+def test_the_layout_is_the_cards_and_built_once(shipped_model):
+    card = json.loads(card_path(shipped_model).read_text())
+    spec = load_model(shipped_model).spec
+    assert list(spec.names) == card["features"]["names"]
+    assert (
+        spec.size
+        == card["features"]["size"]
+        == len(spec.context_names) + len(spec.tip_names) + len(CROSS_NAMES)
+    )
+    # read on every scored request: the spec keeps the layout, it does not rebuild it
+    assert spec.names is spec.names and spec.tip_names is spec.tip_names
 
 
 def test_batches_of_any_size_score_like_single_rows(shipped_model, content_catalog):

@@ -70,3 +70,16 @@ def test_the_model_reads_the_zone_season_like_the_candidates() -> None:
     assert crosses(spec, "piura") == (0.0, 1.0), "out of the coast's peak"
     v1 = FeatureSpec.from_json({**spec.to_json(), "version": 1})
     assert crosses(v1, "loreto") == (0.0, 1.0), "version 1 read the coast's months everywhere"
+
+
+def test_the_tips_own_seasonal_flag_follows_the_features_version() -> None:
+    """Version 2 counts a season of one zone alone (`Tip.seasonal`); version 1 read `months`."""
+    frost = make_tip(id="heladas-1", topic="heladas", seasons={"sierra": {6, 7, 8}})
+    spec = FeatureSpec.for_catalog(CATALOG)
+    column = spec.tip_names.index("tip_seasonal")
+    v1 = FeatureSpec.from_json({**spec.to_json(), "version": 1})
+    assert FeatureEncoder(spec).tip_vector(frost)[column] == 1.0
+    assert FeatureEncoder(v1).tip_vector(frost)[column] == 0.0
+    for layout in (spec, v1):
+        assert FeatureEncoder(layout).tip_vector(DENGUE)[column] == 1.0
+        assert FeatureEncoder(layout).tip_vector(CATALOG.by_id["manos-1"])[column] == 0.0
