@@ -30,7 +30,7 @@ from fastapi.testclient import TestClient
 
 from audio_cache import AudioFile, Manifest, load_manifest
 from audio_cache.manifest import save_manifest
-from willay.app import create_app
+from shell.app import create_app
 from willay.catalog import load_catalog
 from willay.config import Environment, Settings
 from willay.languages import LANGUAGES

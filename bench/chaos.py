@@ -193,7 +193,7 @@ class ShiftedTime:
 @asynccontextmanager
 async def in_process_app() -> AsyncIterator[tuple[httpx2.AsyncClient, object]]:
     """The app on `MemoryStore` in this process, its lifespan running; yields a client, store."""
-    from willay.app import create_app
+    from shell.app import create_app
     from willay.config import Environment, Settings
     from willay.events import FileEventSink
     from willay.kv import MemoryStore

@@ -43,9 +43,9 @@ if sys.path and Path(sys.path[0]).resolve() == Path(__file__).resolve().parent:
 
 from fastapi.testclient import TestClient  # noqa: E402
 
+from shell.app import create_app  # noqa: E402
 from telemetry import InfluxClient, MqttEventSink  # noqa: E402
 from telemetry._influx import quote_string  # noqa: E402
-from willay.app import create_app  # noqa: E402
 from willay.config import Environment, Settings  # noqa: E402
 from willay.events import Event, EventSink, FileEventSink  # noqa: E402
 

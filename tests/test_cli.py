@@ -3,10 +3,10 @@ import re
 import pytest
 from typer.testing import CliRunner
 
+from shell.cli import app
 from tests.fixtures.catalog import raw_tip, write_content
 from willay import __version__
 from willay.catalog import load_catalog
-from willay.cli import app
 from willay.config import Settings
 
 runner = CliRunner()

@@ -10,6 +10,8 @@ from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from alerts import MqttAlertBoard
+from shell.app import create_app
+from shell.cli import app as cli
 from tests.fixtures.alerts import NOW, make_alert
 from tests.fixtures.audio import Caller, VoiceChecker
 from tests.fixtures.environment import TEST_KEY
@@ -26,9 +28,7 @@ from willay.alerts import (
     draft_alert,
     sign_off,
 )
-from willay.app import create_app
 from willay.catalog import load_catalog
-from willay.cli import app as cli
 from willay.gsm7 import septets, to_gsm7
 from willay.profiles import Subscriber, SubscriberStore, pseudonym
 from willay.signoff import Decision

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
+from shell.app import create_app
 from telemetry import Bridge, InfluxClient, MqttEventSink
 from tests.fixtures.alerts import NOW, make_alert
 from tests.fixtures.environment import TEST_KEY
@@ -27,7 +28,6 @@ from tests.telemetry.test_dashboards import (
     reduce_series,
 )
 from willay.alerts import ALL_REGIONS, FileAlertBoard
-from willay.app import create_app
 from willay.config import Environment, Settings
 from willay.events import Event
 from willay.profiles import Subscriber, SubscriberStore, pseudonym

@@ -12,8 +12,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from app import pack as app_pack
+from shell.app import create_app
 from tests.fixtures.alerts import NOW
-from willay.app import create_app
 from willay.languages import LANGUAGES
 from willay.profiles import SubscriberStore
 

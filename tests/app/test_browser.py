@@ -15,9 +15,9 @@ from selenium.webdriver.support import expected_conditions as ec
 from selenium.webdriver.support.ui import WebDriverWait
 
 from bench.app_bytes import BUDGET
+from shell.app import create_app
 from tests.fixtures.alerts import make_alert
 from tests.fixtures.browser import WAIT, Served
-from willay.app import create_app
 from willay.events import MemoryEventSink
 
 pytestmark = [pytest.mark.browser, pytest.mark.redis]

@@ -27,10 +27,10 @@ from audio_cache import (
 from audio_cache.build import FILE_NAME
 from audio_cache.encode import PEAK_DBFS, load
 from ivr import load_call_flow
+from shell.cli import app
 from tests.fixtures.audio import BuiltAudio, audio_settings, write_small_content
 from tests.fixtures.environment import TEST_KEY
 from willay.catalog import load_catalog
-from willay.cli import app
 from willay.config import PROJECT_ROOT, Settings
 from willay.errors import ConfigurationError
 from willay.signoff import text_sha256

@@ -14,8 +14,8 @@ from fastapi.testclient import TestClient
 from audio_cache import AudioFile, AudioLibrary
 from audio_cache.build import FILE_NAME
 from audio_cache.routes import CACHE_CONTROL
+from shell.app import create_app
 from tests.fixtures.audio import BuiltAudio
-from willay.app import create_app
 from willay.events import MemoryEventSink
 
 # Every file the process opens while `_opened` is a list (a read-only audit hook, added once).

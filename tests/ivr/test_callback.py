@@ -9,10 +9,10 @@ import pytest
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
 
+from shell.app import create_app
 from tests.fixtures.africastalking import API_KEY
 from tests.fixtures.audio import SERVICE_NUMBER, TOKEN, BuiltAudio, Caller, VoiceChecker
 from tests.fixtures.ussd import Phone
-from willay.app import create_app
 from willay.config import Settings
 from willay.errors import ConfigurationError
 from willay.events import MemoryEventSink

@@ -8,9 +8,9 @@ import shutil
 import pytest
 from fastapi.testclient import TestClient
 
+from shell.app import create_app
 from tests.fixtures.audio import Caller, VoiceChecker
 from tests.fixtures.ussd import FixedClock
-from willay.app import create_app
 from willay.catalog import load_catalog
 from willay.config import Environment
 from willay.events import MemoryEventSink

@@ -9,9 +9,9 @@ from fastapi.testclient import TestClient
 
 from audio_cache import Manifest
 from ivr.schemas import AtVoiceForm
+from shell.app import create_app
 from tests.fixtures.audio import PUBLIC_URL, SERVICE_NUMBER, TOKEN, Caller, VoiceChecker
 from tests.fixtures.services import free_port
-from willay.app import create_app
 
 
 class TestRequests:

@@ -7,9 +7,9 @@ import time
 
 from fastapi.testclient import TestClient
 
+from shell.app import create_app
 from tests.fixtures.recommender import install_model
 from tests.fixtures.ussd import Phone
-from willay.app import create_app
 
 
 def to_main(phone: Phone) -> None:
@@ -43,7 +43,7 @@ def test_without_a_model_the_rules_choose_and_say_why(
 ) -> None:
     empty = settings.model_copy(update={"model_dir": tmp_path})
     with (
-        caplog.at_level(logging.WARNING, logger="willay.app"),
+        caplog.at_level(logging.WARNING, logger="shell.app"),
         TestClient(create_app(empty, events=events, clock=clock)) as client,
     ):
         phone = Phone(client)

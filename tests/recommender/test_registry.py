@@ -15,8 +15,8 @@ from typer.testing import CliRunner
 from recommender import ExplorationPolicy, ModelPicker, ModelRegistry, PickContext, load_model
 from recommender.registry import PIN_FILE, clear_pin, model_file, read_pin, write_pin
 from recommender.runtime import card_path
+from shell.cli import app
 from tests.fixtures.recommender import install_model
-from willay.cli import app
 from willay.errors import ModelError
 
 runner = CliRunner()

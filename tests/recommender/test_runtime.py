@@ -145,7 +145,7 @@ class TestRefused:
 def test_serving_never_imports_tensorflow() -> None:
     code = (
         "import sys, datetime as dt\n"
-        "import willay.app, recommender\n"
+        "import shell.app, recommender\n"
         "from willay.config import Settings\n"
         "picker = recommender.ModelPicker.from_settings(Settings())\n"
         "picker.close()\n"

@@ -20,8 +20,8 @@ from recommender.registry import model_files
 from recommender.runtime import card_path
 from recommender.simulator import CallerSimulator, LoggingPolicy, log_events, training_log
 from recommender.training import TrainingConfig, float_model_file, require_tensorflow, train
+from shell.cli import app
 from telemetry import event_to_line
-from willay.cli import app
 from willay.config import PROJECT_ROOT
 from willay.errors import ConfigurationError
 

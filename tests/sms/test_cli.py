@@ -13,8 +13,8 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
+from shell.cli import app
 from tests.fixtures.sms import new_number
-from willay.cli import app
 from willay.config import Settings
 from willay.kv import RedisStore, create_redis
 from willay.profiles import Subscriber, SubscriberStore, pseudonym

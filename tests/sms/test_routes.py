@@ -8,8 +8,8 @@ import pytest
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
 
+from shell.app import create_app
 from tests.fixtures.sms import SmsHarness, new_number
-from willay.app import create_app
 from willay.retried import RETRY_BODY
 
 pytestmark = pytest.mark.redis

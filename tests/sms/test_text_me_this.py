@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 from fastapi.testclient import TestClient
 
+from shell.app import create_app
 from sms import compose_tip
 from tests.fixtures.sms import SmsHarness, new_number
 from tests.fixtures.ussd import Phone
-from willay.app import create_app
 from willay.gsm7 import to_gsm7
 from willay.languages import LANGUAGES
 

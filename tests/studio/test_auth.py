@@ -13,11 +13,11 @@ import pytest
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
+from shell.app import create_app
+from shell.cli import app
 from studio import AccountBook, Role
 from studio.auth import MAX_FAILURES, SESSION_COOKIE
 from tests.fixtures.studio import BASE_URL, PASSWORDS, StudioSetup, basic, log_in
-from willay.app import create_app
-from willay.cli import app
 from willay.errors import ConfigurationError
 
 runner = CliRunner()
@@ -90,7 +90,7 @@ class TestAccounts:
 
     def test_importing_the_app_hashes_nothing(self):
         code = (
-            "import willay.app, studio.accounts as a; "
+            "import shell.app, studio.accounts as a; "
             "assert a._dummy_hash.cache_info().currsize == 0"
         )
         root = Path(__file__).parents[2]

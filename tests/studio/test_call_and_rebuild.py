@@ -9,10 +9,10 @@ from pathlib import Path
 from fastapi.testclient import TestClient
 
 from audio_cache import load_manifest
+from shell.app import create_app
 from studio import Builder
 from tests.fixtures.audio import BuiltAudio
 from tests.fixtures.studio import BASE_URL, StudioSetup, basic, studio_settings
-from willay.app import create_app
 
 TIP = "tbc-tos-dos-semanas"
 

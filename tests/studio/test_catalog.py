@@ -9,11 +9,11 @@ import pytest
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
 
+from shell.app import create_app
 from sms.message import compose_tip
 from studio.catalog_view import PAGE_SIZE
 from tests.fixtures.studio import BASE_URL, StudioSetup, basic, log_in
 from tests.fixtures.ussd import Phone
-from willay.app import create_app
 from willay.catalog import load_catalog
 from willay.config import Environment
 from willay.gsm7 import septets

@@ -12,6 +12,7 @@ from fastapi.testclient import TestClient
 
 from audio_cache import AudioBuild, Segment, Utterance, load_manifest, recording_for
 from audio_cache.encode import load
+from shell.app import create_app
 from tests.fixtures.studio import (
     BASE_URL,
     StudioSetup,
@@ -20,7 +21,6 @@ from tests.fixtures.studio import (
     silence,
     tone,
 )
-from willay.app import create_app
 from willay.signoff import text_sha256
 
 TIP = "tbc-tos-dos-semanas"

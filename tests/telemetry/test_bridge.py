@@ -18,6 +18,7 @@ import pytest
 from fastapi.testclient import TestClient
 from paho.mqtt.enums import CallbackAPIVersion
 
+from shell.app import create_app
 from telemetry import Bridge, InfluxClient, MqttEventSink, numbered_json, read_events
 from tests.fixtures.environment import TEST_KEY
 from tests.fixtures.telemetry import (
@@ -29,7 +30,6 @@ from tests.fixtures.telemetry import (
     wait_until,
 )
 from tests.fixtures.ussd import Phone
-from willay.app import create_app
 from willay.config import Settings
 from willay.events import Event
 from willay.profiles import pseudonym
@@ -212,7 +212,7 @@ class BridgeProcess:
         }
         self.lines: list[str] = []
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "willay", "--verbose", "bridge"],
+            [sys.executable, "-m", "shell", "--verbose", "bridge"],
             cwd=ROOT_DIR,
             env=env,
             stdout=subprocess.DEVNULL,

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from shell.cli import app
 from telemetry import Spool
-from willay.cli import app
 
 runner = CliRunner()
 

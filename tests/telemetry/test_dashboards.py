@@ -25,12 +25,12 @@ import yaml
 from fastapi.testclient import TestClient
 from paho.mqtt.enums import CallbackAPIVersion
 
+from shell.app import create_app
 from telemetry import Bridge, InfluxClient, MqttEventSink
 from telemetry._points import DATA_TAGS, numbered_json
 from tests.fixtures.environment import TEST_KEY
 from tests.fixtures.telemetry import RecordingSink, point_ids, running, wait_until
 from tests.fixtures.ussd import Phone
-from willay.app import create_app
 from willay.config import Environment, Settings
 from willay.events import Event
 from willay.profiles import event_subject

@@ -28,10 +28,10 @@ import pytest
 import redis
 from typer.testing import CliRunner
 
+from shell.cli import app as cli
 from tests.fixtures.services import free_port
 from ussd.store import HopWrite, SessionStore, _RedisHops
 from ussd.wire import RedisLink
-from willay.cli import app as cli
 from willay.errors import StoreUnavailable
 from willay.kv import MemoryStore, RedisStore, create_redis
 from willay.profiles import SubscriberStore, pseudonym

@@ -33,7 +33,7 @@ def test_screens_from_the_page_cache_match_a_fresh_engine(client, settings, even
     """The same walk twice on one app (second time from the cache) and on a new app agree."""
     from fastapi.testclient import TestClient
 
-    from willay.app import create_app
+    from shell.app import create_app
 
     def walk(phone: Phone) -> list[str]:
         screens = [phone.dial().body]
@@ -50,7 +50,7 @@ def test_screens_from_the_page_cache_match_a_fresh_engine(client, settings, even
 def test_a_server_process_freezes_what_startup_built(monkeypatch, settings) -> None:
     import gc
 
-    from willay import app as app_module
+    from shell import app as app_module
 
     monkeypatch.setattr(app_module, "Settings", lambda: settings)
     try:

@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
+from shell.app import create_app
 from tests.fixtures.environment import TEST_KEY
 from tests.fixtures.ussd import FixedClock, Phone
-from willay.app import create_app
 from willay.catalog import load_catalog
 from willay.config import Environment, Settings
 from willay.events import MemoryEventSink
@@ -113,7 +113,7 @@ def screen(response) -> str:
 
 class TestProduction:
     def test_nothing_signed_gives_the_danger_signs_never_a_tip(self, serve, caplog) -> None:
-        with caplog.at_level(logging.INFO, logger="willay.app"):
+        with caplog.at_level(logging.INFO, logger="shell.app"):
             phone = serve()
         assert "servable tips per language: es 0, quy 0, quz 0" in caplog.text
         assert screen(tip_for_me(phone)).startswith("URGENCIA: ve YA al centro de salud")

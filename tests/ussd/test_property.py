@@ -9,8 +9,8 @@ from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from shell.app import create_app
 from tests.fixtures.ussd import Phone
-from willay.app import create_app
 from willay.config import Environment, Settings
 from willay.events import MemoryEventSink
 from willay.gsm7 import is_gsm7, septets

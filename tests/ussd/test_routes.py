@@ -6,9 +6,9 @@ import pytest
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
 
+from shell.app import create_app
 from tests.fixtures.ussd import Phone
 from willay import security
-from willay.app import create_app
 from willay.events import MemoryEventSink
 from willay.profiles import event_subject
 from willay.retried import RETRY_BODY

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from fastapi.testclient import TestClient
 
-from willay.app import create_app
+from shell.app import create_app
 from willay.events import MemoryEventSink
 
 FORM = {"sessionId": "ATUid_1", "phoneNumber": "+51987654321", "status": "Success"}

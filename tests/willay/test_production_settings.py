@@ -6,7 +6,7 @@ import secrets
 
 import pytest
 
-from willay.app import create_app
+from shell.app import create_app
 from willay.config import Environment, Settings, entropy_bits
 from willay.errors import ConfigurationError
 

@@ -7,9 +7,9 @@ import io
 import pytest
 from typer.testing import CliRunner
 
+from shell.cli import app
 from tests.fixtures.catalog import raw_tip, write_content
 from willay.catalog import load_catalog
-from willay.cli import app
 from willay.review import HEADER
 from willay.signoff import SIGNOFFS_FILE, record_signoff, text_sha256
 

@@ -11,7 +11,7 @@ import pytest
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
 
-from willay.app import CALLBACK_BODY_BYTES, DEFAULT_BODY_BYTES, create_app
+from shell.app import CALLBACK_BODY_BYTES, DEFAULT_BODY_BYTES, create_app
 from willay.config import Settings
 
 TOKEN = "guard-test-token-0123456789abcdef"

@@ -118,7 +118,7 @@ def serve(
     """Serve the USSD endpoint, the simulator and the health checks."""
     import uvicorn
 
-    from willay.app import create_app, freeze_startup
+    from shell.app import create_app, freeze_startup
 
     settings = _settings(host=host, port=port)
     if workers > 1 and settings.redis_url is None:
@@ -144,7 +144,7 @@ def serve(
     # no access log: callback URLs carry the secret token
     if workers > 1:  # each process builds its app from the environment, as this one did
         uvicorn.run(
-            "willay.app:app_from_environment",
+            "shell.app:app_from_environment",
             factory=True,
             workers=workers,
             host=settings.host,
@@ -327,8 +327,8 @@ def sms_send_due(
 
     from rich.progress import Progress
 
+    from shell.app import open_sms_channel
     from sms import SendReport
-    from willay.app import open_sms_channel
 
     settings = _sms_settings(sms_batch_size=batch_size)
     if settings.at_api_key is None:
@@ -360,7 +360,7 @@ def sms_status() -> None:
     import asyncio
     from collections import Counter
 
-    from willay.app import open_sms_channel
+    from shell.app import open_sms_channel
 
     settings = _sms_settings()
 
@@ -904,7 +904,7 @@ def _moment(value: str, *, settings: Settings, end: bool) -> dt.datetime:
 def _board_ready(settings: Settings) -> AlertBoard:
     """The alert board, once it holds what the broker retained."""
     from alerts import MqttAlertBoard
-    from willay.app import open_alert_board
+    from shell.app import open_alert_board
 
     board = open_alert_board(settings)
     if isinstance(board, MqttAlertBoard) and not board.wait_ready():
@@ -917,8 +917,8 @@ def _text_alert(settings: Settings, alert: Alert) -> None:
     """SMS the alert to its region's subscribers, once each; say why not when it cannot."""
     import asyncio
 
+    from shell.app import open_sms_channel
     from sms import AlertSendReport
-    from willay.app import open_sms_channel
 
     if settings.redis_url is None or settings.at_api_key is None:
         out.print("SMS: not sent (WILLAY_REDIS_URL and WILLAY_AT_API_KEY are needed)")

@@ -1,3 +1,0 @@
-from willay.cli import main
-
-main()
