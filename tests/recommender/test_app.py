@@ -43,7 +43,7 @@ def test_without_a_model_the_rules_choose_and_say_why(
 ) -> None:
     empty = settings.model_copy(update={"model_dir": tmp_path})
     with (
-        caplog.at_level(logging.WARNING, logger="shell.app"),
+        caplog.at_level(logging.WARNING, logger="shell.lifespan"),
         TestClient(create_app(empty, events=events, clock=clock)) as client,
     ):
         phone = Phone(client)

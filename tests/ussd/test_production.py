@@ -113,7 +113,7 @@ def screen(response) -> str:
 
 class TestProduction:
     def test_nothing_signed_gives_the_danger_signs_never_a_tip(self, serve, caplog) -> None:
-        with caplog.at_level(logging.INFO, logger="shell.app"):
+        with caplog.at_level(logging.INFO, logger="shell.lifespan"):
             phone = serve()
         assert "servable tips per language: es 0, quy 0, quz 0" in caplog.text
         assert screen(tip_for_me(phone)).startswith("URGENCIA: ve YA al centro de salud")

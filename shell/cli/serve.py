@@ -1,0 +1,68 @@
+"""`willay serve`: the app on uvicorn, in one process or several on one port."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from shell.cli.terminal import fail, out, settings_from, user_errors
+
+__all__ = ["serve"]
+
+
+def serve(
+    *,
+    host: Annotated[
+        str | None, typer.Option(help="Address to listen on.", envvar="WILLAY_HOST")
+    ] = None,
+    port: Annotated[
+        int | None, typer.Option(help="Port to listen on.", envvar="WILLAY_PORT")
+    ] = None,
+    workers: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="Server processes on the one port (more than 1 needs WILLAY_REDIS_URL).",
+            envvar="WILLAY_WORKERS",
+        ),
+    ] = 1,
+) -> None:
+    """Serve the USSD endpoint, the simulator and the health checks."""
+    import uvicorn
+
+    from shell.app import create_app, freeze_startup
+
+    settings = settings_from(host=host, port=port)
+    if workers > 1 and settings.redis_url is None:
+        raise fail(
+            f"--workers {workers} needs WILLAY_REDIS_URL: the in-process store cannot share "
+            "sessions and profiles between processes"
+        )
+    with user_errors():
+        application = create_app(settings)
+    base = f"http://{settings.host}:{settings.port}"
+    out.print(f"USSD endpoint:  POST {base}/ussd/africastalking")
+    out.print(f"Session notice: POST {base}/ussd/africastalking/events")
+    out.print(f"IVR endpoint:   POST {base}/ivr/africastalking")
+    if settings.simulator:
+        out.print(f"Simulator:      {base}/simulator")
+    if settings.studio:
+        out.print(f"Studio:         {base}/studio")
+    out.print(f"Store: {'in-process (embedded)' if settings.embedded else 'Redis'}")
+    # no access log: callback URLs carry the secret token
+    if workers > 1:  # each process builds its app from the environment, as this one did
+        uvicorn.run(
+            "shell.app:app_from_environment",
+            factory=True,
+            workers=workers,
+            host=settings.host,
+            port=settings.port,
+            log_level="info",
+            access_log=False,
+        )
+        return
+    freeze_startup()
+    uvicorn.run(
+        application, host=settings.host, port=settings.port, log_level="info", access_log=False
+    )
