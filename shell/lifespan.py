@@ -178,15 +178,16 @@ async def serving(
         )
         stack.push_async_callback(sms.close)
         subscribers = SubscriberStore(kv, prefix=settings.redis_prefix)
+        sessions = SessionStore(
+            kv,
+            prefix=settings.redis_prefix,
+            ttl=settings.ussd_session_ttl,
+            resume_ttl=settings.ussd_resume_ttl,
+            profiles=subscribers,
+        )
         services = Services(
             catalog=catalog,
-            sessions=SessionStore(
-                kv,
-                prefix=settings.redis_prefix,
-                ttl=settings.ussd_session_ttl,
-                resume_ttl=settings.ussd_resume_ttl,
-                profiles=subscribers,
-            ),
+            sessions=sessions,
             subscribers=subscribers,
             picker=chooser,
             events=sink,
@@ -235,7 +236,7 @@ async def serving(
                 clock=clock,
             )
             stack.callback(studio.builder.close)
-        stack.callback(services.sessions.close)
+        stack.callback(sessions.close)
         yield AppState(
             settings=settings,
             kv=kv,

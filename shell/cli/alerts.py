@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Annotated
 
 import typer
@@ -35,16 +37,20 @@ def _moment(value: str, *, settings: Settings, end: bool) -> dt.datetime:
     return start
 
 
-def _board_ready(settings: Settings) -> AlertBoard:
-    """The alert board, once it holds what the broker retained."""
+@contextmanager
+def _board(settings: Settings) -> Iterator[AlertBoard]:
+    """The alert board, once it holds what the broker retained; closed when the block ends."""
     from alerts import MqttAlertBoard
     from shell.lifespan import open_alert_board
 
     board = open_alert_board(settings)
-    if isinstance(board, MqttAlertBoard) and not board.wait_ready():
+    try:
+        if isinstance(board, MqttAlertBoard) and not board.wait_ready():
+            raise fail(f"MQTT broker {board.broker} not reachable")
+        with user_errors():
+            yield board
+    finally:
         board.close()
-        raise fail(f"MQTT broker {board.broker} not reachable")
-    return board
 
 
 def _text_alert(settings: Settings, alert: Alert) -> None:
@@ -138,12 +144,8 @@ def alerts_publish(
         for problem in exc.problems:
             err.print(f"[red]error:[/red] {escape(problem)}", highlight=False)
         raise fail("alert not published") from None
-    board = _board_ready(settings)
-    try:
-        with user_errors():
-            board.publish(alert)
-    finally:
-        board.close()
+    with _board(settings) as board:
+        board.publish(alert)
     out.print(f"published alert {alert.id} for {alert.region}: {alert.starts} to {alert.ends}")
     approved = alert.approved(dt.datetime.now(dt.UTC).date())
     if settings.environment is Environment.production and "es" not in approved:
@@ -155,11 +157,8 @@ def alerts_publish(
 @app.command("list")
 def alerts_list() -> None:
     """The alerts on the board, one line each."""
-    board = _board_ready(settings_from())
-    try:
+    with _board(settings_from()) as board:
         found = sorted(board.alerts(), key=lambda a: a.region)
-    finally:
-        board.close()
     for alert in found:
         approved = sorted(alert.approved(dt.datetime.now(dt.UTC).date()))
         signed = f"approved: {', '.join(approved)}" if approved else "not signed off"
@@ -187,24 +186,20 @@ def alerts_sign_off(
     from willay.signoff import Decision
 
     settings = settings_from()
-    board = _board_ready(settings)
-    try:
+    with _board(settings) as board:
         alert = next((a for a in board.alerts() if a.region == region), None)
         if alert is None:
             raise fail(f"no alert for {region}")
-        with user_errors():
-            signed = sign_off(
-                alert,
-                language=lang,
-                reviewer=reviewer,
-                role=role,
-                back_translation=back_translation,
-                decision=Decision.reject if reject else Decision.approve,
-                now=dt.datetime.now(dt.UTC),
-            )
-            board.publish(signed)
-    finally:
-        board.close()
+        signed = sign_off(
+            alert,
+            language=lang,
+            reviewer=reviewer,
+            role=role,
+            back_translation=back_translation,
+            decision=Decision.reject if reject else Decision.approve,
+            now=dt.datetime.now(dt.UTC),
+        )
+        board.publish(signed)
     approved = sorted(signed.approved(dt.datetime.now(dt.UTC).date()))
     out.print(f"alert {signed.id} ({region}): approved in {', '.join(approved) or 'no language'}")
 
@@ -214,12 +209,8 @@ def alerts_withdraw(
     region: Annotated[str, typer.Option(help="Region whose alert to withdraw, or `all`.")],
 ) -> None:
     """Withdraw a region's alert: no channel serves it any more."""
-    board = _board_ready(settings_from())
-    try:
-        with user_errors():
-            board.withdraw(region)
-    finally:
-        board.close()
+    with _board(settings_from()) as board:
+        board.withdraw(region)
     out.print(f"withdrew the alert of {region}")
 
 
@@ -227,12 +218,9 @@ def alerts_withdraw(
 def alerts_send_sms() -> None:
     """Text every current alert to the subscribers of its region not texted yet (cron-safe)."""
     settings = settings_from()
-    board = _board_ready(settings)
-    try:
+    with _board(settings) as board:
         feed = AlertFeed(board, signed_only=settings.environment is Environment.production)
         current = feed.current(dt.datetime.now(dt.UTC))
-    finally:
-        board.close()
     for alert in current:
         _text_alert(settings, alert)
     out.print(f"{len(current)} current alert(s)")
