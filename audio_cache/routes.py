@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import stat
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, cast
 
 from fastapi import APIRouter, Depends, Header, Request
 from fastapi.responses import FileResponse, Response
@@ -20,7 +20,7 @@ router = APIRouter(prefix="/audio", tags=["audio"])
 
 
 def get_library(request: Request) -> AudioLibrary:
-    return request.state.audio
+    return cast(AudioLibrary, request.state.audio)
 
 
 AudioLibraryDep = Annotated[AudioLibrary, Depends(get_library)]

@@ -59,7 +59,7 @@ def resolve_voice(name: str) -> str:
         voices = _get_engine().getProperty("voices")
     for voice in voices:
         if name in (voice.id, voice.id.rsplit("/", 1)[-1]) or name in (voice.languages or []):
-            return voice.id
+            return str(voice.id)
     raise ConfigurationError(f"espeak-ng has no voice {name!r} (see `espeak-ng --voices`)")
 
 

@@ -8,6 +8,7 @@ enter, so channels handle one family.
 
 from __future__ import annotations
 
+import builtins
 import heapq
 import logging
 import time
@@ -41,7 +42,7 @@ class KeyValueStore(Protocol):
 
     async def remove_members(self, key: str, *members: str) -> None: ...
 
-    async def members(self, key: str) -> set[str]: ...
+    async def members(self, key: str) -> builtins.set[str]: ...
 
     async def delete(self, *keys: str) -> None: ...
 
@@ -128,7 +129,7 @@ class MemoryStore:
         """Remove `members` from the set under `key`; missing ones are ignored."""
         self._sets.get(key, set()).difference_update(members)
 
-    async def members(self, key: str) -> set[str]:
+    async def members(self, key: str) -> builtins.set[str]:
         """The members of the set under `key` (empty if none or expired)."""
         deadline = self._set_deadlines.get(key)
         if deadline is not None and time.monotonic() >= deadline:
@@ -219,10 +220,10 @@ class RedisStore:
         with _translated("SREM"):
             await self._redis.srem(key, *members)
 
-    async def members(self, key: str) -> set[str]:
+    async def members(self, key: str) -> builtins.set[str]:
         """The members of the set under `key` (empty if none)."""
         with _translated("SMEMBERS"):
-            return set(await self._redis.smembers(key))
+            return cast("builtins.set[str]", set(await self._redis.smembers(key)))  # decoded
 
     async def delete(self, *keys: str) -> None:
         """Remove `keys`."""
