@@ -1,11 +1,12 @@
-"""Pre-rendered audio: speech, encoding, a content-addressed cache and its manifest.
+"""Pre-rendered audio: a content-addressed cache of speech and its manifest, served as files.
 
-The route (`audio_cache.routes.router`) is imported by the app alone, so the worker processes
-that render audio do not load the web framework.
+This package's surface is the serving side (`AudioLibrary`, the manifest, the formats, what is
+spoken). The build side, `audio_cache.build` (speech, encoding, worker processes), is imported
+by whoever builds; the web process never loads the TTS engine, and the route
+(`audio_cache.routes.router`) is imported by the app alone.
 """
 
-from audio_cache.build import AudioBuild, BuildReport, ItemDone
-from audio_cache.encode import AudioFormat, audio_formats
+from audio_cache.formats import AudioFormat, audio_formats
 from audio_cache.library import AudioLibrary, ServedFile
 from audio_cache.manifest import AudioFile, Manifest, load_manifest
 from audio_cache.utterances import (
@@ -19,12 +20,9 @@ from audio_cache.utterances import (
 )
 
 __all__ = [
-    "AudioBuild",
     "AudioFile",
     "AudioFormat",
     "AudioLibrary",
-    "BuildReport",
-    "ItemDone",
     "MIXED",
     "Manifest",
     "Provenance",

@@ -22,8 +22,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from audio_cache.encode import AudioFormat, audio_formats, probe_duration
-from audio_cache.manifest import AudioFile, Manifest, load_manifest, save_manifest
+from audio_cache.encode import probe_duration
+from audio_cache.formats import AudioFormat, audio_formats
+from audio_cache.manifest import FILE_NAME, AudioFile, Manifest, load_manifest, save_manifest
 from audio_cache.render import Rendered, RenderJob, ignore_interrupts, render
 from audio_cache.tts import TTS_ENGINE, resolve_voice, speakable
 from audio_cache.utterances import (
@@ -36,10 +37,9 @@ from audio_cache.utterances import (
 from willay.config import Settings
 from willay.errors import AudioError, ConfigurationError
 
-__all__ = ["FILE_NAME", "RENDER_VERSION", "AudioBuild", "BuildReport", "ItemDone"]
+__all__ = ["RENDER_VERSION", "AudioBuild", "BuildReport", "ItemDone"]
 
 RENDER_VERSION = 1  # bump when the pipeline changes how a clip sounds
-FILE_NAME = re.compile(r"^[0-9a-f]{24}\.(mp3|opus)$")
 _TEMPORARY = re.compile(r"^\.tmp-[0-9a-f]{32}\.\w+$")
 
 log = logging.getLogger(__name__)

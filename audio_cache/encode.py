@@ -1,7 +1,4 @@
-"""Speech clean-up and encoding with pydub over ffmpeg: the two formats Willay serves.
-
-- `call`: MP3, 8 kHz mono, constant bitrate: what Africa's Talking's `Play` fetches.
-- `app`: Opus in Ogg, mono, VBR at a speech bitrate (6-16 kbps), `voip` tuning, 60 ms frames.
+"""Speech clean-up and encoding with pydub over ffmpeg, into the formats of `audio_cache.formats`.
 
 Before encoding, a clip is trimmed of leading and trailing silence and its loudness set: the RMS
 level of the trimmed speech goes to `WILLAY_AUDIO_LOUDNESS` dBFS, lowered if a peak would pass
@@ -14,10 +11,9 @@ import os
 import subprocess
 import uuid
 import warnings
-from dataclasses import dataclass
 from pathlib import Path
 
-from willay.config import Settings
+from audio_cache.formats import AudioFormat
 from willay.errors import AudioError
 
 # pydub imports the stdlib `audioop`, deprecated on 3.11-3.12 (`audioop-lts` on 3.13)
@@ -28,11 +24,8 @@ with warnings.catch_warnings():
     from pydub.silence import detect_leading_silence
 
 __all__ = [
-    "CONTENT_TYPES",
     "FFMPEG_ERRORS",
     "PEAK_DBFS",
-    "AudioFormat",
-    "audio_formats",
     "concatenate",
     "encode",
     "load",
@@ -42,70 +35,11 @@ __all__ = [
 
 # what pydub raises when ffmpeg cannot read or write a file
 FFMPEG_ERRORS = (CouldntDecodeError, CouldntEncodeError, OSError)
-CONTENT_TYPES = {"mp3": "audio/mpeg", "opus": "audio/ogg; codecs=opus"}
 PEAK_DBFS = -1.0
 SILENCE_DBFS = -50.0
 KEEP_LEAD_MS = 100
 KEEP_TAIL_MS = 200
 GAP_MS = 400  # between the languages of a mixed prompt
-_REPRODUCIBLE = ("-map_metadata", "-1", "-fflags", "+bitexact")
-
-
-@dataclass(frozen=True)
-class AudioFormat:
-    """One encoding of every clip; `signature` goes into the content hash of its files."""
-
-    name: str
-    extension: str
-    codec: str
-    kbps: int
-    parameters: tuple[str, ...]
-
-    @property
-    def content_type(self) -> str:
-        """The exact `Content-Type` its files are served with."""
-        return CONTENT_TYPES[self.extension]
-
-    @property
-    def signature(self) -> dict[str, object]:
-        """Everything that shapes the encoded bytes."""
-        return {
-            "format": self.name,
-            "ext": self.extension,
-            "codec": self.codec,
-            "kbps": self.kbps,
-            "params": list(self.parameters),
-        }
-
-
-def audio_formats(settings: Settings) -> tuple[AudioFormat, ...]:
-    """The formats every clip is encoded to: `call` (MP3 8 kHz) and `app` (Opus)."""
-    return (
-        AudioFormat(
-            name="call",
-            extension="mp3",
-            codec="libmp3lame",
-            kbps=settings.audio_call_kbps,
-            parameters=("-ar", "8000", "-ac", "1", *_REPRODUCIBLE),
-        ),
-        AudioFormat(
-            name="app",
-            extension="opus",
-            codec="libopus",
-            kbps=settings.audio_app_kbps,
-            parameters=(
-                "-ac",
-                "1",
-                "-application",
-                "voip",
-                "-frame_duration",
-                "60",
-                "-vbr",
-                "on",
-                *_REPRODUCIBLE,
-            ),  # fmt: skip
-        ),
-    )
 
 
 def load(path: Path) -> AudioSegment:

@@ -11,9 +11,8 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-from audio_cache.build import FILE_NAME
-from audio_cache.encode import CONTENT_TYPES
-from audio_cache.manifest import MANIFEST_NAME, AudioFile, Manifest, load_manifest
+from audio_cache.formats import CONTENT_TYPES
+from audio_cache.manifest import FILE_NAME, MANIFEST_NAME, AudioFile, Manifest, load_manifest
 from audio_cache.utterances import Kind
 from willay.languages import fallbacks
 from willay.signoff import text_sha256

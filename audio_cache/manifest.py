@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import uuid
 from pathlib import Path
 from typing import Literal
@@ -24,9 +25,17 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from audio_cache.utterances import Kind
 
-__all__ = ["MANIFEST_NAME", "AudioFile", "Manifest", "load_manifest", "save_manifest"]
+__all__ = [
+    "FILE_NAME",
+    "MANIFEST_NAME",
+    "AudioFile",
+    "Manifest",
+    "load_manifest",
+    "save_manifest",
+]
 
 MANIFEST_NAME = "manifest.json"
+FILE_NAME = re.compile(r"^[0-9a-f]{24}\.(mp3|opus)$")  # a cached file: its content hash
 
 log = logging.getLogger(__name__)
 

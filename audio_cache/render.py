@@ -10,13 +10,13 @@ from pathlib import Path
 
 from audio_cache.encode import (
     FFMPEG_ERRORS,
-    AudioFormat,
     concatenate,
     encode,
     load,
     normalise,
     probe_duration,
 )
+from audio_cache.formats import AudioFormat
 from audio_cache.tts import synthesize
 from willay.errors import AudioError
 

@@ -18,10 +18,12 @@ import re
 import threading
 import wave
 from pathlib import Path
-
-import pyttsx3
+from typing import TYPE_CHECKING
 
 from willay.errors import AudioError, ConfigurationError
+
+if TYPE_CHECKING:
+    import pyttsx3
 
 __all__ = ["TTS_ENGINE", "resolve_voice", "speakable", "synthesize"]
 
@@ -40,8 +42,11 @@ _RESPELL: dict[str, tuple[tuple[re.Pattern[str], str], ...]] = {
 
 
 def _get_engine() -> pyttsx3.Engine:
+    """The process's one engine, started (and pyttsx3 imported) on first use, not on import."""
     global _engine
     if _engine is None:
+        import pyttsx3
+
         _engine = pyttsx3.init("espeak")
     return _engine
 

@@ -20,7 +20,8 @@ from pathlib import Path
 
 import yaml
 
-from audio_cache import AudioBuild, BuildReport, Manifest, Utterance, load_manifest, tip_utterances
+from audio_cache import Manifest, Utterance, load_manifest, tip_utterances
+from audio_cache.build import AudioBuild, BuildReport
 from ivr import load_call_flow
 from willay.catalog import load_catalog
 from willay.config import PROJECT_ROOT, Settings

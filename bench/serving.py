@@ -64,7 +64,7 @@ def willay_serve(
     """`willay serve` on a free loopback port in the testing environment, with these settings,
     until the block ends; yields its base URL and process."""
     port = free_port()
-    command = [sys.executable, "-m", "willay", "serve", "--host", "127.0.0.1", "--port", str(port)]
+    command = [sys.executable, "-m", "shell", "serve", "--host", "127.0.0.1", "--port", str(port)]
     if workers > 1:
         command += ["--workers", str(workers)]
     env = {k: v for k, v in os.environ.items() if not k.startswith("WILLAY_")}

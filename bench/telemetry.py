@@ -160,7 +160,7 @@ def start_bridge(settings: Settings, batch: int | None) -> subprocess.Popen[str]
         "WILLAY_INFLUX_DATABASE": settings.influx_database,
     }
     bridge = subprocess.Popen(
-        [sys.executable, "-m", "willay", "--verbose", "bridge"],
+        [sys.executable, "-m", "shell", "--verbose", "bridge"],
         cwd=ROOT,
         env=env,
         stdout=subprocess.DEVNULL,

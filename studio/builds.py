@@ -22,7 +22,8 @@ from typing import Literal
 
 from pydantic import BaseModel
 
-from audio_cache import AudioBuild, AudioFile, ItemDone, Utterance, load_manifest
+from audio_cache import AudioFile, Utterance, load_manifest
+from audio_cache.build import AudioBuild, ItemDone
 from studio.errors import Conflict
 from willay.config import Settings
 from willay.errors import WillayError

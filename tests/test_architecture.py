@@ -1,9 +1,12 @@
-"""Imports point one way, and every package says what it exports."""
+"""Imports point one way, every package says what it exports, and serving loads no build tools."""
 
 from __future__ import annotations
 
 import ast
 import importlib
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -65,3 +68,31 @@ def test_all_is_sorted_and_complete(package: str) -> None:
     assert list(exported) == sorted(exported)
     for name in exported:
         assert hasattr(module, name), f"{package}.__all__ names missing {name}"
+
+
+def modules_after(statement: str) -> set[str]:
+    """The modules a fresh interpreter holds once it has run `statement`."""
+    code = f"import sys\n{statement}\nprint('\\n'.join(sys.modules))"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("WILLAY_")}
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=ROOT, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    return set(done.stdout.split())
+
+
+def test_serving_audio_loads_nothing_of_the_build_side() -> None:
+    loaded = modules_after("import audio_cache.routes")
+    assert "audio_cache.library" in loaded
+    build_side = {f"audio_cache.{name}" for name in ("build", "render", "encode", "tts")}
+    assert loaded & (build_side | {"pyttsx3", "pydub"}) == set()
+
+
+def test_the_web_app_loads_neither_tensorflow_nor_the_tts_engine() -> None:
+    loaded = modules_after(
+        "from shell.app import create_app\n"
+        "from willay.config import Settings\n"
+        "create_app(Settings())"
+    )
+    assert {"shell.app", "shell.lifespan", "studio"} <= loaded
+    assert loaded & {"tensorflow", "pyttsx3"} == set()

@@ -15,17 +15,10 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from audio_cache import (
-    AudioBuild,
-    AudioLibrary,
-    ItemDone,
-    Segment,
-    Utterance,
-    load_manifest,
-    tip_utterances,
-)
-from audio_cache.build import FILE_NAME
+from audio_cache import AudioLibrary, Segment, Utterance, load_manifest, tip_utterances
+from audio_cache.build import AudioBuild, ItemDone
 from audio_cache.encode import PEAK_DBFS, load
+from audio_cache.manifest import FILE_NAME
 from ivr import load_call_flow
 from shell.cli import app
 from tests.fixtures.audio import BuiltAudio, audio_settings, write_small_content
@@ -253,7 +246,7 @@ class TestStopping:
             "WILLAY_RECORDINGS_DIR": str(tmp_path / "recordings"),
             "WILLAY_AUDIO_WORKERS": "1",
         }
-        command = [sys.executable, "-m", "willay", "audio", "build", "--lang", "es"]
+        command = [sys.executable, "-m", "shell", "audio", "build", "--lang", "es"]
         proc = subprocess.Popen(
             command, env=env, cwd=PROJECT_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE
         )

@@ -12,7 +12,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from audio_cache import AudioFile, AudioLibrary
-from audio_cache.build import FILE_NAME
+from audio_cache.manifest import FILE_NAME
 from audio_cache.routes import CACHE_CONTROL
 from shell.app import create_app
 from tests.fixtures.audio import BuiltAudio

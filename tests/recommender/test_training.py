@@ -208,7 +208,7 @@ def test_train_without_tensorflow_names_the_extra(tmp_path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("WILLAY_")}
     env["PYTHONPATH"] = f"{shadow.parent}{os.pathsep}{PROJECT_ROOT}"
     done = subprocess.run(
-        [sys.executable, "-m", "willay", "train", "--out-dir", str(tmp_path / "models")],
+        [sys.executable, "-m", "shell", "train", "--out-dir", str(tmp_path / "models")],
         capture_output=True,
         text=True,
         env=env,

@@ -10,7 +10,8 @@ import pytest
 import yaml
 from fastapi.testclient import TestClient
 
-from audio_cache import AudioBuild, Segment, Utterance, load_manifest, recording_for
+from audio_cache import Segment, Utterance, load_manifest, recording_for
+from audio_cache.build import AudioBuild
 from audio_cache.encode import load
 from shell.app import create_app
 from tests.fixtures.studio import (

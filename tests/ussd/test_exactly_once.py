@@ -100,7 +100,7 @@ def server(tmp_path_factory: pytest.TempPathFactory, redis_url: str) -> Iterator
         "WILLAY_EVENTS_FILE": str(events_file),
         "WILLAY_MODEL_POLL_SECONDS": "0",
     }
-    command = [sys.executable, "-m", "willay", "serve", "--port", str(port), "--workers", "2"]
+    command = [sys.executable, "-m", "shell", "serve", "--port", str(port), "--workers", "2"]
     log = events_file.with_name("serve.log")
     with log.open("w") as out:
         proc = subprocess.Popen(command, env=env, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
