@@ -96,3 +96,15 @@ def test_the_web_app_loads_neither_tensorflow_nor_the_tts_engine() -> None:
     )
     assert {"shell.app", "shell.lifespan", "studio"} <= loaded
     assert loaded & {"tensorflow", "pyttsx3"} == set()
+
+
+def test_the_walk_sees_every_form_of_import(tmp_path: Path) -> None:
+    module = tmp_path / "kernel_module.py"
+    module.write_text(
+        "import ivr.flow\n"
+        "from ussd.engine import UssdEngine\n"
+        "from . import sibling\n"
+        "def late():\n"
+        "    from shell import app\n"
+    )
+    assert imported_packages(module) == {"ivr", "ussd", "shell"}
