@@ -41,7 +41,9 @@ def _short_hash(data: object) -> str:
 
 def _tip(tip: Tip, lang: str, audio: AudioLibrary) -> dict[str, Any]:
     text, _ = tip.text_for(lang)
-    clip = audio.clip("tip", tip.id, lang, "app", text=text)  # only audio of this very text
+    clip = audio.clip(
+        "tip", item_id=tip.id, lang=lang, fmt="app", text=text
+    )  # only audio of this very text
     item: dict[str, Any] = {
         "id": tip.id,
         "t": tip.topic,

@@ -92,8 +92,13 @@ class _Item:
     files: dict[str, str]  # format name -> file name
 
 
+def _put(manifest: Manifest, utterance: Utterance, *, files: dict[str, AudioFile]) -> None:
+    """Record `files` as what plays `utterance`."""
+    manifest.put(utterance.kind, item_id=utterance.id, lang=utterance.lang, files=files)
+
+
 def _select(
-    utterances: Sequence[Utterance], only: Iterable[str], languages: Iterable[str]
+    utterances: Sequence[Utterance], *, only: Iterable[str], languages: Iterable[str]
 ) -> list[Utterance]:
     only, languages = set(only), set(languages)
     ids, known = {u.id for u in utterances}, sorted({u.lang for u in utterances})
@@ -130,12 +135,12 @@ class AudioBuild:
         self._universe = {(u.kind, u.id, u.lang) for u in utterances}
         self._recordings = settings.recordings_dir
         self._unused = unused_recordings(settings.recordings_dir, utterances)
-        selected = _select(utterances, only, languages)
+        selected = _select(utterances, only=only, languages=languages)
         self._stale = stale_recordings(settings.recordings_dir, selected)
         voices = self._voices(settings, selected)
         self._old = load_manifest(self._dir) or Manifest()
         self._known = self._old.files()
-        self._items = [self._plan(u, voices, settings.audio_rate) for u in selected]
+        self._items = [self._plan(u, voices=voices, rate=settings.audio_rate) for u in selected]
         self._force = force
 
     @property
@@ -151,7 +156,7 @@ class AudioBuild:
             raise ConfigurationError(f"WILLAY_AUDIO_VOICES has no voice for {', '.join(missing)}")
         return {lang: resolve_voice(settings.audio_voices[lang]) for lang in sorted(langs)}
 
-    def _plan(self, utterance: Utterance, voices: dict[str, str], rate: int) -> _Item:
+    def _plan(self, utterance: Utterance, *, voices: dict[str, str], rate: int) -> _Item:
         recording = recording_for(self._recordings, utterance)
         speech = tuple(
             (voices[s.lang], rate, speakable(s.text, voices[s.lang])) for s in utterance.segments
@@ -239,7 +244,7 @@ class AudioBuild:
                     if (kind, item_id, lang) in self._universe and all(
                         (self._dir / f.file).is_file() for f in files.values()
                     ):
-                        manifest.put(kind, item_id, lang, files)
+                        manifest.put(kind, item_id=item_id, lang=lang, files=files)
         return manifest
 
     def _remove_unnamed(self, manifest: Manifest) -> int:
@@ -286,13 +291,15 @@ class AudioBuild:
             if kept is None:
                 pending.append(item)
                 continue
-            manifest.put(item.utterance.kind, item.utterance.id, item.utterance.lang, kept)
+            _put(manifest, item.utterance, files=kept)
             report.reused += 1
             size = sum(f.bytes for f in kept.values())
             notify(ItemDone(item.utterance.label, size, item.source, rendered=False))
         save_manifest(self._dir, manifest)
         if pending:
-            report.interrupted = self._render_all(pending, manifest, report, notify, stop)
+            report.interrupted = self._render_all(
+                pending, manifest=manifest, report=report, notify=notify, stop=stop
+            )
         if not report.interrupted:
             report.removed = self._remove_unnamed(manifest)
         report.human = sorted(
@@ -305,6 +312,7 @@ class AudioBuild:
     def _render_all(
         self,
         pending: list[_Item],
+        *,
         manifest: Manifest,
         report: BuildReport,
         notify: Callable[[ItemDone], None],
@@ -321,7 +329,7 @@ class AudioBuild:
             try:
                 for future in as_completed(futures):
                     item = futures[future]
-                    self._record(future, item, manifest, report, notify)
+                    self._record(future, item=item, manifest=manifest, report=report, notify=notify)
                     if stop is not None and stop.is_set():
                         pool.shutdown(wait=True, cancel_futures=True)
                         return True
@@ -334,6 +342,7 @@ class AudioBuild:
     def _record(
         self,
         future: Future[Rendered],
+        *,
         item: _Item,
         manifest: Manifest,
         report: BuildReport,
@@ -349,7 +358,7 @@ class AudioBuild:
             notify(ItemDone(label, 0, item.source, False, error=exc.message))
             return
         files = self._files_of(item, rendered)
-        manifest.put(item.utterance.kind, item.utterance.id, item.utterance.lang, files)
+        _put(manifest, item.utterance, files=files)
         save_manifest(self._dir, manifest)
         report.rendered += 1
         notify(ItemDone(label, sum(f.bytes for f in files.values()), item.source, True))

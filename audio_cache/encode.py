@@ -72,7 +72,7 @@ def normalise(clip: AudioSegment, *, target_dbfs: float) -> AudioSegment:
     return clip.apply_gain(gain)
 
 
-def encode(clip: AudioSegment, fmt: AudioFormat, path: Path) -> None:
+def encode(clip: AudioSegment, fmt: AudioFormat, *, path: Path) -> None:
     """Write `clip` to `path` in `fmt`, atomically (temporary file, then rename)."""
     partial = path.with_name(f".tmp-{uuid.uuid4().hex}.{fmt.extension}")
     try:

@@ -66,7 +66,7 @@ class AudioLibrary:
         return bool(manifest.tips or manifest.prompts)
 
     def clip(
-        self, kind: Kind, item_id: str, lang: str, fmt: str = "call", *, text: str | None = None
+        self, kind: Kind, *, item_id: str, lang: str, fmt: str = "call", text: str | None = None
     ) -> tuple[AudioFile, str] | None:
         """The file playing an item in `lang` (or its fallback), with the language used.
 
@@ -76,7 +76,7 @@ class AudioLibrary:
         manifest = self._current()
         wanted = text_sha256(text) if text is not None else None
         for code in fallbacks(lang):
-            files = manifest.get(kind, item_id, code)
+            files = manifest.get(kind, item_id=item_id, lang=code)
             if files and fmt in files and wanted in (None, files[fmt].text_sha256):
                 return files[fmt], code
         return None

@@ -67,11 +67,11 @@ class Manifest(BaseModel):
         """The entries of tips or of prompts."""
         return self.tips if kind == "tip" else self.prompts
 
-    def get(self, kind: Kind, item_id: str, lang: str) -> dict[str, AudioFile] | None:
+    def get(self, kind: Kind, *, item_id: str, lang: str) -> dict[str, AudioFile] | None:
         """The files of one item in one language, by format."""
         return self.section(kind).get(item_id, {}).get(lang)
 
-    def put(self, kind: Kind, item_id: str, lang: str, files: dict[str, AudioFile]) -> None:
+    def put(self, kind: Kind, *, item_id: str, lang: str, files: dict[str, AudioFile]) -> None:
         """Record the files of one item in one language."""
         self.section(kind).setdefault(item_id, {})[lang] = files
 

@@ -67,7 +67,7 @@ def render(job: RenderJob) -> Rendered:
         clip = normalise(clip, target_dbfs=job.loudness)
         files = {}
         for fmt, path in job.outputs:
-            encode(clip, fmt, path)
+            encode(clip, fmt, path=path)
             files[fmt.name] = (path.stat().st_size, _sha256(path), probe_duration(path))
     except FFMPEG_ERRORS as exc:
         raise AudioError(f"{job.label}: {type(exc).__name__}: {exc}") from exc

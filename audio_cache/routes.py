@@ -54,6 +54,7 @@ def _matches(if_none_match: str, etag: str) -> bool:
 )
 async def audio_file(
     name: str,
+    *,
     library: AudioLibraryDep,
     if_none_match: Annotated[str | None, Header()] = None,
 ) -> Response:

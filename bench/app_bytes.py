@@ -84,7 +84,7 @@ def stand_in_audio(content_dir: Path, audio_dir: Path) -> None:
                 sha256=secrets.token_hex(32),
                 text_sha256=text_sha256(text),
             )
-            manifest.put("tip", tip.id, lang, {"app": clip})
+            manifest.put("tip", item_id=tip.id, lang=lang, files={"app": clip})
     save_manifest(audio_dir, manifest)
 
 

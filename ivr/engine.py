@@ -228,7 +228,9 @@ class IvrEngine:
             return 0
         clips = (*reply.plays, *([reply.ask] if reply.ask else []))
         found = (
-            self._audio.clip(c.kind, c.id, c.lang, text=c.bound_text) for c in clips if c.cached
+            self._audio.clip(c.kind, item_id=c.id, lang=c.lang, text=c.bound_text)
+            for c in clips
+            if c.cached
         )
         return sum(f[0].bytes for f in found if f is not None)
 

@@ -34,7 +34,7 @@ class VoiceXml:
 
     def _clip(self, parent: ET.Element, clip: Clip) -> None:
         found = (
-            self._audio.clip(clip.kind, clip.id, clip.lang, text=clip.bound_text)
+            self._audio.clip(clip.kind, item_id=clip.id, lang=clip.lang, text=clip.bound_text)
             if clip.cached
             else None
         )

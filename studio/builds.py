@@ -91,7 +91,11 @@ class Builder:
         if report.failed:
             raise WillayError(f"the audio build failed: {'; '.join(report.failed)}")
         manifest = load_manifest(self._settings.audio_dir)
-        files = manifest.get(utterance.kind, utterance.id, utterance.lang) if manifest else None
+        files = (
+            manifest.get(utterance.kind, item_id=utterance.id, lang=utterance.lang)
+            if manifest
+            else None
+        )
         if not files:
             raise WillayError(f"{utterance.label} is not in the audio manifest after its build")
         return files

@@ -128,7 +128,7 @@ class CatalogView:
             ussd=tuple((str(p), septets(str(p))) for p in pages),
             sms=compose_tip(tip, lang),
             audio={
-                fmt: self._audio.clip("tip", tip.id, text_lang, fmt, text=text)
+                fmt: self._audio.clip("tip", item_id=tip.id, lang=text_lang, fmt=fmt, text=text)
                 for fmt in ("call", "app")
             },
             recording=recording,
@@ -142,7 +142,7 @@ class CatalogView:
         rows = []
         for utterance in utterances:
             state, provenance = recording_state(self._recordings, utterance)
-            audio = self._audio.clip("prompt", utterance.id, utterance.lang)
+            audio = self._audio.clip("prompt", item_id=utterance.id, lang=utterance.lang)
             rows.append(PromptRow(utterance, audio, state, provenance))
         return rows
 

@@ -418,7 +418,7 @@ async def call_step(step: CallStep, request: Request, caller: CallerDep, studio:
         reply = engine.unavailable()
 
     def heard(clip: Clip) -> dict[str, object]:
-        found = studio.audio.clip(clip.kind, clip.id, clip.lang, text=clip.bound_text)
+        found = studio.audio.clip(clip.kind, item_id=clip.id, lang=clip.lang, text=clip.bound_text)
         data: dict[str, object] = {
             "kind": clip.kind,
             "id": clip.id,

@@ -206,17 +206,23 @@ class TestRecordings:
         AudioBuild(settings, old).run()
         library = AudioLibrary(settings.audio_dir, base_url="https://willay.example")
         for item, text in (("t1", "Hierve el agua."), ("t2", "Lávate las manos.")):
-            found = library.clip("tip", item, "es", text=text)
+            found = library.clip("tip", item_id=item, lang="es", text=text)
             assert found is not None and found[0].text_sha256 == text_sha256(text)
 
         new = [said("t1", "Hierve el agua 1 minuto."), said("t2", "Lávate las manos con jabón.")]
-        assert library.clip("tip", "t2", "es", text=new[1].segments[0].text) is None  # not built
+        not_built = library.clip("tip", item_id="t2", lang="es", text=new[1].segments[0].text)
+        assert not_built is None
         report = AudioBuild(settings, new).run()
         assert (report.rendered, report.reused) == (1, 1)  # t2 spoken again; t1 is a recording
         assert "recording t1.es was made for an earlier text" in caplog.text
-        assert library.clip("tip", "t2", "es", text="Lávate las manos con jabón.") is not None
-        assert library.clip("tip", "t1", "es", text="Hierve el agua 1 minuto.") is None
-        assert library.clip("tip", "t1", "es") is not None  # by name alone it is still there
+        assert (
+            library.clip("tip", item_id="t2", lang="es", text="Lávate las manos con jabón.")
+            is not None
+        )
+        assert library.clip("tip", item_id="t1", lang="es", text="Hierve el agua 1 minuto.") is None
+        assert (
+            library.clip("tip", item_id="t1", lang="es") is not None
+        )  # by name alone it is still there
 
 
 class TestStopping:
