@@ -86,7 +86,7 @@ class ReviewBook:
         return Review(
             state=state,
             text_sha256=sha,
-            servable=book.servable(tip, lang, today),
+            servable=book.servable(tip, language=lang, today=today),
             history=history,
         )
 

@@ -396,7 +396,7 @@ class UssdEngine:
         catalog = self.services.catalog
         tip = catalog.by_id[turn.session.tip_id or ""]
         lang = tip.text_for(turn.lang)[1]
-        return not catalog.is_signed(tip.id, lang, self.services.clock().date())
+        return not catalog.is_signed(tip.id, lang=lang, today=self.services.clock().date())
 
     # -- alerts -------------------------------------------------------------------------------
 

@@ -119,7 +119,9 @@ class _SignedText:
     text: dict[str, str]
 
 
-def _alert_id(region: str, starts: dt.datetime, ends: dt.datetime, text: Mapping[str, str]) -> str:
+def _alert_id(
+    region: str, *, starts: dt.datetime, ends: dt.datetime, text: Mapping[str, str]
+) -> str:
     what = json.dumps(
         [region, starts.isoformat(), ends.isoformat(), sorted(text.items())], ensure_ascii=False
     )
@@ -174,7 +176,7 @@ def draft_alert(
     if problems:
         raise AlertError(problems)
     return Alert(
-        id=_alert_id(region, starts, ends, texts),
+        id=_alert_id(region, starts=starts, ends=ends, text=texts),
         region=region,
         starts=starts,
         ends=ends,
@@ -223,7 +225,7 @@ def sign_off(
     return alert.model_copy(update={"signoffs": (*alert.signoffs, record)})
 
 
-def _serving(alerts: Iterable[Alert], now: dt.datetime, signed_only: bool) -> list[Alert]:
+def _serving(alerts: Iterable[Alert], *, now: dt.datetime, signed_only: bool) -> list[Alert]:
     """The active alerts, cut to their approved languages when `signed_only` (production)."""
     active = [a for a in alerts if a.active(now)]
     if not signed_only:
@@ -238,7 +240,9 @@ def alert_for(
 
     With `signed_only` (production), only approved texts are served.
     """
-    fitting = [a for a in _serving(alerts, now, signed_only) if a.applies_to(region)]
+    fitting = [
+        a for a in _serving(alerts, now=now, signed_only=signed_only) if a.applies_to(region)
+    ]
     fitting.sort(key=lambda a: (a.region != ALL_REGIONS, a.starts), reverse=True)
     return fitting[0] if fitting else None
 
@@ -337,7 +341,7 @@ class AlertFeed:
 
     def current(self, now: dt.datetime) -> list[Alert]:
         """Every alert to serve now, newest first."""
-        serving = _serving(self.board.alerts(), now, self.signed_only)
+        serving = _serving(self.board.alerts(), now=now, signed_only=self.signed_only)
         return sorted(serving, key=lambda a: a.starts, reverse=True)
 
     def for_region(self, region: str | None, now: dt.datetime) -> Alert | None:

@@ -176,9 +176,9 @@ class Catalog:
         region = self.region(region_id)
         return region.zone if region else None
 
-    def is_signed(self, tip_id: str, lang: str, today: dt.date) -> bool:
+    def is_signed(self, tip_id: str, *, lang: str, today: dt.date) -> bool:
         """True when production may serve this tip's own `lang` text on `today`."""
-        return self.signoffs.servable(self.by_id[tip_id], lang, today)
+        return self.signoffs.servable(self.by_id[tip_id], language=lang, today=today)
 
     def signed_only(self, today: dt.date) -> Catalog:
         """The catalog production serves on `today`: each tip with only its signed-off texts.
@@ -191,7 +191,7 @@ class Catalog:
             signed = {}
             ends = [tip.expires_on] if tip.expires_on else []
             for code, text in tip.text.items():
-                governing = self.signoffs.governing(tip, code, today)
+                governing = self.signoffs.governing(tip, language=code, today=today)
                 if governing:
                     signed[code] = text
                     ends += [s.expires_on for s in governing]
@@ -202,7 +202,11 @@ class Catalog:
     def signed_counts(self, today: dt.date) -> dict[str, int]:
         """Per language, how many tips production may serve in that very language."""
         return {
-            code: sum(1 for t in self.tips if code in t.text and self.is_signed(t.id, code, today))
+            code: sum(
+                1
+                for t in self.tips
+                if code in t.text and self.is_signed(t.id, lang=code, today=today)
+            )
             for code in self.languages
         }
 
@@ -224,7 +228,7 @@ def _read_yaml(path: Path, problems: list[str]) -> object:
         return None
 
 
-def _parse(model: type[M], data: object, where: str, problems: list[str]) -> M | None:
+def _parse(model: type[M], data: object, *, where: str, problems: list[str]) -> M | None:
     try:
         return model.model_validate(data)
     except ValidationError as exc:
@@ -234,16 +238,19 @@ def _parse(model: type[M], data: object, where: str, problems: list[str]) -> M |
         return None
 
 
-def _parse_all(model: type[M], items: object, where: str, problems: list[str]) -> list[M]:
+def _parse_all(model: type[M], items: object, *, where: str, problems: list[str]) -> list[M]:
     if not isinstance(items, list):
         problems.append(f"{where}: expected a list")
         return []
-    parsed = (_parse(model, item, f"{where}[{i}]", problems) for i, item in enumerate(items))
+    parsed = (
+        _parse(model, item, where=f"{where}[{i}]", problems=problems)
+        for i, item in enumerate(items)
+    )
     return [p for p in parsed if p is not None]
 
 
 def _check_tips(
-    tips: Iterable[Tip], topics: set[str], regions: set[str], problems: list[str]
+    tips: Iterable[Tip], *, topics: set[str], regions: set[str], problems: list[str]
 ) -> None:
     seen: set[str] = set()
     for tip in tips:
@@ -279,10 +286,16 @@ def load_catalog(content_dir: Path) -> Catalog:
     if not content_dir.is_dir():
         raise ContentError([f"{content_dir}: content folder not found"])
     topics = _parse_all(
-        Topic, _read_yaml(content_dir / "topics.yaml", problems), "topics.yaml", problems
+        Topic,
+        _read_yaml(content_dir / "topics.yaml", problems),
+        where="topics.yaml",
+        problems=problems,
     )
     regions = _parse_all(
-        Region, _read_yaml(content_dir / "regions.yaml", problems), "regions.yaml", problems
+        Region,
+        _read_yaml(content_dir / "regions.yaml", problems),
+        where="regions.yaml",
+        problems=problems,
     )
     tips: list[Tip] = []
     for path in sorted((content_dir / "tips").glob("*.yaml")):
@@ -294,10 +307,12 @@ def load_catalog(content_dir: Path) -> Catalog:
             {**item, "topic": data["topic"]} if isinstance(item, dict) else item
             for item in data.get("tips") or []
         ]
-        tips += _parse_all(Tip, items, path.name, problems)
+        tips += _parse_all(Tip, items, where=path.name, problems=problems)
     if not tips:
         problems.append(f"{content_dir / 'tips'}: no tips found")
-    _check_tips(tips, {t.id for t in topics}, {r.id for r in regions}, problems)
+    _check_tips(
+        tips, topics={t.id for t in topics}, regions={r.id for r in regions}, problems=problems
+    )
     try:
         signoffs = load_signoffs(content_dir)
     except ContentError as exc:

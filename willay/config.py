@@ -153,12 +153,12 @@ class Settings(BaseSettings):
             log.warning("WILLAY_PSEUDONYM_KEY is the development placeholder; set a secret key")
         if self.environment is not Environment.production:
             return self
-        problems = _weakness("WILLAY_PSEUDONYM_KEY", key, KEY_STRENGTH)
+        problems = _weakness("WILLAY_PSEUDONYM_KEY", key, strength=KEY_STRENGTH)
         if self.callback_token is None:
             problems.append("WILLAY_CALLBACK_TOKEN must be set in production")
         else:
             token = self.callback_token.get_secret_value()
-            problems += _weakness("WILLAY_CALLBACK_TOKEN", token, TOKEN_STRENGTH)
+            problems += _weakness("WILLAY_CALLBACK_TOKEN", token, strength=TOKEN_STRENGTH)
             if not URL_SAFE.match(token):
                 problems.append(
                     "WILLAY_CALLBACK_TOKEN may hold only letters, digits and . _ ~ - "
@@ -197,7 +197,7 @@ def entropy_bits(secret: str) -> float:
     return sum(n * math.log2(len(secret) / n) for n in counts.values())
 
 
-def _weakness(name: str, secret: str, strength: tuple[int, int]) -> list[str]:
+def _weakness(name: str, secret: str, *, strength: tuple[int, int]) -> list[str]:
     """What makes a production secret too weak, in words; empty if strong enough."""
     least_chars, least_bits = strength
     if not secret.strip():

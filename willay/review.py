@@ -112,7 +112,7 @@ def _date(value: str) -> dt.date:
     raise SignOffRefused(f"date {value!r} is not YYYY-MM-DD")
 
 
-def _same(record: SignOff, row: dict[str, str], date: dt.date) -> bool:
+def _same(record: SignOff, row: dict[str, str], *, date: dt.date) -> bool:
     return (
         record.text_sha256 == row["text_sha256"]
         and (record.reviewer, record.role, record.comment)
@@ -136,7 +136,7 @@ def _import_row(
     date = _date(row["date"])
     row = {**row, "decision": decision}
     history = catalog.signoffs.history(row["tip_id"], row["language"])
-    if any(_same(record, row, date) for record in history):
+    if any(_same(record, row, date=date) for record in history):
         return None
     return record_signoff(
         content_dir,

@@ -41,7 +41,7 @@ def error_body(name: str, detail: str) -> bytes:
     return json.dumps({"error": name, "detail": detail}).encode()
 
 
-def callback_refusal(client: str, query_string: bytes | str, settings: Settings) -> str | None:
+def callback_refusal(client: str, *, query_string: bytes | str, settings: Settings) -> str | None:
     """Why a provider callback is refused (network, then token), or None if it may proceed."""
     if settings.callback_networks:
         try:
@@ -75,7 +75,9 @@ def _token(query_string: bytes | str) -> str:
 def check_callback(request: Request, settings: Settings) -> None:
     """Raise `Forbidden` unless the request carries the secret and comes from an allowed network."""
     client = request.client.host if request.client else ""
-    refusal = callback_refusal(client, request.scope.get("query_string", b""), settings)
+    refusal = callback_refusal(
+        client, query_string=request.scope.get("query_string", b""), settings=settings
+    )
     if refusal is not None:
         raise Forbidden(refusal)
 
@@ -112,14 +114,16 @@ class RequestGuard:
         self._default = default_limit
         self._timeout = body_timeout
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:  # noqa: PLR0917 (ASGI)
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         path = scope["path"]
         if path in self._callbacks:
             client = scope["client"][0] if scope.get("client") else ""
-            refusal = callback_refusal(client, scope.get("query_string", b""), self._settings)
+            refusal = callback_refusal(
+                client, query_string=scope.get("query_string", b""), settings=self._settings
+            )
             if refusal is not None:
                 await _refuse(send, Forbidden(refusal))
                 return
@@ -163,7 +167,7 @@ class _GuardedBody:
         if self.reader is not None:
             self.reader.cancel()
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:  # noqa: PLR0917 (ASGI)
         async def guarded_receive() -> Message:
             if self.refused is not None:
                 raise _BodyRefused

@@ -30,7 +30,7 @@ Public API, for the CSV import and the studio:
                    reviewer=..., role=..., decision=..., date=..., comment=...,
                    back_translation=..., expires_on=None, via="csv") -> SignOff
         raises SignOffRefused (a 400 BadRequest) naming the reason, e.g. the text changed
-    SignOffBook.servable(tip, lang, today) -> bool
+    SignOffBook.servable(tip, language=..., today=...) -> bool
     SignOffBook.servable_languages(tip, today) -> frozenset[str]
     SignOffBook.voided(tips) -> list[VoidedSignOff]  (approvals an edit voided)
 """
@@ -180,27 +180,29 @@ class SignOffBook:
                 return record
         return None
 
-    def _approved(self, tip: Tip, language: str, today: dt.date) -> SignOff | None:
+    def _approved(self, tip: Tip, *, language: str, today: dt.date) -> SignOff | None:
         record = self.decision(tip, language)
         return record if record is not None and record.valid_on(today) else None
 
-    def governing(self, tip: Tip, language: str, today: dt.date) -> list[SignOff] | None:
+    def governing(self, tip: Tip, *, language: str, today: dt.date) -> list[SignOff] | None:
         """The valid approvals that let `language` be served (None when it may not be)."""
-        clinical = self._approved(tip, DEFAULT_LANGUAGE, today)
+        clinical = self._approved(tip, language=DEFAULT_LANGUAGE, today=today)
         if clinical is None:
             return None
         if language == DEFAULT_LANGUAGE:
             return [clinical]
-        spoken = self._approved(tip, language, today)
+        spoken = self._approved(tip, language=language, today=today)
         return None if spoken is None else [clinical, spoken]
 
-    def servable(self, tip: Tip, language: str, today: dt.date) -> bool:
+    def servable(self, tip: Tip, *, language: str, today: dt.date) -> bool:
         """May production serve the tip's own `language` text on `today`?"""
-        return self.governing(tip, language, today) is not None
+        return self.governing(tip, language=language, today=today) is not None
 
     def servable_languages(self, tip: Tip, today: dt.date) -> frozenset[str]:
         """The tip's languages production may serve on `today`."""
-        return frozenset(code for code in tip.text if self.servable(tip, code, today))
+        return frozenset(
+            code for code in tip.text if self.servable(tip, language=code, today=today)
+        )
 
     def voided(self, tips: Iterable[Tip]) -> list[VoidedSignOff]:
         """Approvals an edit voided: the latest approval of each text, if it no longer matches."""

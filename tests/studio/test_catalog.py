@@ -173,7 +173,7 @@ class TestReview:
             "studio",
         )
         assert record.text_sha256 == text_sha256(catalog.by_id[TIP].text["es"])
-        assert catalog.signoffs.servable(catalog.by_id[TIP], "es", record.date)
+        assert catalog.signoffs.servable(catalog.by_id[TIP], language="es", today=record.date)
         page = studio_client.get("/studio?state=approved", auth=basic("nurse1")).text
         assert items(page) == [(TIP, "es")]
         assert "se sirve en producción" in row(page, TIP, "es")

@@ -127,8 +127,8 @@ class TestImport:
         summary = result.stdout.strip().splitlines()[-1]
         assert summary == "recorded 2 (es 1, quy 1); refused 1; already recorded 0; not filled 2"
         catalog = load_catalog(content)
-        assert catalog.is_signed("anemia-1", "quy", dt.date.today())
-        assert not catalog.is_signed("anemia-2", "es", dt.date.today())
+        assert catalog.is_signed("anemia-1", lang="quy", today=dt.date.today())
+        assert not catalog.is_signed("anemia-2", lang="es", today=dt.date.today())
         check = runner.invoke(app, ["content", "check", "--content-dir", str(content)])
         assert check.exit_code == 0, check.output
         assert check.stdout.strip().splitlines()[-1] == (

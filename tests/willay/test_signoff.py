@@ -64,17 +64,17 @@ class TestServable:
     def test_quechua_needs_clinical_and_language(self, content) -> None:
         sign(content, "quy")
         catalog = load_catalog(content)
-        assert not catalog.is_signed("anemia-1", "quy", TODAY)
+        assert not catalog.is_signed("anemia-1", lang="quy", today=TODAY)
         sign(content)
         catalog = load_catalog(content)
-        assert catalog.is_signed("anemia-1", "quy", TODAY)
+        assert catalog.is_signed("anemia-1", lang="quy", today=TODAY)
         assert catalog.signed_only(TODAY).by_id["anemia-1"].text_for("quy") == (QUY, "quy")
 
     def test_latest_decision_wins(self, content) -> None:
         sign(content)
         sign(content, decision="reject", date=dt.date(2026, 11, 25), comment="Falta la dosis.")
         catalog = load_catalog(content)
-        assert not catalog.is_signed("anemia-1", "es", TODAY)
+        assert not catalog.is_signed("anemia-1", lang="es", today=TODAY)
         assert catalog.signoffs.decision(catalog.by_id["anemia-1"], "es").comment == (
             "Falta la dosis."
         )
@@ -82,8 +82,8 @@ class TestServable:
     def test_expiry(self, content) -> None:
         sign(content, expires_on=dt.date(2026, 12, 31))
         catalog = load_catalog(content)
-        assert catalog.is_signed("anemia-1", "es", dt.date(2026, 12, 30))
-        assert not catalog.is_signed("anemia-1", "es", dt.date(2026, 12, 31))
+        assert catalog.is_signed("anemia-1", lang="es", today=dt.date(2026, 12, 30))
+        assert not catalog.is_signed("anemia-1", lang="es", today=dt.date(2026, 12, 31))
         assert catalog.signed_only(dt.date(2026, 12, 31)).tips == ()
         served = catalog.signed_only(TODAY)
         assert served.current_tips(dt.date(2027, 1, 1)) == []  # stops the day it expires
@@ -99,8 +99,8 @@ class TestVoided:
         sign(content, "quy")
         edit(content, "anemia-1", "quy", "Yawarchata sapa punchaw mikuy.")
         catalog = load_catalog(content)
-        assert catalog.is_signed("anemia-1", "es", TODAY)
-        assert not catalog.is_signed("anemia-1", "quy", TODAY)
+        assert catalog.is_signed("anemia-1", lang="es", today=TODAY)
+        assert not catalog.is_signed("anemia-1", lang="quy", today=TODAY)
         voided = [str(v) for v in catalog.signoffs.voided(catalog.tips)]
         assert voided == [
             "tip anemia-1: quy language sign-off by Dra. Ana Quispe on 2026-11-20 voided:"
