@@ -6,6 +6,7 @@ import re
 import shutil
 import subprocess
 import threading
+import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -69,6 +70,18 @@ class TestCompose:
                 source = volume.split(":")[0]
                 if source.startswith("./"):
                     assert (ROOT / source).exists(), source
+
+
+class TestImage:
+    def test_it_copies_every_package_it_installs(self) -> None:
+        project = tomllib.loads((ROOT / "pyproject.toml").read_text())
+        packages = {
+            p.rstrip("*") for p in project["tool"]["setuptools"]["packages"]["find"]["include"]
+        }
+        copied = re.findall(r"^COPY (\w+) \1$", (ROOT / "Dockerfile").read_text(), re.MULTILINE)
+        assert {"shell", "willay"} <= packages
+        assert packages <= set(copied)
+        assert project["project"]["scripts"]["willay"] == "shell.cli:main"
 
 
 @pytest.fixture
