@@ -40,7 +40,7 @@ class AuditLog:
         self._path = studio_dir / AUDIT_FILE
         self._lock = threading.Lock()
 
-    def record(self, account: Account, action: str, target: str, **detail: object) -> AuditEntry:
+    def record(self, account: Account, action: str, *, target: str, **detail: object) -> AuditEntry:
         """Append one change made by `account`."""
         entry = AuditEntry(
             at=dt.datetime.now(dt.UTC),

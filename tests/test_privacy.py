@@ -74,7 +74,7 @@ class TestErasure:
             kv = RedisStore(create_redis(ivr_settings.redis_url, name="willay-test"))
             try:
                 sms = SmsStore(kv, prefix=prefix)
-                await sms.claim(week, WHO, WeekRecord(state="pending", at=clock()))
+                await sms.claim(week, WHO, record=WeekRecord(state="pending", at=clock()))
                 await sms.put_message("ATXid_1", MessageRecord(subscriber=WHO, purpose="weekly"))
                 ledger = CallbackLedger(kv, prefix=prefix, dedup=120, limit=3, window=86400)
                 await ledger.claim(WHO, clock())
