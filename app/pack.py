@@ -65,6 +65,7 @@ class Pack:
 
     @property
     def version(self) -> str:
+        """A short hash of everything the app shows."""
         return _short_hash([self.topics, self.regions, [t["h"] for t in self.tips]])
 
     def _head(self) -> dict[str, Any]:

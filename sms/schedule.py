@@ -27,6 +27,8 @@ MAX_ATTEMPTS = 3
 
 
 class Verdict(StrEnum):
+    """Whether a person's weekly tip is to be sent now, and if not, why."""
+
     due = "due"
     not_subscribed = "not_subscribed"
     not_yet = "not_yet"

@@ -25,6 +25,8 @@ log = logging.getLogger(__name__)
 
 
 class AuditEntry(BaseModel):
+    """One change: when, by whom (and their role), what, on which target."""
+
     at: dt.datetime
     user: str
     role: str
