@@ -67,7 +67,8 @@ def test_version_and_help_on_every_command() -> None:
     for command in (["serve"], ["content", "check"], ["menus", "check"]):
         result = runner.invoke(app, [*command, "--help"])
         assert result.exit_code == 0 and "Usage" in result.stdout
-    assert runner.invoke(app, ["-h"]).exit_code == 0
+    short = runner.invoke(app, ["-h"])
+    assert short.exit_code == 0 and "Usage" in short.stdout
 
 
 def test_serve_passes_host_and_port(monkeypatch) -> None:
@@ -80,7 +81,14 @@ def test_serve_passes_host_and_port(monkeypatch) -> None:
     assert "http://127.0.0.2:8123/simulator" in result.stdout
 
 
-@pytest.mark.parametrize("port", ["0", "70000", "x"])
-def test_serve_refuses_a_bad_port(port: str) -> None:
+@pytest.mark.parametrize(
+    ("port", "code", "reason"),
+    [
+        ("0", 1, "Input should be greater than or equal to 1"),
+        ("70000", 1, "Input should be less than or equal to 65535"),
+        ("x", 2, "Invalid value for '--port'"),
+    ],
+)
+def test_serve_refuses_a_bad_port(port: str, code: int, reason: str) -> None:
     result = runner.invoke(app, ["serve", "--port", port])
-    assert result.exit_code != 0
+    assert result.exit_code == code and reason in result.stderr

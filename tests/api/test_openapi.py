@@ -99,8 +99,10 @@ class TestMethods:
     def test_an_app_api_path_is_405_not_a_missing_file(self, client) -> None:
         response = client.get("/app/queue")
         assert response.status_code == 405 and response.headers["allow"] == "POST"
-        assert client.get("/app/app.js").status_code == 200
-        assert client.get("/app/nope.js").status_code == 404
+        script = client.get("/app/app.js")
+        assert script.status_code == 200 and "serviceWorker" in script.text
+        missing = client.get("/app/nope.js")
+        assert missing.status_code == 404 and missing.json()["error"] == "NotFound"
 
     def test_queue_topics_are_the_catalogs(self, client) -> None:
         schema = client.get("/openapi.json").json()["components"]["schemas"]
