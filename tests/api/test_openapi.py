@@ -8,6 +8,7 @@ operation) so it runs in the normal pytest run.
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import sys
@@ -56,7 +57,9 @@ def test_schemathesis_conformance_and_fuzz(
         timeout=120,
         cwd=tmp_path,  # its cache folder goes there
     )
-    assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
+    summary = result.stdout[-6000:] + result.stderr[-2000:]
+    assert result.returncode == 0, summary
+    assert re.search(r"Test cases:\s+([1-9]\d*) generated, \1 passed\n", result.stdout), summary
 
 
 class TestSchema:
