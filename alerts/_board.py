@@ -15,9 +15,9 @@ import socket
 import threading
 import time
 import uuid
-from typing import Any
 
 import paho.mqtt.client as mqtt
+from paho.mqtt.reasoncodes import ReasonCode
 from pydantic import ValidationError
 
 from telemetry import Broker
@@ -65,9 +65,9 @@ class MqttAlertBoard:
         self._client = make_client(
             broker, client_id=client_id or f"willay-alerts-{suffix}", reconnect=reconnect
         )
-        self._client.on_connect = self._on_connect
+        self._client.on_connect = lambda _c, _u, _f, reason, _p: self._on_connect(reason)
         self._client.on_subscribe = lambda *_: self.subscribed.set()
-        self._client.on_message = self._on_message
+        self._client.on_message = lambda _c, _u, message: self._on_message(message)
         self._client.connect_async(
             broker.host, broker.port, keepalive=KEEPALIVE, properties=connect_properties()
         )
@@ -91,15 +91,13 @@ class MqttAlertBoard:
 
     # -- paho callbacks (network thread) ------------------------------------------------------
 
-    def _on_connect(
-        self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, props: Any
-    ) -> None:
+    def _on_connect(self, reason: ReasonCode) -> None:
         if reason.is_failure:
             log.warning("broker %s refused the alert board: %s", self.broker, reason)
             return
-        client.subscribe(alerts_filter(self.topic_root), qos=1)
+        self._client.subscribe(alerts_filter(self.topic_root), qos=1)
 
-    def _on_message(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
+    def _on_message(self, message: mqtt.MQTTMessage) -> None:
         region = message.topic.rsplit("/", 1)[-1]
         if not message.payload:
             alert = None

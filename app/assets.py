@@ -28,6 +28,8 @@ _LANGUAGES = json.dumps([[code, name] for code, (name, _) in LANGUAGES.items()])
 
 @dataclass(frozen=True)
 class Asset:
+    """One static file of the app, ready to send: plain and gzipped bytes, etag, type."""
+
     body: bytes
     gzipped: bytes
     etag: str

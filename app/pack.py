@@ -39,7 +39,7 @@ def _short_hash(data: object) -> str:
     return hashlib.sha256(to_json(data)).hexdigest()[:HASH_CHARS]
 
 
-def _tip(tip: Tip, lang: str, audio: AudioLibrary) -> dict[str, Any]:
+def _tip(tip: Tip, lang: str, *, audio: AudioLibrary) -> dict[str, Any]:
     text, _ = tip.text_for(lang)
     clip = audio.clip(
         "tip", item_id=tip.id, lang=lang, fmt="app", text=text
@@ -67,6 +67,7 @@ class Pack:
 
     @property
     def version(self) -> str:
+        """A short hash of everything the app shows."""
         return _short_hash([self.topics, self.regions, [t["h"] for t in self.tips]])
 
     def _head(self) -> dict[str, Any]:
@@ -94,7 +95,7 @@ def build_pack(catalog: Catalog, *, lang: str, audio: AudioLibrary, today: dt.da
     """The pack of `lang` (texts fall back as on every channel) with the app's Opus clips."""
     topics = [[t.id, pick_text(t.name, lang)[0]] for t in catalog.topics]
     regions = [[r.id, r.name] for r in sorted(catalog.regions, key=lambda r: r.name)]
-    tips = [_tip(tip, lang, audio) for tip in catalog.current_tips(today)]
+    tips = [_tip(tip, lang, audio=audio) for tip in catalog.current_tips(today)]
     return Pack(lang=lang, topics=topics, regions=regions, tips=tips)
 
 

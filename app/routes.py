@@ -92,6 +92,7 @@ async def shell(request: Request) -> Response:
 @router.get("/pack/{lang}", responses={304: {}, 404: {}})
 async def pack(
     request: Request,
+    *,
     lang: Annotated[str, Path(json_schema_extra={"enum": list(LANGUAGES)})],
     lite: LiteDep,
     audio: AudioDep,
@@ -115,7 +116,7 @@ async def pack(
 
 
 @router.post("/queue")
-async def queue(request: Request, body: QueueRequest, lite: LiteDep) -> Response:
+async def queue(request: Request, *, body: QueueRequest, lite: LiteDep) -> Response:
     """The next few tips the model ranks for this person (the app keeps them for offline)."""
     tips = await lite.queue(body)
     save_data = request.headers.get("save-data", "").strip().lower() == "on"
@@ -146,6 +147,7 @@ def _alerts_json(alerts: list[Alert], lang: str) -> bytes:
 @router.get("/alerts")
 async def alerts(
     request: Request,
+    *,
     lite: LiteDep,
     session: Annotated[str, SESSION],
     region: Annotated[str | None, REGION] = None,
@@ -161,6 +163,7 @@ async def alerts(
 @router.get("/alerts/stream", response_class=StreamingResponse, include_in_schema=False)
 async def alert_stream(
     request: Request,
+    *,
     lite: LiteDep,
     session: Annotated[str, SESSION],
     region: Annotated[str | None, REGION] = None,

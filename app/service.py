@@ -154,11 +154,12 @@ class LiteService:
         elif event.kind == "alert_seen":
             region = subscriber.region if subscriber else event.region
             data = {"alert_id": event.alert_id, "region": region}
-        self._emit(event, subscriber, EventKind(event.kind), at, data)
+        self._emit(event, subscriber=subscriber, kind=EventKind(event.kind), at=at, data=data)
 
     def _emit(
         self,
         event: AppEvent,
+        *,
         subscriber: Subscriber | None,
         kind: EventKind,
         at: dt.datetime,
@@ -198,6 +199,6 @@ class LiteService:
                         subscriber=event_subject(None, session),
                         session=session,
                         lang=lang,
-                        data=alert_data(alert, region=region),
+                        data=dict(alert_data(alert, region=region)),
                     )
                 )

@@ -79,7 +79,7 @@ class AlertTexter:
                 continue
             attempt = record.attempt + 1 if record is not None else 1
             claim = WeekRecord(state="pending", attempt=attempt, at=now)
-            if not await services.store.claim_alert(alert.id, subscriber_id, claim):
+            if not await services.store.claim_alert(alert.id, subscriber_id, record=claim):
                 report.already += 1
                 continue
             message = compose_alert(alert, subscriber.language)
@@ -98,11 +98,13 @@ class AlertTexter:
         for text, people in (await self._claim(alert, report)).items():
             message = SmsText.of(text)
             for start in range(0, len(people), size):
-                await self._deliver(alert, message, people[start : start + size], report)
+                await self._deliver(
+                    alert, message, people=people[start : start + size], report=report
+                )
         return report
 
     async def _deliver(
-        self, alert: Alert, message: SmsText, people: list[_Claimed], report: AlertSendReport
+        self, alert: Alert, message: SmsText, *, people: list[_Claimed], report: AlertSendReport
     ) -> None:
         services = self.services
         report.requests += 1
@@ -116,7 +118,7 @@ class AlertTexter:
             return
         except ProviderError as exc:
             for person in people:
-                await self._record(alert, person, "retry")
+                await self._record(alert, person, state="retry")
             report.retry += len(people)
             report.error = exc.message
             return
@@ -125,7 +127,7 @@ class AlertTexter:
             if receipt is None:
                 report.unconfirmed += 1
             elif receipt.accepted:
-                await self._record(alert, person, "sent", receipt.message_id)
+                await self._record(alert, person, state="sent", message_id=receipt.message_id)
                 report.sent += 1
                 services.emit(
                     EventKind.alert_delivered,
@@ -134,16 +136,16 @@ class AlertTexter:
                     **alert_data(alert, region=person.region),
                 )
             elif receipt.status_code in RETRYABLE:
-                await self._record(alert, person, "retry")
+                await self._record(alert, person, state="retry")
                 report.retry += 1
             else:
-                await self._record(alert, person, "failed")
+                await self._record(alert, person, state="failed")
                 report.failed += 1
 
     async def _record(
-        self, alert: Alert, person: _Claimed, state: WeekState, message_id: str | None = None
+        self, alert: Alert, person: _Claimed, *, state: WeekState, message_id: str | None = None
     ) -> None:
         record = WeekRecord(
             state=state, attempt=person.attempt, at=self.services.clock(), message_id=message_id
         )
-        await self.services.store.put_alert(alert.id, person.recipient.subscriber, record)
+        await self.services.store.put_alert(alert.id, person.recipient.subscriber, record=record)

@@ -39,6 +39,7 @@ class Receipt:
 
     @property
     def accepted(self) -> bool:
+        """Whether the provider took the message for delivery."""
         return self.status_code in ACCEPTED
 
 

@@ -105,7 +105,7 @@ class SmsInbox:
                 log.info("delivery report for unknown message %s (%s)", dlr.id, dlr.status)
                 return state, False
         if record.purpose == "weekly" and record.week is not None:
-            await self._confirm(record.week, record.subscriber, dlr)
+            await self._confirm(record.week, record.subscriber, dlr=dlr)
         if record.status == dlr.status:
             return state, True
         record.status = dlr.status
@@ -151,10 +151,10 @@ class SmsInbox:
             subscriber=subscriber_id, purpose="weekly", tip_id=pending.tip_id, week=week
         )
 
-    async def _confirm(self, week: str, subscriber_id: str, dlr: AtDeliveryReport) -> None:
+    async def _confirm(self, week: str, subscriber_id: str, *, dlr: AtDeliveryReport) -> None:
         """Mark the person's weekly send as sent if it is still pending."""
         store = self._services.store
         record = await store.week(week, subscriber_id)
         if record is not None and record.state == "pending":
             update = {"state": "sent", "message_id": dlr.id, "status": dlr.status}
-            await store.put_week(week, subscriber_id, record.model_copy(update=update))
+            await store.put_week(week, subscriber_id, record=record.model_copy(update=update))

@@ -61,10 +61,12 @@ class SmsText:
 
     @property
     def septets(self) -> int:
+        """The text's length in GSM-7 septets."""
         return septets(self.text)
 
     @property
     def segments(self) -> int:
+        """How many SMS the text takes."""
         return len(self.parts)
 
 

@@ -27,6 +27,8 @@ MAX_ATTEMPTS = 3
 
 
 class Verdict(StrEnum):
+    """Whether a person's weekly tip is to be sent now, and if not, why."""
+
     due = "due"
     not_subscribed = "not_subscribed"
     not_yet = "not_yet"
@@ -70,7 +72,7 @@ class Schedule:
         return today + dt.timedelta(days=day - today.weekday())
 
     def verdict(
-        self, subscriber: Subscriber, record: WeekRecord | None, now: dt.datetime
+        self, subscriber: Subscriber, record: WeekRecord | None, *, now: dt.datetime
     ) -> tuple[Verdict, int]:
         """Whether to send this week now, and if so the attempt number to claim."""
         if not subscriber.sms_subscribed or subscriber.sms_since is None:

@@ -94,9 +94,9 @@ class WeeklySender:
             if subscriber is None or subscriber.sms_number is None:
                 report.skipped[Verdict.not_subscribed] += 1
                 continue
-            verdict, attempt = schedule.verdict(subscriber, record, now)
+            verdict, attempt = schedule.verdict(subscriber, record, now=now)
             if verdict is Verdict.gave_up and record is not None:
-                await self._give_up(week, subscriber_id, record, subscriber.language)
+                await self._give_up(week, subscriber_id, record=record, lang=subscriber.language)
                 report.failed += 1
             if verdict is not Verdict.due:
                 report.skipped[verdict] += 1
@@ -109,7 +109,7 @@ class WeeklySender:
                 report.no_tip += 1
                 continue
             claim = WeekRecord(state="pending", attempt=attempt, at=now, tip_id=picked.tip.id)
-            if not await services.store.claim(week, subscriber_id, claim):
+            if not await services.store.claim(week, subscriber_id, record=claim):
                 report.skipped[Verdict.in_flight] += 1
                 continue
             report.due += 1
@@ -153,16 +153,18 @@ class WeeklySender:
             if subscriber is None:
                 counts[Verdict.not_subscribed] += 1
                 continue
-            verdict, _ = self.services.schedule.verdict(subscriber, record, now)
+            verdict, _ = self.services.schedule.verdict(subscriber, record, now=now)
             if verdict is Verdict.done and record is not None:
                 counts[record.state] += 1
             else:
                 counts[verdict.value] += 1
         return week, counts
 
-    async def _give_up(self, week: str, subscriber_id: str, record: WeekRecord, lang: str) -> None:
+    async def _give_up(
+        self, week: str, subscriber_id: str, *, record: WeekRecord, lang: str
+    ) -> None:
         failed = record.model_copy(update={"state": "failed", "status": "Unconfirmed"})
-        await self.services.store.put_week(week, subscriber_id, failed)
+        await self.services.store.put_week(week, subscriber_id, record=failed)
         self.services.emit(
             EventKind.sms_failed,
             subscriber=subscriber_id,
@@ -193,35 +195,35 @@ class WeeklySender:
             return False
         except ProviderError as exc:
             for recipient in batch.recipients:
-                await self._record(batch, recipient.subscriber, None, state="retry")
+                await self._record(batch, recipient.subscriber, state="retry")
             report.retry += len(batch.recipients)
             report.error = exc.message
             return False
         for subscriber_id, receipt in receipts.items():
-            await self._settle(batch, subscriber_id, receipt, report)
+            await self._settle(batch, subscriber_id, receipt=receipt, report=report)
         return True
 
     async def _settle(
-        self, batch: Batch, subscriber_id: str, receipt: Receipt | None, report: SendReport
+        self, batch: Batch, subscriber_id: str, *, receipt: Receipt | None, report: SendReport
     ) -> None:
         if receipt is None:
             report.unconfirmed += 1
         elif receipt.accepted:
-            await self._record(batch, subscriber_id, receipt, state="sent")
+            await self._record(batch, subscriber_id, receipt=receipt, state="sent")
             await self._mark_heard(subscriber_id, batch.tip_id)
             report.sent += 1
             report.segments += batch.message.segments
         elif receipt.status_code in RETRYABLE:
-            await self._record(batch, subscriber_id, receipt, state="retry")
+            await self._record(batch, subscriber_id, receipt=receipt, state="retry")
             report.retry += 1
         else:
-            await self._record(batch, subscriber_id, receipt, state="failed")
+            await self._record(batch, subscriber_id, receipt=receipt, state="failed")
             report.failed += 1
             if receipt.status_code == BLACKLISTED:
                 report.skipped["opted_out_with_provider"] += 1
 
     async def _record(
-        self, batch: Batch, subscriber_id: str, receipt: Receipt | None, *, state: WeekState
+        self, batch: Batch, subscriber_id: str, *, state: WeekState, receipt: Receipt | None = None
     ) -> None:
         record = WeekRecord(
             state=state,
@@ -231,7 +233,7 @@ class WeeklySender:
             message_id=receipt.message_id if receipt else None,
             status=receipt.status if receipt else None,
         )
-        await self.services.store.put_week(batch.week, subscriber_id, record)
+        await self.services.store.put_week(batch.week, subscriber_id, record=record)
 
     async def _mark_heard(self, subscriber_id: str, tip_id: str) -> None:
         subscriber = await self.services.subscribers.get(subscriber_id)
@@ -260,7 +262,7 @@ class WeeklySender:
             if not delivered:
                 for rest in batches[index + 1 :]:
                     for recipient in rest.recipients:
-                        await self._record(rest, recipient.subscriber, None, state="retry")
+                        await self._record(rest, recipient.subscriber, state="retry")
                     report.retry += len(rest.recipients)
                 break
         return report

@@ -73,7 +73,7 @@ class SmsStore:
         raw = await self._kv.get(self._week_key(week, subscriber))
         return WeekRecord.model_validate_json(raw) if raw else None
 
-    async def _claim(self, key: str, subscriber: str, record: WeekRecord) -> bool:
+    async def _claim(self, key: str, subscriber: str, *, record: WeekRecord) -> bool:
         attempt = f"{key}:attempt:{record.attempt}"
         if not await self._kv.set_new(attempt, "1", ttl=WEEK_TTL):
             return False
@@ -81,9 +81,9 @@ class SmsStore:
         await self._personal.note(subscriber, key, attempt, ttl=WEEK_TTL)
         return True
 
-    async def claim(self, week: str, subscriber: str, record: WeekRecord) -> bool:
+    async def claim(self, week: str, subscriber: str, *, record: WeekRecord) -> bool:
         """Record attempt `record.attempt` as pending unless another run claimed it first."""
-        return await self._claim(self._week_key(week, subscriber), subscriber, record)
+        return await self._claim(self._week_key(week, subscriber), subscriber, record=record)
 
     def _alert_key(self, alert_id: str, subscriber: str) -> str:
         return f"{self._prefix}:alert:{alert_id}:{subscriber}"
@@ -93,17 +93,17 @@ class SmsStore:
         raw = await self._kv.get(self._alert_key(alert_id, subscriber))
         return WeekRecord.model_validate_json(raw) if raw else None
 
-    async def claim_alert(self, alert_id: str, subscriber: str, record: WeekRecord) -> bool:
+    async def claim_alert(self, alert_id: str, subscriber: str, *, record: WeekRecord) -> bool:
         """Claim attempt `record.attempt` of an alert's SMS to a person, as for a week."""
-        return await self._claim(self._alert_key(alert_id, subscriber), subscriber, record)
+        return await self._claim(self._alert_key(alert_id, subscriber), subscriber, record=record)
 
-    async def put_alert(self, alert_id: str, subscriber: str, record: WeekRecord) -> None:
+    async def put_alert(self, alert_id: str, subscriber: str, *, record: WeekRecord) -> None:
         """Store this person's record of an alert's SMS."""
         key = self._alert_key(alert_id, subscriber)
         await self._kv.set(key, record.model_dump_json(), ttl=WEEK_TTL)
         await self._personal.note(subscriber, key, ttl=WEEK_TTL)
 
-    async def put_week(self, week: str, subscriber: str, record: WeekRecord) -> None:
+    async def put_week(self, week: str, subscriber: str, *, record: WeekRecord) -> None:
         """Store this person's record for `week`."""
         await self._kv.set(self._week_key(week, subscriber), record.model_dump_json(), ttl=WEEK_TTL)
 

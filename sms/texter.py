@@ -40,12 +40,12 @@ class SmsTipTexter:
         if not await self._services.store.claim_texted(session_id):
             return False
         recipient = Recipient(subscriber=subscriber.id, number=phone, lang=lang)
-        task = asyncio.create_task(self._send(recipient, tip_id, session_id))
+        task = asyncio.create_task(self._send(recipient, tip_id=tip_id, session_id=session_id))
         self._tasks.add(task)
         task.add_done_callback(self._finished)
         return True
 
-    async def _send(self, recipient: Recipient, tip_id: str, session_id: str) -> None:
+    async def _send(self, recipient: Recipient, *, tip_id: str, session_id: str) -> None:
         services = self._services
         message = compose_tip(services.catalog.by_id[tip_id], recipient.lang)
         async with self._slots:

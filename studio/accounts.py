@@ -48,6 +48,8 @@ def _dummy_hash() -> str:
 
 
 class Role(StrEnum):
+    """What a studio account may do."""
+
     editor = "editor"
     clinical_reviewer = "clinical-reviewer"
     language_reviewer = "language-reviewer"

@@ -25,6 +25,8 @@ log = logging.getLogger(__name__)
 
 
 class AuditEntry(BaseModel):
+    """One change: when, by whom (and their role), what, on which target."""
+
     at: dt.datetime
     user: str
     role: str
@@ -40,7 +42,7 @@ class AuditLog:
         self._path = studio_dir / AUDIT_FILE
         self._lock = threading.Lock()
 
-    def record(self, account: Account, action: str, target: str, **detail: object) -> AuditEntry:
+    def record(self, account: Account, action: str, *, target: str, **detail: object) -> AuditEntry:
         """Append one change made by `account`."""
         entry = AuditEntry(
             at=dt.datetime.now(dt.UTC),

@@ -109,7 +109,7 @@ class CatalogView:
         self._warning = dt.timedelta(days=expiry_warning_days)
 
     def row(
-        self, tip: Tip, lang: str, today: dt.date, book: SignOffBook | None = None
+        self, tip: Tip, lang: str, *, today: dt.date, book: SignOffBook | None = None
     ) -> CatalogRow:
         """One tip in one language (its sign-offs from `book`, else the current ones)."""
         text, text_lang = tip.text_for(lang)
@@ -133,7 +133,7 @@ class CatalogView:
             },
             recording=recording,
             provenance=provenance,
-            review=self._reviews.review(tip, text_lang, today, book),
+            review=self._reviews.review(tip, text_lang, today=today, book=book),
             expiry=expiry,
         )
 
@@ -165,11 +165,11 @@ class CatalogView:
             for lang in langs
             if (
                 not chosen.state
-                or self._reviews.review(tip, tip.text_for(lang)[1], today, book).state
+                or self._reviews.review(tip, tip.text_for(lang)[1], today=today, book=book).state
                 == chosen.state
             )
             and (not chosen.recording or self._recording(tip, lang)[0] == chosen.recording)
         ]
         start = (max(chosen.page, 1) - 1) * PAGE_SIZE
         shown = matching[start : start + PAGE_SIZE]
-        return [self.row(tip, lang, today, book) for tip, lang in shown], len(matching)
+        return [self.row(tip, lang, today=today, book=book) for tip, lang in shown], len(matching)

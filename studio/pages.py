@@ -10,7 +10,7 @@ import html
 import urllib.parse
 from collections.abc import Iterable
 
-from audio_cache import AudioFile, AudioLibrary, Provenance, Utterance
+from audio_cache import AudioFile, Provenance, Utterance
 from studio.accounts import Account
 from studio.audit import AuditEntry
 from studio.builds import RebuildStatus
@@ -107,7 +107,7 @@ def _filters(catalog: Catalog, chosen: CatalogFilter) -> str:
     )
 
 
-def _player(audio: AudioLibrary, found: tuple[AudioFile, str] | None, label: str, lang: str) -> str:
+def _player(found: tuple[AudioFile, str] | None, *, label: str, lang: str) -> str:
     if found is None:
         return f'<span class="muted">{e(label)}: sin audio (falta reconstruir)</span>'
     file, used = found
@@ -121,7 +121,7 @@ def _player(audio: AudioLibrary, found: tuple[AudioFile, str] | None, label: str
     )
 
 
-def _review_form(row: CatalogRow, kind: str, csrf: str, back: str) -> str:
+def _review_form(row: CatalogRow, kind: str, *, csrf: str, back: str) -> str:
     back_translation = ""
     if kind == "language":
         back_translation = (
@@ -142,7 +142,7 @@ def _review_form(row: CatalogRow, kind: str, csrf: str, back: str) -> str:
     )
 
 
-def _row(row: CatalogRow, *, account: Account, audio: AudioLibrary, csrf: str, back: str) -> str:
+def _row(row: CatalogRow, *, account: Account, csrf: str, back: str) -> str:
     tip = row.tip
     pages = "".join(
         f'<div class="page"><pre class="phone">{e(text)}</pre>'
@@ -151,15 +151,13 @@ def _row(row: CatalogRow, *, account: Account, audio: AudioLibrary, csrf: str, b
     )
     sms = "".join(f'<pre class="sms">{e(part)}</pre>' for part in row.sms.parts)
     own = "" if row.own else f' <span class="badge">usa el texto {e(row.text_lang)}</span>'
-    recording = RECORDING_NAMES[row.recording]
-    if row.provenance is not None:
-        recording += f" · {e(row.provenance.speaker)}, {row.provenance.recorded_at:%Y-%m-%d}"
+    recording = e(_recording_note(row.recording, row.provenance))
     record = ""
     if row.own and account.may_record(row.lang):
         query = urllib.parse.urlencode({"tip": tip.id, "lang": row.lang})
         record = f' <a class="record" href="/studio/record?{e(query)}">Grabar</a>'
     kind = account.review_kind(row.lang)
-    review = _review_form(row, kind, csrf, back) if kind and row.own else ""
+    review = _review_form(row, kind, csrf=csrf, back=back) if kind and row.own else ""
     signoffs = "".join(
         f"<li>{s.date} {e(s.reviewer)} ({e(s.role)}) {DECISIONS[s.decision.value]}"
         f"{'' if s.text_sha256 == row.review.text_sha256 else ' un texto anterior'}"
@@ -185,8 +183,8 @@ def _row(row: CatalogRow, *, account: Account, audio: AudioLibrary, csrf: str, b
         f"</div></details>"
         f"<details><summary>SMS: {row.sms.segments} segmento(s), {row.sms.septets} septetos"
         f"</summary>{sms}</details>"
-        f'<div class="players">{_player(audio, row.audio["call"], "llamada MP3", row.lang)}'
-        f"{_player(audio, row.audio['app'], 'app Opus', row.lang)}</div>"
+        f'<div class="players">{_player(row.audio["call"], label="llamada MP3", lang=row.lang)}'
+        f"{_player(row.audio['app'], label='app Opus', lang=row.lang)}</div>"
         f'<ul class="signoffs">{signoffs}</ul>{review}</article>'
     )
 
@@ -196,7 +194,6 @@ def catalog_page(
     account: Account,
     csrf: str,
     catalog: Catalog,
-    audio: AudioLibrary,
     chosen: CatalogFilter,
     rows: list[CatalogRow],
     total: int,
@@ -214,7 +211,7 @@ def catalog_page(
         if v
     }
     back = "/studio?" + urllib.parse.urlencode({**query, "page": chosen.page})
-    items = "".join(_row(row, account=account, audio=audio, csrf=csrf, back=back) for row in rows)
+    items = "".join(_row(row, account=account, csrf=csrf, back=back) for row in rows)
     pages = max(1, -(-total // PAGE_SIZE))
     links = []
     for number, label in ((chosen.page - 1, "« anterior"), (chosen.page + 1, "siguiente »")):
@@ -238,7 +235,7 @@ def _recording_note(state: str, provenance: Provenance | None) -> str:
     return note
 
 
-def prompts_page(*, account: Account, csrf: str, audio: AudioLibrary, rows: list[PromptRow]) -> str:
+def prompts_page(*, account: Account, csrf: str, rows: list[PromptRow]) -> str:
     """The IVR prompts a caller hears, to listen to and record."""
     items = []
     for row in rows:
@@ -253,7 +250,7 @@ def prompts_page(*, account: Account, csrf: str, audio: AudioLibrary, rows: list
             f'<p class="badges"><span class="badge rec-{e(row.recording)}">'
             f"{e(_recording_note(row.recording, row.provenance))}</span>{record}</p>"
             f'<p class="text">{e(u.text)}</p>'
-            f"{_player(audio, row.audio, 'llamada MP3', u.lang)}</article>"
+            f"{_player(row.audio, label='llamada MP3', lang=u.lang)}</article>"
         )
     body = (
         '<p class="muted">Lo que escucha quien llama, mensaje por mensaje (<code>mul</code>: '

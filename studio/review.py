@@ -67,7 +67,7 @@ class ReviewBook:
             return self._book
 
     def review(
-        self, tip: Tip, lang: str, today: dt.date, book: SignOffBook | None = None
+        self, tip: Tip, lang: str, *, today: dt.date, book: SignOffBook | None = None
     ) -> Review:
         """The state of the tip's own `lang` text (in `book`, else the current sign-offs)."""
         if book is None:

@@ -107,6 +107,7 @@ async def login_form(next: str = "/studio") -> HTMLResponse:
 @router.post("/login", response_class=HTMLResponse, include_in_schema=False)
 async def log_in(
     request: Request,
+    *,
     studio: StudioDep,
     name: Annotated[str, Form(max_length=64)],
     password: Annotated[str, Form(max_length=1024)],
@@ -151,6 +152,7 @@ async def log_out(caller: CallerDep, studio: StudioDep) -> Response:
 @router.get("", response_class=HTMLResponse, include_in_schema=False)
 async def catalog(
     request: Request,
+    *,
     studio: StudioDep,
     topic: Annotated[str, Query(max_length=48)] = "",
     lang: Annotated[str, Query(max_length=8)] = "",
@@ -170,7 +172,6 @@ async def catalog(
             account=caller.account,
             csrf=caller.csrf or "",
             catalog=studio.catalog,
-            audio=studio.audio,
             chosen=chosen,
             rows=rows,
             total=total,
@@ -182,6 +183,7 @@ async def catalog(
 @router.get("/record", response_class=HTMLResponse, include_in_schema=False)
 async def record(
     request: Request,
+    *,
     studio: StudioDep,
     lang: Annotated[str, Query(max_length=8)],
     tip: Annotated[str | None, Query(max_length=64)] = None,
@@ -192,7 +194,7 @@ async def record(
     if isinstance(caller, Response):
         return caller
     kind, item = ("tip", tip) if tip else ("prompt", prompt or "")
-    utterance = studio.utterance(kind, item, lang)
+    utterance = studio.utterance(kind, item, lang=lang)
     prefix = "/studio/api/recordings" + ("" if kind == "tip" else "/prompts")
     path = f"{prefix}/{urllib.parse.quote(item)}/{urllib.parse.quote(lang)}"
     return _page(
@@ -209,9 +211,7 @@ async def prompts(request: Request, studio: StudioDep) -> Response:
     if isinstance(caller, Response):
         return caller
     rows = studio.view.prompts(studio.ivr.flow.utterances())
-    return _page(
-        prompts_page(account=caller.account, csrf=caller.csrf or "", audio=studio.audio, rows=rows)
-    )
+    return _page(prompts_page(account=caller.account, csrf=caller.csrf or "", rows=rows))
 
 
 @router.get("/call", response_class=HTMLResponse, include_in_schema=False)
@@ -254,6 +254,7 @@ async def static(name: str) -> Response:
 
 @router.post("/review", include_in_schema=False)
 async def review_form(
+    *,
     caller: CallerDep,
     studio: StudioDep,
     tip_id: Annotated[str, Form(max_length=64)],
@@ -305,7 +306,9 @@ class SignOffCreate(BaseModel):
     status_code=201,
     responses={400: error_response("Refused: the text changed, ...")},
 )
-async def create_signoff(body: SignOffCreate, caller: CallerDep, studio: StudioDep) -> dict:
+async def create_signoff(
+    body: SignOffCreate, *, caller: CallerDep, studio: StudioDep
+) -> dict[str, object]:
     """Approve or reject a (tip, language) text: the same sign-off the review CSV writes."""
     signoff = studio.sign_off(caller.account, **body.model_dump())
     return signoff.model_dump(mode="json")
@@ -331,16 +334,16 @@ class RecordingPublic(BaseModel):
 async def _recorded(
     kind: Literal["tip", "prompt"],
     item: str,
-    lang: str,
     *,
+    lang: str,
     request: Request,
     caller: Caller,
     studio: Studio,
 ) -> JSONResponse:
     """Store and render the body as the recording of a tip or prompt; 201 naming its files."""
-    utterance = studio.utterance(kind, item, lang)
+    utterance = studio.utterance(kind, item, lang=lang)
     body = await request.body()  # capped at WILLAY_STUDIO_MAX_UPLOAD by the app's RequestGuard
-    files: dict[str, AudioFile] = await studio.record(caller.account, utterance, body)
+    files: dict[str, AudioFile] = await studio.record(caller.account, utterance, body=body)
     public = RecordingPublic(
         kind=kind,
         id=item,
@@ -371,10 +374,10 @@ RECORDING_RESPONSES: dict[int | str, dict[str, object]] = {
     responses=RECORDING_RESPONSES,
 )
 async def put_tip_recording(
-    tip_id: str, lang: str, request: Request, caller: CallerDep, studio: StudioDep
+    tip_id: str, lang: str, *, request: Request, caller: CallerDep, studio: StudioDep
 ) -> JSONResponse:
     """A tip read aloud (WAV, WebM/Opus or Ogg body): stored, rendered, served under /audio/."""
-    return await _recorded("tip", tip_id, lang, request=request, caller=caller, studio=studio)
+    return await _recorded("tip", tip_id, lang=lang, request=request, caller=caller, studio=studio)
 
 
 @router.put(
@@ -384,10 +387,10 @@ async def put_tip_recording(
     responses=RECORDING_RESPONSES,
 )
 async def put_prompt_recording(
-    name: str, lang: str, request: Request, caller: CallerDep, studio: StudioDep
+    name: str, lang: str, *, request: Request, caller: CallerDep, studio: StudioDep
 ) -> JSONResponse:
     """An IVR prompt read aloud (`mul` for the mixed language choice), like a tip."""
-    return await _recorded("prompt", name, lang, request=request, caller=caller, studio=studio)
+    return await _recorded("prompt", name, lang=lang, request=request, caller=caller, studio=studio)
 
 
 class CallStep(BaseModel):
@@ -400,7 +403,9 @@ class CallStep(BaseModel):
 
 
 @router.post("/api/call")
-async def call_step(step: CallStep, request: Request, caller: CallerDep, studio: StudioDep) -> dict:
+async def call_step(
+    step: CallStep, *, request: Request, caller: CallerDep, studio: StudioDep
+) -> dict[str, object]:
     """What the caller hears next, from the IVR call flow itself, with the audio it plays."""
     form = AtVoiceForm(
         isActive="0" if step.hangup else "1",
@@ -418,7 +423,12 @@ async def call_step(step: CallStep, request: Request, caller: CallerDep, studio:
         reply = engine.unavailable()
 
     def heard(clip: Clip) -> dict[str, object]:
-        found = studio.audio.clip(clip.kind, item_id=clip.id, lang=clip.lang, text=clip.bound_text)
+        kind = clip.kind  # an alert is news, never pre-rendered: nothing in the cache plays it
+        found = (
+            None
+            if kind == "alert"
+            else studio.audio.clip(kind, item_id=clip.id, lang=clip.lang, text=clip.bound_text)
+        )
         data: dict[str, object] = {
             "kind": clip.kind,
             "id": clip.id,
@@ -441,13 +451,13 @@ async def call_step(step: CallStep, request: Request, caller: CallerDep, studio:
 
 
 @router.get("/api/rebuild")
-async def rebuild_status(caller: CallerDep, studio: StudioDep) -> dict:
+async def rebuild_status(caller: CallerDep, studio: StudioDep) -> dict[str, object]:
     """Where the latest full audio rebuild stands."""
     return studio.builder.status().model_dump(mode="json")
 
 
 @router.post("/api/rebuild", status_code=202, responses={409: error_response("One is running")})
-async def rebuild_start(caller: CallerDep, studio: StudioDep) -> dict:
+async def rebuild_start(caller: CallerDep, studio: StudioDep) -> dict[str, object]:
     """Start a full audio rebuild (editors and admins); 409 while one runs."""
     studio.start_rebuild(caller.account)
     return studio.builder.status().model_dump(mode="json")

@@ -85,7 +85,7 @@ class Studio:
             clock=clock,
         )
 
-    def utterance(self, kind: str, item_id: str, lang: str) -> Utterance:
+    def utterance(self, kind: str, item_id: str, *, lang: str) -> Utterance:
         """The tip or prompt to record, in a language it has its own text in; else `NotFound`."""
         if kind == "tip":
             tip = self.catalog.by_id.get(item_id)
@@ -107,7 +107,7 @@ class Studio:
         raise NotFound(f"IVR prompt {item_id} has no {lang[:16]!r} text (it has {langs})")
 
     async def record(
-        self, account: Account, utterance: Utterance, body: bytes
+        self, account: Account, utterance: Utterance, *, body: bytes
     ) -> dict[str, AudioFile]:
         """Check, store and render a recording; the files now served for it, by format."""
         if not account.may_record(utterance.lang):
@@ -120,7 +120,7 @@ class Studio:
         self.audit.record(
             account,
             "record",
-            f"{utterance.kind}:{utterance.label}",
+            target=f"{utterance.kind}:{utterance.label}",
             text_sha256=provenance.text_sha256,
             seconds=provenance.duration,
             files=sorted(f.file for f in files.values()),
@@ -152,7 +152,7 @@ class Studio:
         self.audit.record(
             account,
             signoff.decision.value,
-            f"tip:{tip_id}.{lang}",
+            target=f"tip:{tip_id}.{lang}",
             kind=signoff.kind.value,
             text_sha256=text_sha256,
         )
@@ -163,4 +163,4 @@ class Studio:
         if not account.may_rebuild():
             raise Forbidden(f"{account.title} may not start a rebuild")
         self.builder.start(account.name)
-        self.audit.record(account, "rebuild", "audio:all")
+        self.audit.record(account, "rebuild", target="audio:all")

@@ -58,7 +58,7 @@ def front_door(
     )
     command = [NGINX, "-p", str(tmp_path), "-c", str(tmp_path / "nginx.conf")]
     checked = subprocess.run([*command, "-t"], capture_output=True, text=True)
-    assert checked.returncode == 0, checked.stderr
+    assert checked.returncode == 0 and "test is successful" in checked.stderr, checked.stderr
     proc = subprocess.Popen([*command, "-g", "daemon off;"], stderr=subprocess.DEVNULL)
     for _ in range(100):
         try:
@@ -84,7 +84,7 @@ def test_tls_front_door_serves_caps_and_drops_stalls(front_door) -> None:
         )
         assert hop.status_code == 200 and hop.text.startswith("CON ")
         big = client.post(f"{base}/ussd/africastalking", content=b"a" * (65 * 1024))
-        assert big.status_code == 413
+        assert big.status_code == 413 and "413 Request Entity Too Large" in big.text
     # a body that stalls: nginx gives up after client_body_timeout
     context = ssl.create_default_context(cafile=str(cert))
     context.check_hostname = False
@@ -99,4 +99,4 @@ def test_tls_front_door_serves_caps_and_drops_stalls(front_door) -> None:
         while chunk := tls.recv(65536):
             answer += chunk
     assert time.monotonic() - started < 5
-    assert answer == b"" or answer.startswith(b"HTTP/1.1 408")
+    assert answer == b""  # nginx ends a timed-out request without an answer (no 408 is sent)

@@ -28,7 +28,7 @@ import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol, cast
+from typing import Protocol, TypedDict, cast
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
@@ -42,6 +42,7 @@ __all__ = [
     "ALL_REGIONS",
     "Alert",
     "AlertBoard",
+    "AlertData",
     "AlertError",
     "AlertFeed",
     "FileAlertBoard",
@@ -247,7 +248,15 @@ def alert_for(
     return fitting[0] if fitting else None
 
 
-def alert_data(alert: Alert, *, region: str | None) -> dict[str, object]:
+class AlertData(TypedDict):
+    """The data of `alert_delivered` / `alert_seen`."""
+
+    alert_id: str
+    alert_region: str
+    region: str
+
+
+def alert_data(alert: Alert, *, region: str | None) -> AlertData:
     """The data of `alert_delivered` / `alert_seen`: the alert and the person's region."""
     return {"alert_id": alert.id, "alert_region": alert.region, "region": region or alert.region}
 

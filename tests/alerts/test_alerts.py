@@ -108,7 +108,7 @@ def test_a_day_window_covers_the_last_day_in_lima(settings, tmp_path, monkeypatc
         ["alerts", "publish", "--region", "all", "--from", "2030-06-18", "--to", "2030-06-18"]
         + ["--text-es", "Vacunate contra la influenza.", "--no-sms"],
     )
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == 0 and "published alert" in result.stdout, result.output
     (alert,) = FileAlertBoard(tmp_path / "alerts.json").alerts()
     assert alert.starts == dt.datetime(2030, 6, 18, 5, tzinfo=dt.UTC)  # Lima is UTC-5
     assert alert.ends == dt.datetime(2030, 6, 19, 5, tzinfo=dt.UTC)
@@ -162,7 +162,7 @@ def test_cli_publishes_a_retained_message_per_region(alert_settings, editor_boar
         ["alerts", "publish", "--region", "cusco", "--from", "2030-01-01", "--to", "2030-01-31"]
         + ["--text-es", "Friaje: abrigate.", "--text-quy", "Chiri: qatakuy.", "--no-sms"],
     )
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == 0 and " for cusco: " in result.stdout, result.output
     wait_until(lambda: editor_board.alerts(), what="the alert on the board")
     late = MqttAlertBoard.from_settings(alert_settings)  # started after: gets the retained one
     try:
@@ -173,7 +173,7 @@ def test_cli_publishes_a_retained_message_per_region(alert_settings, editor_boar
     finally:
         late.close()
     result = runner.invoke(cli, ["alerts", "withdraw", "--region", "cusco"])
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == 0 and "withdrew the alert of cusco" in result.stdout, result.output
     wait_until(lambda: not editor_board.alerts(), what="the alert withdrawn")
 
 
@@ -333,7 +333,7 @@ def test_cli_signs_off_a_published_alert(settings, tmp_path, monkeypatch):
         ["alerts", "publish", "--region", "puno", "--from", "2030-06-18", "--to", "2030-06-20"]
         + ["--text-es", "Helada fuerte.", "--text-quy", "Chiri.", "--no-sms"],
     )
-    assert published.exit_code == 0, published.output
+    assert published.exit_code == 0 and " for puno: " in published.stdout, published.output
     assert "not signed off" in runner.invoke(cli, ["alerts", "list"]).stdout
     refused = runner.invoke(
         cli,

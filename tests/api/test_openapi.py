@@ -8,6 +8,7 @@ operation) so it runs in the normal pytest run.
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import sys
@@ -56,7 +57,9 @@ def test_schemathesis_conformance_and_fuzz(
         timeout=120,
         cwd=tmp_path,  # its cache folder goes there
     )
-    assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
+    summary = result.stdout[-6000:] + result.stderr[-2000:]
+    assert result.returncode == 0, summary
+    assert re.search(r"Test cases:\s+([1-9]\d*) generated, \1 passed\n", result.stdout), summary
 
 
 class TestSchema:
@@ -99,8 +102,10 @@ class TestMethods:
     def test_an_app_api_path_is_405_not_a_missing_file(self, client) -> None:
         response = client.get("/app/queue")
         assert response.status_code == 405 and response.headers["allow"] == "POST"
-        assert client.get("/app/app.js").status_code == 200
-        assert client.get("/app/nope.js").status_code == 404
+        script = client.get("/app/app.js")
+        assert script.status_code == 200 and "serviceWorker" in script.text
+        missing = client.get("/app/nope.js")
+        assert missing.status_code == 404 and missing.json()["error"] == "NotFound"
 
     def test_queue_topics_are_the_catalogs(self, client) -> None:
         schema = client.get("/openapi.json").json()["components"]["schemas"]

@@ -83,7 +83,7 @@ class TestServing:
 
     def test_another_etag_gets_the_file(self, client, clip):
         response = client.get(f"/audio/{clip.file}", headers={"If-None-Match": '"nope"'})
-        assert response.status_code == 200
+        assert response.status_code == 200 and len(response.content) == clip.bytes
 
     def test_range_gives_206_with_the_bytes(self, client, clip, built_audio):
         data = (built_audio.settings.audio_dir / clip.file).read_bytes()
@@ -145,7 +145,8 @@ class TestUnknownNames:
         orphan = built_audio.settings.audio_dir / ("f" * 24 + ".mp3")
         orphan.write_bytes((built_audio.settings.audio_dir / clip.file).read_bytes())
         try:
-            assert client.get(f"/audio/{orphan.name}").status_code == 404
+            refused = client.get(f"/audio/{orphan.name}")
+            assert refused.status_code == 404 and refused.json()["error"] == "NotFound"
         finally:
             orphan.unlink()
 
@@ -176,10 +177,12 @@ class TestSymlinks:
     def test_a_symlink_to_a_file_inside_the_cache_is_refused_too(
         self, built_audio, clip, own_cache
     ) -> None:
-        other = built_audio.manifest.prompts["main"]["quy"]["call"].file
+        other = built_audio.manifest.prompts["main"]["quy"]["call"]
         (own_cache / clip.file).unlink()
-        (own_cache / clip.file).symlink_to(own_cache / other)
+        (own_cache / clip.file).symlink_to(own_cache / other.file)
         settings = built_audio.settings.model_copy(update={"audio_dir": own_cache})
         with TestClient(create_app(settings, events=MemoryEventSink())) as c:
-            assert c.get(f"/audio/{clip.file}").status_code == 404
-            assert c.get(f"/audio/{other}").status_code == 200
+            linked = c.get(f"/audio/{clip.file}")
+            assert linked.status_code == 404 and linked.json()["error"] == "NotFound"
+            served = c.get(f"/audio/{other.file}")
+            assert served.status_code == 200 and len(served.content) == other.bytes

@@ -41,9 +41,9 @@ def test_week_is_the_local_iso_week(schedule: Schedule) -> None:
 
 def test_due_from_the_preferred_day_to_the_end_of_the_week(schedule: Schedule) -> None:
     wednesday = subscriber(day=2)
-    assert schedule.verdict(wednesday, None, MONDAY) == (Verdict.not_yet, 0)
+    assert schedule.verdict(wednesday, None, now=MONDAY) == (Verdict.not_yet, 0)
     for days in (2, 3, 6):
-        assert schedule.verdict(wednesday, None, MONDAY + dt.timedelta(days=days)) == (
+        assert schedule.verdict(wednesday, None, now=MONDAY + dt.timedelta(days=days)) == (
             Verdict.due,
             1,
         )
@@ -51,9 +51,11 @@ def test_due_from_the_preferred_day_to_the_end_of_the_week(schedule: Schedule) -
 
 def test_default_day_comes_from_the_settings(settings: Settings) -> None:
     friday = Schedule.from_settings(settings.model_copy(update={"sms_send_day": "friday"}))
-    assert friday.verdict(subscriber(), None, MONDAY)[0] is Verdict.not_yet
-    assert friday.verdict(subscriber(), None, MONDAY + dt.timedelta(days=4))[0] is Verdict.due
-    assert Schedule.from_settings(settings).verdict(subscriber(), None, MONDAY)[0] is Verdict.due
+    assert friday.verdict(subscriber(), None, now=MONDAY)[0] is Verdict.not_yet
+    assert friday.verdict(subscriber(), None, now=MONDAY + dt.timedelta(days=4))[0] is Verdict.due
+    assert (
+        Schedule.from_settings(settings).verdict(subscriber(), None, now=MONDAY)[0] is Verdict.due
+    )
 
 
 def test_monday_morning_in_utc_is_not_yet_monday_in_lima(schedule: Schedule) -> None:
@@ -66,15 +68,15 @@ def test_monday_morning_in_utc_is_not_yet_monday_in_lima(schedule: Schedule) -> 
 def test_who_subscribes_after_their_day_waits_for_next_week(schedule: Schedule) -> None:
     late = subscriber(day=0, since=MONDAY + dt.timedelta(days=1))
     tuesday = MONDAY + dt.timedelta(days=2)
-    assert schedule.verdict(late, None, tuesday)[0] is Verdict.not_yet
-    assert schedule.verdict(late, None, tuesday + dt.timedelta(days=6))[0] is Verdict.due
+    assert schedule.verdict(late, None, now=tuesday)[0] is Verdict.not_yet
+    assert schedule.verdict(late, None, now=tuesday + dt.timedelta(days=6))[0] is Verdict.due
     same_day = subscriber(day=0, since=MONDAY + dt.timedelta(hours=2))
-    assert schedule.verdict(same_day, None, tuesday)[0] is Verdict.due
+    assert schedule.verdict(same_day, None, now=tuesday)[0] is Verdict.due
 
 
 def test_not_subscribed_is_never_due(schedule: Schedule) -> None:
     gone = subscriber().model_copy(update={"sms_since": None, "sms_number": None})
-    assert schedule.verdict(gone, None, MONDAY)[0] is Verdict.not_subscribed
+    assert schedule.verdict(gone, None, now=MONDAY)[0] is Verdict.not_subscribed
 
 
 @pytest.mark.parametrize(
@@ -91,7 +93,7 @@ def test_not_subscribed_is_never_due(schedule: Schedule) -> None:
 )
 def test_a_record_of_this_week(schedule, state, attempt, age, expected) -> None:
     record = WeekRecord(state=state, attempt=attempt, at=MONDAY - age)
-    assert schedule.verdict(subscriber(), record, MONDAY) == expected
+    assert schedule.verdict(subscriber(), record, now=MONDAY) == expected
 
 
 def test_unknown_time_zone_is_a_configuration_error(settings: Settings) -> None:

@@ -76,7 +76,9 @@ class TestCallSimulator:
                 auth=basic("maria"),
             )
             assert put.status_code == 201, put.text
-            call_file = next(f["url"] for f in put.json()["files"] if f["format"] == "call")
+            call_file, call_bytes = next(
+                (f["url"], f["bytes"]) for f in put.json()["files"] if f["format"] == "call"
+            )
             call = Call(client)
             call.step()
             call.step(digits="2")
@@ -84,7 +86,8 @@ class TestCallSimulator:
             tip = call.step(digits="1")["plays"][0]
             assert (tip["kind"], tip["id"], tip["lang"]) == ("tip", TIP, "quy")
             assert (tip["url"], tip["source"]) == (call_file, "human")
-            assert client.get(call_file).status_code == 200
+            played = client.get(call_file)
+            assert played.status_code == 200 and len(played.content) == call_bytes
 
     def test_the_caller_number_must_be_fictitious(self, studio_client: TestClient):
         response = studio_client.post(
@@ -92,7 +95,7 @@ class TestCallSimulator:
             json={"session": "studio-abcdefgh", "number": "+51987654321"},
             auth=basic("maria"),
         )
-        assert response.status_code == 400
+        assert response.status_code == 400 and response.json()["detail"].startswith("number:")
 
 
 class TestRebuild:

@@ -123,7 +123,8 @@ class TestCatalogPage:
         style = studio_client.get("/studio/static/studio.css")
         assert script.status_code == style.status_code == 200
         assert len(script.content) + len(style.content) < 16_000
-        assert studio_client.get("/studio/static/../routes.py").status_code == 404
+        outside = studio_client.get("/studio/static/../routes.py")
+        assert outside.status_code == 404 and outside.json()["error"] == "NotFound"
 
     def test_players_name_the_cached_files(
         self, studio_client: TestClient, studio_setup: StudioSetup, speech
@@ -161,6 +162,7 @@ class TestReview:
     ):
         response = self.sign(studio_client, "nurse1", "es", "approve", comment="Correcto.")
         assert response.status_code == 201, response.text
+        assert response.json()["comment"] == "Correcto."
         content = studio_setup.settings.content_dir
         catalog = load_catalog(content)
         book = load_signoffs(content)
@@ -197,9 +199,11 @@ class TestReview:
         assert "no se sirve en producción" in shown  # the Spanish is not signed yet
 
     def test_a_rejection_says_why(self, studio_client: TestClient):
-        assert self.sign(studio_client, "nurse1", "es", "reject").status_code == 400
+        refused = self.sign(studio_client, "nurse1", "es", "reject")
+        assert refused.status_code == 400
+        assert refused.json()["detail"] == f"{TIP}/es: a rejection says why (comment)"
         ok = self.sign(studio_client, "nurse1", "es", "reject", comment="Falta el 106.")
-        assert ok.status_code == 201
+        assert ok.status_code == 201 and ok.json()["comment"] == "Falta el 106."
         page = studio_client.get("/studio?state=rejected", auth=basic("nurse1")).text
         assert items(page) == [(TIP, "es")] and "Falta el 106." in page
 
@@ -272,8 +276,7 @@ def test_in_production_the_studio_still_shows_and_signs_the_drafts(
             "text_sha256": text_sha256(catalog.by_id[TIP].text["es"]),
             "decision": "approve",
         }
-        assert (
-            client.post("/studio/api/signoffs", json=body, auth=basic("nurse1")).status_code == 201
-        )
+        signed = client.post("/studio/api/signoffs", json=body, auth=basic("nurse1"))
+        assert signed.status_code == 201 and signed.json()["decision"] == "approve"
     with TestClient(create_app(settings), base_url=BASE_URL) as client:
         assert client.get("/readyz").json()["servable_tips"]["es"] == 1

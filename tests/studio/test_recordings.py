@@ -102,6 +102,7 @@ class TestAccepted:
         upload = convert(speech, tmp_path / f"take.{suffix}", *codec)
         response = put(studio_client, f"{TIP}/quy", upload.read_bytes(), who="maria")
         assert response.status_code == 201, response.text
+        assert response.json()["speaker"] == "maria"
         provenance = json.loads((studio_setup.recordings / f"{TIP}.quy.json").read_text())
         assert (provenance["speaker"], provenance["original"]) == ("maria", suffix)
 
@@ -114,6 +115,7 @@ class TestAccepted:
         assert (studio_setup.recordings / "prompts" / "main.quy.wav").is_file()
         mixed = put(studio_client, "prompts/choose_language/mul", speech.read_bytes())
         assert mixed.status_code == 201, mixed.text
+        assert (mixed.json()["id"], mixed.json()["lang"]) == ("choose_language", "mul")
 
     def test_a_new_take_replaces_the_old_one(
         self, studio_client: TestClient, studio_setup: StudioSetup, speech: Path, tmp_path: Path
@@ -125,7 +127,8 @@ class TestAccepted:
         new = {f["file"] for f in second["files"]}
         assert old.isdisjoint(new)
         for name in old:
-            assert studio_client.get(f"/audio/{name}").status_code == 404
+            gone = studio_client.get(f"/audio/{name}")
+            assert gone.status_code == 404 and gone.json()["error"] == "NotFound"
         assert studio_setup.recorded_files() == [f"{TIP}.es.json", f"{TIP}.es.wav"]
 
 
@@ -226,7 +229,7 @@ class TestStale:
     ):
         settings = studio_setup.settings
         with TestClient(create_app(settings), base_url=BASE_URL) as client:
-            assert put(client, f"{TIP}/es", speech.read_bytes()).status_code == 201
+            assert put(client, f"{TIP}/es", speech.read_bytes()).json()["speaker"] == "editor1"
             page = client.get("/studio?lang=es&topic=tbc", auth=basic("nurse1")).text
             assert "voz humana · editor1" in page
 

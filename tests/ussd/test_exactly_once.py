@@ -114,7 +114,7 @@ def server(tmp_path_factory: pytest.TempPathFactory, redis_url: str) -> Iterator
                 break
             assert time.monotonic() < deadline, "willay serve --workers 2 did not start"
             time.sleep(0.2)
-        assert http.get(f"{base}/readyz").status_code == 200
+        assert http.get(f"{base}/readyz").json()["store"] == "redis"
         yield Server(base, prefix, events_file, client, http)
     finally:
         http.close()

@@ -142,7 +142,7 @@ class TestProfileAndTips:
             screen = redis_phone.press("98")
         assert "1 Util" in screen.screen and "3 Otro consejo" in screen.screen
         thanks = redis_phone.press("1")
-        assert thanks.screen.startswith("¡Gracias") or thanks.screen.startswith("Gracias")
+        assert thanks.screen.startswith("¡Gracias por tu respuesta!")
         profile = json.loads(
             raw_redis.get(f"{redis_prefix}:sub:{pseudonym(redis_phone.number, TEST_KEY)}")
         )

@@ -58,12 +58,13 @@ class TestCallbackGuard:
 
     def test_without_or_with_wrong_token_is_403_and_logged(self, guarded, caplog) -> None:
         caplog.set_level(logging.WARNING)
-        assert guarded.post("/ussd/africastalking", data=FORM).status_code == 403
+        refused = guarded.post("/ussd/africastalking", data=FORM)
+        assert refused.status_code == 403 and refused.json()["error"] == "Forbidden"
         wrong = guarded.post("/ussd/africastalking?token=nope", data=FORM)
         assert wrong.status_code == 403 and wrong.json()["error"] == "Forbidden"
         assert "wrong token" in caplog.text and "nope" not in caplog.text
         ended = guarded.post("/ussd/africastalking/events", data={**FORM, "status": "Success"})
-        assert ended.status_code == 403
+        assert ended.status_code == 403 and ended.json()["error"] == "Forbidden"
 
     def test_the_documented_route_refuses_too(self, guarded) -> None:
         """A multipart hop goes to the FastAPI route, not the bare url-encoded one."""
@@ -76,7 +77,7 @@ class TestCallbackGuard:
         assert served.status_code == 200 and served.text.startswith("CON ")
 
     def test_with_token_is_served(self, guarded) -> None:
-        assert Phone(guarded, token="s3cret").dial().status == 200
+        assert "1 Español" in Phone(guarded, token="s3cret").dial().screen
 
     def test_a_provider_hop_is_authenticated_once(self, guarded, monkeypatch) -> None:
         checks: list[str] = []
@@ -87,7 +88,7 @@ class TestCallbackGuard:
             return refusal(*args, **kwargs)
 
         monkeypatch.setattr(security, "callback_refusal", counted)
-        assert Phone(guarded, token="s3cret").dial().status == 200
+        assert "1 Español" in Phone(guarded, token="s3cret").dial().screen
         assert checks == ["checked"]
 
     def test_network_allow_list(self, settings, events) -> None:
@@ -95,10 +96,12 @@ class TestCallbackGuard:
             update={"callback_networks": [ip_network("196.201.214.0/24")]}
         )
         with TestClient(create_app(only_at, events=events)) as c:
-            assert c.post("/ussd/africastalking", data=FORM).status_code == 403
+            refused = c.post("/ussd/africastalking", data=FORM)
+            assert refused.status_code == 403 and refused.json()["error"] == "Forbidden"
         local = settings.model_copy(update={"callback_networks": [ip_network("127.0.0.0/8")]})
         with TestClient(create_app(local, events=events), client=("127.0.0.1", 5000)) as c:
-            assert c.post("/ussd/africastalking", data=FORM).status_code == 200
+            served = c.post("/ussd/africastalking", data=FORM)
+            assert served.status_code == 200 and served.text.startswith("CON ")
 
 
 class TestNoticeEndpoint:

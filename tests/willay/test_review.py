@@ -33,7 +33,7 @@ def export(content, path, *extra):
     result = runner.invoke(
         app, ["content", "review", "export", str(path), "--content-dir", str(content), *extra]
     )
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == 0 and " rows written to " in result.stdout, result.output
     return result
 
 
@@ -80,7 +80,7 @@ class TestExport:
         monkeypatch.setenv("WILLAY_CONTENT_DIR", str(content))
         sheet = tmp_path / "quz.csv"
         result = runner.invoke(app, ["content", "review", "export", str(sheet), "--lang", "quz"])
-        assert result.exit_code == 0, result.output
+        assert result.exit_code == 0 and result.stdout.startswith("1 rows written"), result.output
         assert [(r["tip_id"], r["language"]) for r in rows(sheet)] == [("anemia-2", "quz")]
 
     def test_unknown_language_is_one_clear_error(self, content, tmp_path) -> None:
