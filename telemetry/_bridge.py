@@ -40,7 +40,7 @@ import paho.mqtt.client as mqtt
 from telemetry._errors import InfluxRejected, InfluxUnavailable, MalformedEvent
 from telemetry._influx import InfluxClient
 from telemetry._mqtt import KEEPALIVE, Broker, connect_properties, make_client
-from telemetry._points import MEASUREMENT, decode_message, event_to_line
+from telemetry._points import MEASUREMENT, decode_batch, event_to_line
 from telemetry._sequence import (
     GIVE_UP_SECONDS,
     SequenceTracker,
@@ -84,6 +84,7 @@ class _Message(NamedTuple):
     qos: int
     topic: str
     payload: bytes
+    events: int  # lines: a publisher sends up to a batch of events in one message
 
 
 class Bridge:
@@ -120,6 +121,7 @@ class Bridge:
         self._retry_at = 0.0
         self._lag_ms = 0.0
         self._pending: list[_Message] = []
+        self._pending_events = 0
         self._batches: queue.Queue[list[_Message] | None] = queue.Queue(maxsize=1)
         self._acks: collections.deque[list[int]] = collections.deque()
         self._outbox: collections.deque[bytes] = collections.deque()
@@ -237,15 +239,22 @@ class Bridge:
             return []
 
     def _collect(self, stop: threading.Event) -> list[_Message]:
-        """Run the network loop until a batch is full or `batch_seconds` pass; take the batch."""
+        """Run the network loop until `batch_size` events wait or `batch_seconds` pass; take
+        messages holding about `batch_size` events (at least one message)."""
         deadline = time.monotonic() + self.batch_seconds
-        while len(self._pending) < self.batch_size and not stop.is_set():
+        while self._pending_events < self.batch_size and not stop.is_set():
             left = deadline - time.monotonic()
             if left <= 0:
                 break
             self._client.serve(min(left, NETWORK_WAIT))
-        batch = self._pending[: self.batch_size]
-        del self._pending[: self.batch_size]
+        taken, events = 0, 0
+        for message in self._pending:
+            if taken and events + message.events > self.batch_size:
+                break
+            taken, events = taken + 1, events + message.events
+        batch = self._pending[:taken]
+        del self._pending[:taken]
+        self._pending_events -= events
         return batch
 
     # -- paho callbacks (from `serve`) --------------------------------------------------------
@@ -277,7 +286,9 @@ class Bridge:
             log.warning("bridge lost the broker %s: %s", self.broker, reason)
 
     def _on_message(self, mid: int, qos: int, topic: bytes, payload: bytes) -> None:
-        self._pending.append(_Message(mid, qos, topic.decode("utf-8", "replace"), payload))
+        events = payload.count(b"\n") + 1
+        self._pending.append(_Message(mid, qos, topic.decode("utf-8", "replace"), payload, events))
+        self._pending_events += events
 
     # -- storing ------------------------------------------------------------------------------
 
@@ -291,27 +302,30 @@ class Bridge:
             if message.topic == self._notes:
                 self._take_note(message.payload)
                 continue
-            self.stats.received += 1
-            try:
-                event = decode_message(self.topic_root, message.topic, message.payload)
-            except MalformedEvent as exc:
-                self.stats.malformed += 1
-                log.warning("malformed message on %s set aside: %s", message.topic, exc.message)
-                text = message.payload.decode("utf-8", "replace")
-                self._set_aside(topic=message.topic, reason=exc.message, payload=text)
-                continue
-            if event.publisher and event.seq:
-                if not self.sequences.check(event.publisher, event.seq):
-                    self.stats.duplicates += 1
+            for event in decode_batch(self.topic_root, message.topic, message.payload):
+                self.stats.received += 1
+                if isinstance(event, tuple):
+                    line, problem = event
+                    self._set_malformed(message.topic, payload=line, exc=problem)
                     continue
-                stored[event.publisher].append(event.seq)
-            lines.append(event_to_line(event))
+                if event.publisher and event.seq:
+                    if not self.sequences.check(event.publisher, event.seq):
+                        self.stats.duplicates += 1
+                        continue
+                    stored[event.publisher].append(event.seq)
+                lines.append(event_to_line(event))
         log.debug("storing %d event(s)", len(lines))
         self._store(lines)
         self.sequences.save()
         if stored:
             self._outbox.append(encode_note(self.client_id, stored))
         self._acks.append([message.mid for message in batch if message.qos == 1])
+
+    def _set_malformed(self, topic: str, *, payload: bytes, exc: MalformedEvent) -> None:
+        self.stats.malformed += 1
+        log.warning("malformed message on %s set aside: %s", topic, exc.message)
+        text = payload.decode("utf-8", "replace")
+        self._set_aside(topic=topic, reason=exc.message, payload=text)
 
     def _take_note(self, payload: bytes) -> None:
         """Another bridge of the group stored these numbers: they are not missing."""

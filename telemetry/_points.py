@@ -15,6 +15,7 @@ overwrites it, which is the dedupe) and two events of the same microsecond stay 
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import functools
 import json
@@ -24,7 +25,7 @@ import zlib
 from collections.abc import Mapping
 from typing import Any
 
-from pydantic import Field, ValidationError
+from pydantic import Field, TypeAdapter, ValidationError
 
 from telemetry._errors import MalformedEvent
 from telemetry._topics import parse_event_topic
@@ -34,6 +35,7 @@ __all__ = [
     "DATA_TAGS",
     "MEASUREMENT",
     "NumberedEvent",
+    "decode_batch",
     "decode_message",
     "event_from_row",
     "event_to_line",
@@ -137,17 +139,23 @@ def event_to_line(event: Event | NumberedEvent) -> str:
     return f"{MEASUREMENT}{tag_part} {','.join(fields)} {timestamp_ns(event)}"
 
 
-def decode_message(root: str, topic: str, payload: bytes) -> NumberedEvent:
-    """The event an MQTT message carries; `MalformedEvent` says what is wrong with it."""
+def _topic_of(root: str, topic: str) -> tuple[str, str]:
     where = parse_event_topic(root, topic)
     if where is None:
         raise MalformedEvent(f"not an event topic: {topic!r}")
+    return where
+
+
+def _parsed(payload: bytes) -> NumberedEvent:
     try:
-        event = NumberedEvent.model_validate_json(payload)
+        return NumberedEvent.model_validate_json(payload)
     except ValidationError as exc:
         first = exc.errors()[0]
         place = ".".join(str(p) for p in first["loc"]) or "payload"
         raise MalformedEvent(f"not an event: {place}: {first['msg']}") from exc
+
+
+def _checked(event: NumberedEvent, where: tuple[str, str], topic: str) -> NumberedEvent:
     if event.v != SCHEMA_VERSION:
         raise MalformedEvent(f"unsupported schema version {event.v}")
     if (event.channel, event.kind.value) != where:
@@ -155,6 +163,47 @@ def decode_message(root: str, topic: str, payload: bytes) -> NumberedEvent:
     if PHONE.match(event.subscriber):
         raise MalformedEvent("subscriber looks like a phone number, not a pseudonym")
     return event
+
+
+def decode_message(root: str, topic: str, payload: bytes) -> NumberedEvent:
+    """The event an MQTT message of one event carries; `MalformedEvent` says what is wrong."""
+    return _checked(_parsed(payload), _topic_of(root, topic), topic)
+
+
+_EVENT_LIST = TypeAdapter(list[NumberedEvent])
+Decoded = NumberedEvent | tuple[bytes, MalformedEvent]  # an event, or a line and what is wrong
+
+
+def decode_batch(root: str, topic: str, payload: bytes) -> list[Decoded]:
+    """The events a message carries, one JSON object a line (a publisher's batch), in order; a
+    line that is not a valid event on this topic comes as `(line, MalformedEvent)` in its place.
+
+    The lines are validated in one call; only when that fails, one by one. A payload that is
+    one event spread over several lines (hand-written) is taken whole.
+    """
+    try:
+        where = _topic_of(root, topic)
+    except MalformedEvent as exc:
+        return [(payload, exc)]
+    lines = payload.split(b"\n")
+    events: list[NumberedEvent] = []
+    if len(lines) > 1:
+        with contextlib.suppress(ValidationError):
+            events = _EVENT_LIST.validate_json(b"[" + b",".join(lines) + b"]")
+    if len(events) != len(lines):  # one event (perhaps over several lines), or a bad line
+        events = []
+        try:
+            return [_checked(_parsed(payload), where, topic)]
+        except MalformedEvent as exc:
+            if len(lines) == 1:
+                return [(payload, exc)]
+    decoded: list[Decoded] = []
+    for i, line in enumerate(lines):
+        try:
+            decoded.append(_checked(events[i] if events else _parsed(line), where, topic))
+        except MalformedEvent as exc:
+            decoded.append((line, exc))
+    return decoded
 
 
 def _data_value(column: str, value: Any) -> tuple[str, Any]:
