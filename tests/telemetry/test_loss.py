@@ -28,6 +28,7 @@ from willay.config import Settings
 from willay.events import Event
 
 ROOT_DIR = Path(__file__).resolve().parents[2]
+BURST = 2000  # events: at least 20 messages of at most 100 events, more than a queue of 10
 
 
 def hop(n: int) -> Event:
@@ -79,20 +80,22 @@ def test_a_stock_broker_dropping_messages_shows_as_a_stored_gap(
             wait_until(bridge.ready.is_set, what="the bridge to subscribe")
         sink = MqttEventSink.from_settings(settings)
         wait_until(lambda: sink.connected, what="the publisher to connect")
-        # the broker acknowledges all 60 and keeps only what its queue holds for the bridge
-        publish_and_drain(sink, [hop(n) for n in range(60)])
+        # the broker acknowledges every message (at most 100 events each: 20 or more) and keeps
+        # only the 10 its queue holds for the bridge
+        publish_and_drain(sink, [hop(n) for n in range(BURST)])
         with running(Bridge.from_settings(settings)) as bridge:
             wait_until(bridge.ready.is_set, what="the bridge to come back")
             wait_until(lambda: bridge.stats.received >= 1, what="the queued events")
-            sink.publish(hop(60))  # a later number: what came before it and never arrived shows
-            wait_until(lambda: 61 in stored_numbers(influx, sink.publisher), what="the last")
+            sink.publish(hop(BURST))  # a later number: what came before and never arrived shows
+            last = BURST + 1
+            wait_until(lambda: last in stored_numbers(influx, sink.publisher), what="the last")
             # a hole counts once it has lasted a report interval
-            wait_for_hole(influx, sink.publisher, last=61, what="the sequence point to count it")
+            wait_for_hole(influx, sink.publisher, last=last, what="the sequence point to count it")
         sink.close()
 
     stored = stored_numbers(influx, sink.publisher)
-    lost = 61 - len(stored)
-    assert 0 < lost < 60 and stored[0] == 1  # the broker kept the oldest, dropped the rest
+    lost = BURST + 1 - len(stored)
+    assert 0 < lost < BURST and stored[0] == 1  # the broker kept the oldest, dropped the rest
     point = sequence_point(influx, sink.publisher)
     assert (point["missing"], point["gaps"], point["duplicates"]) == (lost, lost, 0)
     assert point["received"] == len(stored) and point["bridge"] == settings.bridge_client_id
