@@ -55,6 +55,7 @@ ESCAPE_PREFIX = "data."
 RESERVED = frozenset({*EVENT_TAGS, *EVENT_FIELDS, "time"})
 EXACT_FLOAT = 2**53
 EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+MICROSECOND = dt.timedelta(microseconds=1)
 PHONE = re.compile(r"^\+?\d{8,15}$")
 
 _TAG_ESCAPES = str.maketrans({",": r"\,", "=": r"\=", " ": r"\ ", "\n": " ", "\r": " ", "\\": "/"})
@@ -76,9 +77,7 @@ def numbered_json(event: Event, *, publisher: str, seq: int) -> str:
 def timestamp_ns(event: Event) -> int:
     """The point's time: the event's microsecond in nanoseconds plus a tie-breaker from its id."""
     ts = event.ts if event.ts.tzinfo else event.ts.replace(tzinfo=dt.UTC)
-    since = ts - EPOCH
-    micros = (since.days * 86_400 + since.seconds) * 1_000_000 + since.microseconds
-    return micros * 1000 + zlib.crc32(event.id.encode()) % 1000
+    return (ts - EPOCH) // MICROSECOND * 1000 + zlib.crc32(event.id.encode()) % 1000
 
 
 def _string(value: str) -> str:
@@ -115,9 +114,17 @@ def _data_field(key: str, value: Any) -> str | None:
     return f"{(JSON_PREFIX + key).translate(_KEY_ESCAPES)}={_string(text)}"
 
 
+@functools.lru_cache(maxsize=4096)
+def _tag_set(tags: tuple[tuple[str, str], ...]) -> str:
+    """Tags in line protocol, sorted by key, blank ones left out; the combinations are few."""
+    return "".join(
+        f",{key}={escaped}" for key, value in sorted(tags) if (escaped := _tag_value(value))
+    )
+
+
 def event_to_line(event: Event | NumberedEvent) -> str:
     """The event as one line of InfluxDB line protocol."""
-    tags = [("channel", event.channel), ("kind", event.kind.value)]
+    tags = [("channel", event.channel), ("kind", str(event.kind))]
     if event.lang:
         tags.append(("lang", event.lang))
     fields = [f"id={_string(event.id)},v={event.v}i,subscriber={_string(event.subscriber)}"]
@@ -125,18 +132,14 @@ def event_to_line(event: Event | NumberedEvent) -> str:
         fields.append(f"session={_string(event.session)}")
     if isinstance(event, NumberedEvent) and event.seq is not None and event.publisher:
         fields.append(f"publisher={_string(event.publisher)},seq={event.seq}i")
-    for key, value in event.data.items():
+    data = event.data
+    for key in sorted(data):
+        value = data[key]
         if key in DATA_TAGS and value is not None and not isinstance(value, dict | list):
             tags.append((key, str(value)))
-    fields += [
-        field
-        for key, value in sorted(event.data.items())
-        if not (key in DATA_TAGS and value is not None and not isinstance(value, dict | list))
-        and (field := _data_field(key, value)) is not None
-    ]
-    tags.sort()
-    tag_part = "".join(f",{key}={escaped}" for key, value in tags if (escaped := _tag_value(value)))
-    return f"{MEASUREMENT}{tag_part} {','.join(fields)} {timestamp_ns(event)}"
+        elif (field := _data_field(key, value)) is not None:
+            fields.append(field)
+    return f"{MEASUREMENT}{_tag_set(tuple(tags))} {','.join(fields)} {timestamp_ns(event)}"
 
 
 def _topic_of(root: str, topic: str) -> tuple[str, str]:
