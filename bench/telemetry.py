@@ -360,7 +360,7 @@ def run(args: argparse.Namespace, mqtt_url: str, tmp: Path) -> None:
     finally:
         bridge.terminate()
         bridge.wait(timeout=30)
-        influx._call("POST", "/query", {"q": f'DROP DATABASE "{influx.database}"'})
+        influx.drop_database()
 
 
 def main() -> None:

@@ -287,7 +287,7 @@ class Bridge:
 
     # -- paho callbacks (from `serve`) --------------------------------------------------------
 
-    def _on_connect(
+    def _on_connect(  # noqa: PLR0917 - paho calls it positionally
         self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, props: Any
     ) -> None:
         if reason.is_failure:
@@ -297,7 +297,7 @@ class Bridge:
         resumed = "resumed" if flags.session_present else "new"
         log.info("bridge connected to %s as %s (%s session)", self.broker, self.client_id, resumed)
 
-    def _on_subscribe(
+    def _on_subscribe(  # noqa: PLR0917 - paho calls it positionally
         self, client: mqtt.Client, userdata: Any, mid: int, reasons: Any, props: Any
     ) -> None:
         if any(reason.is_failure for reason in reasons):
@@ -306,14 +306,14 @@ class Bridge:
         log.info("bridge subscribed to %s", shared_filter(self.group, self.topic_root))
         self.ready.set()
 
-    def _on_disconnect(
+    def _on_disconnect(  # noqa: PLR0917 - paho calls it positionally
         self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, props: Any
     ) -> None:
         self.ready.clear()
         if not self._stopping:
             log.warning("bridge lost the broker %s: %s", self.broker, reason)
 
-    def _on_message(self, mid: int, qos: int, topic: bytes, payload: bytes) -> None:
+    def _on_message(self, payload: bytes, *, topic: bytes, mid: int, qos: int) -> None:
         events = payload.count(b"\n") + 1
         self._pending.append(_Message(mid, qos, topic.decode("utf-8", "replace"), payload, events))
         self._pending_events += events
@@ -331,7 +331,7 @@ class Bridge:
             if message.topic == self._notes:
                 self._take_note(message.payload)
                 continue
-            for event in decode_batch(self.topic_root, message.topic, message.payload):
+            for event in decode_batch(message.topic, message.payload, root=self.topic_root):
                 self.stats.received += 1
                 if isinstance(event, tuple):
                     line, problem = event

@@ -158,7 +158,7 @@ def _parsed(payload: bytes) -> NumberedEvent:
         raise MalformedEvent(f"not an event: {place}: {first['msg']}") from exc
 
 
-def _checked(event: NumberedEvent, where: tuple[str, str], topic: str) -> NumberedEvent:
+def _checked(event: NumberedEvent, *, where: tuple[str, str], topic: str) -> NumberedEvent:
     if event.v != SCHEMA_VERSION:
         raise MalformedEvent(f"unsupported schema version {event.v}")
     if (event.channel, event.kind.value) != where:
@@ -168,16 +168,16 @@ def _checked(event: NumberedEvent, where: tuple[str, str], topic: str) -> Number
     return event
 
 
-def decode_message(root: str, topic: str, payload: bytes) -> NumberedEvent:
+def decode_message(topic: str, payload: bytes, *, root: str) -> NumberedEvent:
     """The event an MQTT message of one event carries; `MalformedEvent` says what is wrong."""
-    return _checked(_parsed(payload), _topic_of(root, topic), topic)
+    return _checked(_parsed(payload), where=_topic_of(root, topic), topic=topic)
 
 
 _EVENT_LIST = TypeAdapter(list[NumberedEvent])
 Decoded = NumberedEvent | tuple[bytes, MalformedEvent]  # an event, or a line and what is wrong
 
 
-def decode_batch(root: str, topic: str, payload: bytes) -> list[Decoded]:
+def decode_batch(topic: str, payload: bytes, *, root: str) -> list[Decoded]:
     """The events a message carries, one JSON object a line (a publisher's batch), in order; a
     line that is not a valid event on this topic comes as `(line, MalformedEvent)` in its place.
 
@@ -196,14 +196,15 @@ def decode_batch(root: str, topic: str, payload: bytes) -> list[Decoded]:
     if len(events) != len(lines):  # one event (perhaps over several lines), or a bad line
         events = []
         try:
-            return [_checked(_parsed(payload), where, topic)]
+            return [_checked(_parsed(payload), where=where, topic=topic)]
         except MalformedEvent as exc:
             if len(lines) == 1:
                 return [(payload, exc)]
     decoded: list[Decoded] = []
     for i, line in enumerate(lines):
         try:
-            decoded.append(_checked(events[i] if events else _parsed(line), where, topic))
+            event = events[i] if events else _parsed(line)
+            decoded.append(_checked(event, where=where, topic=topic))
         except MalformedEvent as exc:
             decoded.append((line, exc))
     return decoded

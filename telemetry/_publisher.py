@@ -243,7 +243,7 @@ class MqttEventSink:
 
     # -- paho callbacks (network thread: never take self._lock here) --------------------------
 
-    def _on_connect(
+    def _on_connect(  # noqa: PLR0917 - paho calls it positionally
         self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, props: Any
     ) -> None:
         if reason.is_failure:
@@ -252,14 +252,14 @@ class MqttEventSink:
         self._connected = True
         log.info("connected to %s", self.broker)
 
-    def _on_disconnect(
+    def _on_disconnect(  # noqa: PLR0917 - paho calls it positionally
         self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, props: Any
     ) -> None:
         if self._connected and not self._closing:
             log.warning("lost the broker %s (%s); spooling events", self.broker, reason)
         self._connected = False
 
-    def _on_publish(
+    def _on_publish(  # noqa: PLR0917 - paho calls it positionally
         self, client: mqtt.Client, userdata: Any, mid: int, reason: Any, props: Any
     ) -> None:
         if reason.is_failure:

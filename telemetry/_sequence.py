@@ -93,7 +93,7 @@ class PublisherNumbers:
                 f.write(b"\0" * (COUNTER.size - f.tell()))
         self._file = counter.open("r+b")
         self._map = mmap.mmap(self._file.fileno(), COUNTER.size)
-        self._next = max(1, COUNTER.unpack_from(self._map)[0])
+        self._next: int = max(1, int(COUNTER.unpack_from(self._map)[0]))
         _write_json(self._state, {"publisher": publisher, "boot": boot, "clean": False})
 
     @property

@@ -76,7 +76,7 @@ class Spool:
         with self._path(segment).open("rb") as f:
             return sum(chunk.count(b"\n") for chunk in iter(lambda: f.read(1 << 20), b""))
 
-    def _write(self, segment: int, lines: list[str], mode: str) -> None:
+    def _write(self, segment: int, *, lines: list[str], mode: str) -> None:
         with self._path(segment).open(mode, encoding="utf-8") as f:
             f.write("".join(line + "\n" for line in lines))
             f.flush()
@@ -111,7 +111,7 @@ class Spool:
         if not batch:
             return
         segment = (self._segments[0] - 1) if self._segments else FIRST_SEGMENT
-        self._write(segment, batch, "w")
+        self._write(segment, lines=batch, mode="w")
         self._segments.insert(0, segment)
         self.unread += len(batch)
         self.pending += len(batch)

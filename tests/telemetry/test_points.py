@@ -81,7 +81,7 @@ BAD = [
 @pytest.mark.parametrize(("topic", "payload", "reason"), BAD)
 def test_malformed_messages_say_why(topic: str, payload: bytes, reason: str) -> None:
     with pytest.raises(MalformedEvent, match=reason):
-        decode_message("willay", topic, payload)
+        decode_message(topic, payload, root="willay")
 
 
 @pytest.mark.parametrize(("topic", "payload", "reason"), BAD)
@@ -91,7 +91,7 @@ def test_a_bad_line_in_a_batch_is_set_apart_from_the_good_ones(
     event = make_event()
     good = event.to_json().encode()
     batch = b"\n".join([good, payload, good])
-    decoded = decode_batch("willay", topic, batch)
+    decoded = decode_batch(topic, batch, root="willay")
     if reason == "not an event topic":  # the whole message is on no event topic
         [(whole, problem)] = decoded
         assert whole == batch and reason in problem.message
@@ -108,7 +108,7 @@ def test_a_bad_line_in_a_batch_is_set_apart_from_the_good_ones(
 def test_one_event_spread_over_several_lines_is_one_event() -> None:
     event = make_event(data={"n": 1})
     pretty = json.dumps(json.loads(event.to_json()), indent=2).encode()
-    [decoded] = decode_batch("willay", event_topic("willay", event), pretty)
+    [decoded] = decode_batch(event_topic("willay", event), pretty, root="willay")
     assert not isinstance(decoded, tuple) and decoded.to_json() == event.to_json()
 
 
