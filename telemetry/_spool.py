@@ -94,13 +94,12 @@ class Spool:
                 self._writer = self._path(self._writing).open("a", encoding="utf-8")
                 self._written = 0
             room = self._segment_lines - self._written
-            part, batch = batch[:room], batch[room:]
-            self._writer.write("".join(line + "\n" for line in part))
+            part, batch = (batch, []) if len(batch) <= room else (batch[:room], batch[room:])
+            self._writer.write("\n".join(part) + "\n")
             if not self._buffered:
                 self._writer.flush()
             if self._sync:
                 os.fsync(self._writer.fileno())
-            assert self._writing is not None
             self._written += len(part)
             self.unread += len(part)
             self.pending += len(part)

@@ -19,7 +19,7 @@ def _events_prefix(root: str) -> str:
 
 def event_topic(root: str, event: Event) -> str:
     """The topic an event is published on; channel and kind must be lowercase ASCII."""
-    return _topic(root, channel=event.channel, kind=event.kind.value)
+    return _topic(root, channel=event.channel, kind=event.kind)  # a StrEnum: its value
 
 
 @functools.lru_cache(maxsize=1024)
