@@ -49,6 +49,7 @@ log = logging.getLogger(__name__)
 
 MAX_SPOOL_DIRS = 64
 MAX_BATCH_BYTES = 1 << 16  # a message's payload stops growing past this
+MAX_TAKE = 500  # events the sender takes under the lock at a time: `publish()` waits no longer
 IDLE_WAIT = 0.05  # longest the sender waits for the network: a new event waits no longer
 NO_MATCHING_SUBSCRIBERS = 16  # MQTT 5 PUBACK reason: the broker had nobody to give it to
 
@@ -281,15 +282,17 @@ class MqttEventSink:
         """
         bounced: list[str] = []
         delivered = False
+        settled: collections.Counter[int | None] = collections.Counter()
         while self._acked:
             mid, unheard = self._acked.popleft()
             items = self._inflight.pop(mid, [])
             if unheard:
                 bounced += [line for _, line in items]
             delivered = delivered or not unheard
-            for source, _ in items:
-                if source is not None:
-                    self._spool.done(source)
+            settled.update(source for source, _ in items)
+        for source, lines in settled.items():
+            if source is not None:
+                self._spool.done(source, lines)
         if bounced:
             self._spool.prepend(bounced + [self._encode(*item) for item in self._queue])
             self._queue.clear()
@@ -345,7 +348,7 @@ class MqttEventSink:
                 with self._lock:  # as many as the window has room for, in one go
                     self._settle_acks()
                     room = 0 if self._stopping else self._max_inflight - len(self._inflight)
-                    most = max(room, 0) * self._batch_events
+                    most = min(max(room, 0) * self._batch_events, MAX_TAKE)
                     items = list(itertools.islice(iter(self._next, None), most))
                     # between here and `_inflight.update` an event taken from the queue is in
                     # neither: counted here, `backlog` does not read 0 while it is on its way

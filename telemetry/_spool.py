@@ -145,10 +145,10 @@ class Spool:
             self._exhausted.add(finished)
             self._forget_if_done(finished)
 
-    def done(self, segment: int) -> None:
-        """One line taken from `segment` is safely elsewhere now."""
-        self._taken[segment] -= 1
-        self.pending -= 1
+    def done(self, segment: int, lines: int = 1) -> None:
+        """Lines taken from `segment` are safely elsewhere now."""
+        self._taken[segment] -= lines
+        self.pending -= lines
         self._forget_if_done(segment)
 
     def _forget_if_done(self, segment: int) -> None:
