@@ -10,6 +10,7 @@ refuses (a field of another type) is found by halving the batch and set aside al
 `health_seconds` the bridge writes its own point (`bridge` measurement): counters, spool size
 and lag.
 
+A message carries one event or a publisher's batch of them, one a line, each judged on its own.
 Events carry their publisher's id and number (`publisher`, `seq`): the bridge drops a number it
 has already stored (a duplicate delivery), counts the numbers that never came (gaps, e.g. a
 broker that dropped messages), writes one `sequence` point per publisher (tags `bridge`,

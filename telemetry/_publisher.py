@@ -2,16 +2,16 @@
 
 `publish()` only appends to a bounded in-memory queue, or, when the broker is unreachable, the
 queue is full or older events wait on disk, to a disk spool (`Spool`). A sender thread runs
-paho's network loop itself (reconnecting with backoff; no second network thread to contend
-with, each PUBLISH written at once) and, between turns, hands paho the events: first the queue,
-then the spool, in order, at most `max_inflight` messages at a time; an idle sender looks for
-new events every `IDLE_WAIT`. Events waiting together go together: one message carries up to
-`batch_events` events of one topic, one JSON object a line (a message of one event is that
-event's JSON, as before), so the broker, paho and the bridge pay per message, not per event.
-paho keeps unacknowledged QoS 1 messages only in memory, so a spooled line leaves the spool only
-at its PUBACK, and on `close()` whatever is still in memory or unacknowledged is written to the
-front of the spool: the next start sends it again (the bridge drops numbers it has stored, and
-a point written twice lands on itself).
+paho's network loop itself (reconnecting with backoff; no second network thread to contend with,
+each PUBLISH written at once) and, between turns, hands paho the events: first the queue, then
+the spool, in order, about `max_inflight` messages at a time (a turn's events split by topic may
+go one message a topic over); an idle sender looks for new events every `IDLE_WAIT`. Events
+waiting together go together: one message carries up to `batch_events` events of one topic, one
+JSON object a line (a message of one event is that event's JSON, as before), so the broker, paho
+and the bridge pay per message, not per event. paho keeps unacknowledged QoS 1 messages only in
+memory, so a spooled line leaves the spool only at its PUBACK, and on `close()` whatever is
+still in memory or unacknowledged is written to the front of the spool: the next start sends it
+again (the bridge drops numbers it has stored, and a point written twice lands on itself).
 
 Each event is numbered when it is published (`PublisherNumbers`, kept in the spool directory:
 the numbering continues across restarts) and carries `publisher` and `seq` in its payload, so
