@@ -11,14 +11,12 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 
-import paho.mqtt.client as mqtt
 import pytest
-from paho.mqtt.enums import CallbackAPIVersion
 
 from telemetry import Bridge, InfluxClient, events_filter
 from telemetry._points import numbered_json
 from tests.fixtures.telemetry import Listener, Mosquitto, point_ids, running, wait_until
-from tests.telemetry.test_loss import sequence_point, stored_numbers
+from tests.telemetry.test_loss import raw_client, sequence_point, stored_numbers
 from tests.telemetry.test_publisher import ROOT, make_sink
 from willay.config import Settings
 from willay.events import Event
@@ -73,11 +71,7 @@ def test_the_bridge_judges_every_event_of_a_batch_on_its_own(
         lines = [numbered_json(events[n], publisher="batcher", seq=n).encode() for n in numbers]
         return b"\n".join(lines[:1] + ([extra] if extra else []) + lines[1:])
 
-    host, port = mqtt_url.removeprefix("mqtt://").split(":")
-    raw = mqtt.Client(CallbackAPIVersion.VERSION2)
-    raw.connect(host, int(port))
-    raw.loop_start()
-    with running(Bridge.from_settings(settings)) as bridge:
+    with raw_client(mqtt_url) as raw, running(Bridge.from_settings(settings)) as bridge:
         wait_until(bridge.ready.is_set, what="the bridge to subscribe")
         for payload in (
             batch(1, 2, 3),
@@ -89,8 +83,6 @@ def test_the_bridge_judges_every_event_of_a_batch_on_its_own(
             raw.publish(topic, payload, qos=1).wait_for_publish(5)
         wait_until(lambda: bridge.stats.received == 12, what="every line")
         wait_until(lambda: sequence_point(influx, "batcher").get("missing") == 2, what="the gap")
-    raw.disconnect()
-    raw.loop_stop()
 
     assert stored_numbers(influx, "batcher") == [1, 2, 3, 4, 7, 8, 9, 10]
     assert sorted(point_ids(influx)) == sorted(events[n].id for n in (1, 2, 3, 4, 7, 8, 9, 10))

@@ -8,11 +8,13 @@ and InfluxDB holding each event once.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -64,6 +66,20 @@ def wait_for_hole(influx: InfluxClient, publisher: str, *, last: int, what: str)
     )
 
 
+@contextlib.contextmanager
+def raw_client(url: str) -> Iterator[mqtt.Client]:
+    """A plain paho client on the broker, for messages no `MqttEventSink` would send."""
+    host, port = url.removeprefix("mqtt://").split(":")
+    raw = mqtt.Client(CallbackAPIVersion.VERSION2)
+    raw.connect(host, int(port))
+    raw.loop_start()
+    try:
+        yield raw
+    finally:
+        raw.disconnect()
+        raw.loop_stop()
+
+
 def publish_and_drain(sink: MqttEventSink, events: list[Event]) -> None:
     for event in events:
         sink.publish(event)
@@ -110,11 +126,7 @@ def test_a_repeated_delivery_is_dropped_and_counted(
 ) -> None:
     root = telemetry_settings.mqtt_topic_root
     events = [hop(n) for n in range(3)]
-    host, port = mqtt_url.removeprefix("mqtt://").split(":")
-    raw = mqtt.Client(CallbackAPIVersion.VERSION2)
-    raw.connect(host, int(port))
-    raw.loop_start()
-    with running(Bridge.from_settings(telemetry_settings)) as bridge:
+    with raw_client(mqtt_url) as raw, running(Bridge.from_settings(telemetry_settings)) as bridge:
         wait_until(bridge.ready.is_set, what="the bridge to subscribe")
         # a publisher that did not hear the broker's acknowledgement sends 2 again, then 5
         for seq, event in ((1, events[0]), (2, events[1]), (2, events[1]), (5, events[2])):
@@ -122,8 +134,6 @@ def test_a_repeated_delivery_is_dropped_and_counted(
             raw.publish(f"{root}/v1/events/ussd/hop", payload, qos=1).wait_for_publish(5)
         wait_until(lambda: bridge.stats.received == 4, what="all four deliveries")
         wait_until(lambda: sequence_point(influx, "retrier").get("missing") == 2, what="the hole")
-    raw.disconnect()
-    raw.loop_stop()
     assert sorted(point_ids(influx)) == sorted(e.id for e in events)  # each event once
     assert stored_numbers(influx, "retrier") == [1, 2, 5]
     point = sequence_point(influx, "retrier")
