@@ -121,8 +121,8 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def own_broker(kind: str, workdir: Path) -> Iterator[str]:
-    """A Mosquitto of the bench's own on a free port, configured as `kind`; its URL."""
+def own_broker(kind: str, workdir: Path) -> Iterator[tuple[str, int]]:
+    """A Mosquitto of the bench's own on a free port, configured as `kind`; its URL and pid."""
     binary = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
     port = free_port()
     workdir.mkdir(parents=True, exist_ok=True)
@@ -136,7 +136,7 @@ def own_broker(kind: str, workdir: Path) -> Iterator[str]:
             if time.monotonic() > deadline:
                 raise SystemExit(f"mosquitto did not start on port {port}")
             time.sleep(0.05)
-        yield f"mqtt://127.0.0.1:{port}"
+        yield f"mqtt://127.0.0.1:{port}", broker.pid
     finally:
         broker.terminate()
         broker.wait(timeout=10)
@@ -229,7 +229,7 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def throughput(settings: Settings, events: int, bridge_pid: int) -> dict[str, float]:
+def throughput(settings: Settings, events: int, pids: dict[str, int]) -> dict[str, float]:
     """Publish `events` as fast as possible; what the bridge and InfluxDB say arrived, and when.
 
     Once the publisher has handed everything to the broker and the bridge's count has not moved
@@ -241,7 +241,8 @@ def throughput(settings: Settings, events: int, bridge_pid: int) -> dict[str, fl
     # a publisher of its own (its own spool): its numbers are this burst's alone
     sink = connected_sink(settings.model_copy(update={"spool_dir": settings.spool_dir / "burst"}))
     publisher = sink.publisher
-    cpu_bridge, cpu_publisher = cpu_seconds(bridge_pid), time.process_time()
+    cpu_before = {name: cpu_seconds(pid) for name, pid in pids.items()}
+    cpu_publisher = time.process_time()
     start = time.perf_counter()
     wall = time.time()
     for event in burst:
@@ -258,7 +259,8 @@ def throughput(settings: Settings, events: int, bridge_pid: int) -> dict[str, fl
         elif time.monotonic() - still > STALL_SECONDS:
             break
     done = (view["time"] or time.time()) - wall
-    cpu_bridge = cpu_seconds(bridge_pid) - cpu_bridge  # with the polling's idle turns
+    # the bridge's and the broker's with the polling's idle turns
+    cpu = {f"cpu_{name}": cpu_seconds(pid) - cpu_before[name] for name, pid in pids.items()}
     cpu_publisher = time.process_time() - cpu_publisher
     sink.publish(sample_event(events))  # the marker: the next number after the burst
     deadline = time.monotonic() + STALL_SECONDS
@@ -276,7 +278,7 @@ def throughput(settings: Settings, events: int, bridge_pid: int) -> dict[str, fl
         "lost_in_influx": lost_in_influx,
         "copies": copies,
         "cpu_publisher": cpu_publisher,
-        "cpu_bridge": cpu_bridge,
+        **cpu,
     }
 
 
@@ -315,7 +317,8 @@ def latency_figures(settings: Settings, sessions: int, tmp: Path) -> None:
     print(f"  added by MQTT publishing: {added * 1000:+.0f} us per hop (mean)")
 
 
-def run(args: argparse.Namespace, mqtt_url: str, tmp: Path) -> None:
+def run(args: argparse.Namespace, broker: tuple[str, int | None], tmp: Path) -> None:
+    mqtt_url, broker_pid = broker
     run_id = uuid.uuid4().hex[:8]
     settings = Settings(
         environment=Environment.testing,
@@ -336,7 +339,8 @@ def run(args: argparse.Namespace, mqtt_url: str, tmp: Path) -> None:
         print(f"telemetry bench: broker {mqtt_url} ({args.broker}), InfluxDB {args.influx_url}")
         if args.sessions:
             latency_figures(settings, args.sessions, tmp)
-        figures = throughput(settings, args.events, bridge.pid)
+        pids = {"bridge": bridge.pid} | ({"broker": broker_pid} if broker_pid else {})
+        figures = throughput(settings, args.events, pids)
         batch = args.batch or settings.bridge_batch_size
         print(f"throughput, {args.events} events, bridge batch {batch}:")
         published = figures["published"]
@@ -346,8 +350,13 @@ def run(args: argparse.Namespace, mqtt_url: str, tmp: Path) -> None:
         load = os.getloadavg()[0]
         print(
             f"  CPU per event: publisher {figures['cpu_publisher'] / args.events * 1e6:.1f} us, "
-            f"bridge {figures['cpu_bridge'] / args.events * 1e6:.1f} us "
-            f"({os.cpu_count()} cores, load average {load:.1f})"
+            f"bridge {figures['cpu_bridge'] / args.events * 1e6:.1f} us"
+            + (
+                f", broker {figures['cpu_broker'] / args.events * 1e6:.1f} us"
+                if "cpu_broker" in figures
+                else ""
+            )
+            + f" ({os.cpu_count()} cores, load average {load:.1f})"
         )
         print(
             f"  the bridge: {int(figures['missing'])} missing, "
@@ -360,7 +369,7 @@ def run(args: argparse.Namespace, mqtt_url: str, tmp: Path) -> None:
     finally:
         bridge.terminate()
         bridge.wait(timeout=30)
-        influx._call("POST", "/query", {"q": f'DROP DATABASE "{influx.database}"'})
+        influx.drop_database()
 
 
 def main() -> None:
@@ -382,10 +391,10 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         if args.broker in BROKER_CONFIGS:
-            with own_broker(args.broker, Path(tmp) / "broker") as url:
-                run(args, url, Path(tmp))
+            with own_broker(args.broker, Path(tmp) / "broker") as url_pid:
+                run(args, url_pid, Path(tmp))
         else:
-            run(args, args.broker, Path(tmp))
+            run(args, (args.broker, None), Path(tmp))
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ from telemetry._influx import InfluxClient
 from telemetry._mqtt import Broker
 from telemetry._points import (
     NumberedEvent,
+    decode_batch,
     decode_message,
     event_from_row,
     event_to_line,
@@ -31,6 +32,7 @@ __all__ = [
     "PublisherNumbers",
     "SequenceTracker",
     "Spool",
+    "decode_batch",
     "decode_message",
     "event_from_row",
     "event_to_line",

@@ -10,6 +10,7 @@ refuses (a field of another type) is found by halving the batch and set aside al
 `health_seconds` the bridge writes its own point (`bridge` measurement): counters, spool size
 and lag.
 
+A message carries one event or a publisher's batch of them, one a line, each judged on its own.
 Events carry their publisher's id and number (`publisher`, `seq`): the bridge drops a number it
 has already stored (a duplicate delivery), counts the numbers that never came (gaps, e.g. a
 broker that dropped messages), writes one `sequence` point per publisher (tags `bridge`,
@@ -31,6 +32,7 @@ import queue
 import socket
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -40,7 +42,7 @@ import paho.mqtt.client as mqtt
 from telemetry._errors import InfluxRejected, InfluxUnavailable, MalformedEvent
 from telemetry._influx import InfluxClient
 from telemetry._mqtt import KEEPALIVE, Broker, connect_properties, make_client
-from telemetry._points import MEASUREMENT, decode_message, event_to_line
+from telemetry._points import MEASUREMENT, decode_batch, event_to_line
 from telemetry._sequence import (
     GIVE_UP_SECONDS,
     SequenceTracker,
@@ -79,11 +81,24 @@ class BridgeStats:
     lag_ms: float = 0.0
 
 
+class _Job(NamedTuple):
+    """What the store thread does with one batch: write `lines`, then save the tracker's
+    `state` (as it was once the batch was checked: no number not yet stored), then send the
+    note and the acknowledgements; with `health`, the bridge's own point goes with the lines."""
+
+    lines: list[str]
+    state: str | None
+    note: bytes | None = None
+    acks: Sequence[int] = ()
+    health: bool = False
+
+
 class _Message(NamedTuple):
     mid: int
     qos: int
     topic: str
     payload: bytes
+    events: int  # lines: a publisher sends up to a batch of events in one message
 
 
 class Bridge:
@@ -120,8 +135,10 @@ class Bridge:
         self._retry_at = 0.0
         self._lag_ms = 0.0
         self._pending: list[_Message] = []
-        self._batches: queue.Queue[list[_Message] | None] = queue.Queue(maxsize=1)
-        self._acks: collections.deque[list[int]] = collections.deque()
+        self._pending_events = 0
+        self._jobs: queue.Queue[_Job | None] = queue.Queue(maxsize=1)
+        self._dead_letter_lock = threading.Lock()
+        self._acks: collections.deque[Sequence[int]] = collections.deque()
         self._outbox: collections.deque[bytes] = collections.deque()
         self._notes = notes_topic(topic_root, group)
         self._failure: BaseException | None = None
@@ -162,9 +179,11 @@ class Bridge:
     def run(self, stop: threading.Event) -> None:
         """Bridge until `stop` is set, then store what was received and disconnect.
 
-        This thread runs paho's network loop (between batches: no network thread of paho's) and
-        writes the acknowledgements; a second thread stores each batch (checks, writes, spools)
-        while the next one arrives, and hands back what may be acknowledged.
+        This thread runs paho's network loop (between batches: no network thread of paho's),
+        checks each batch (decodes, drops duplicates, counts gaps, builds the points) and writes
+        the acknowledgements; a second thread stores each checked batch (writes to InfluxDB or
+        spools, saves the tracker's state) while the next one arrives and is checked, and hands
+        back what may be acknowledged.
         """
         self._client.connect_async(
             self.broker.host,
@@ -179,14 +198,19 @@ class Bridge:
         self.influx.create_database()
         storing = threading.Thread(target=self._store_loop, name="willay-bridge-store")
         storing.start()
+        next_health = time.monotonic()
         try:
             while not stop.is_set():
-                self._hand_over(self._collect(stop), storing)
+                self._hand_over(self._check(self._collect(stop)), storing)
                 self._send_acks()
+                if time.monotonic() >= next_health:
+                    self._hand_over(self._health_job(), storing)
+                    next_health = time.monotonic() + self.health_seconds
             while self._pending:
-                self._hand_over(self._collect(stop), storing)
+                self._hand_over(self._check(self._collect(stop)), storing)
+            self._hand_over(self._health_job(), storing)
         finally:
-            self._batches.put(None)
+            self._jobs.put(None)
             storing.join()
             self._send_acks()
             self._stopping = True
@@ -196,13 +220,13 @@ class Bridge:
         if self._failure is not None:
             raise self._failure
 
-    def _hand_over(self, batch: list[_Message], storing: threading.Thread) -> None:
-        """Queue a batch for the store thread, keeping the connection served while it is busy."""
-        if not batch:
+    def _hand_over(self, job: _Job | None, storing: threading.Thread) -> None:
+        """Queue a job for the store thread, sending acknowledgements while it is busy."""
+        if job is None:
             return
         while storing.is_alive():
             try:
-                self._batches.put(batch, timeout=NETWORK_WAIT)
+                self._jobs.put(job, timeout=NETWORK_WAIT)
                 return
             except queue.Full:
                 self._send_acks()
@@ -216,41 +240,55 @@ class Bridge:
             self._client.ack_all(self._acks.popleft())
 
     def _store_loop(self) -> None:
-        """The store thread: batches, spooled points to send again, health points."""
-        next_health = time.monotonic()
+        """The store thread: checked batches and health points, spooled points to send again."""
         try:
-            while (batch := self._next_batch()) is not None:
-                self._flush(batch)
+            while (job := self._next_job()) is not None:
+                self._commit(job)
                 self._drain_spool()
-                if time.monotonic() >= next_health:
-                    self._store(self._sequence_lines() + [self._health_line()])
-                    next_health = time.monotonic() + self.health_seconds
-            self._store(self._sequence_lines() + [self._health_line()])
         except BaseException as exc:
             self._failure = exc
             log.exception("the bridge's store thread failed")
 
-    def _next_batch(self) -> list[_Message] | None:
+    def _next_job(self) -> _Job | None:
         try:
-            return self._batches.get(timeout=self.batch_seconds)
+            return self._jobs.get(timeout=self.batch_seconds)
         except queue.Empty:
-            return []
+            return _Job(lines=[], state=None)
+
+    def _commit(self, job: _Job) -> None:
+        """Store a job's lines, save the tracker's state, then let its messages be acknowledged."""
+        if job.acks:
+            log.debug("storing %d event(s)", len(job.lines))
+        self._store(job.lines + [self._health_line()] if job.health else job.lines)
+        if job.state is not None:
+            self.sequences.write(job.state)
+        if job.note is not None:
+            self._outbox.append(job.note)
+        if job.acks:
+            self._acks.append(job.acks)
 
     def _collect(self, stop: threading.Event) -> list[_Message]:
-        """Run the network loop until a batch is full or `batch_seconds` pass; take the batch."""
+        """Run the network loop until `batch_size` events wait or `batch_seconds` pass; take
+        messages holding about `batch_size` events (at least one message)."""
         deadline = time.monotonic() + self.batch_seconds
-        while len(self._pending) < self.batch_size and not stop.is_set():
+        while self._pending_events < self.batch_size and not stop.is_set():
             left = deadline - time.monotonic()
             if left <= 0:
                 break
             self._client.serve(min(left, NETWORK_WAIT))
-        batch = self._pending[: self.batch_size]
-        del self._pending[: self.batch_size]
+        taken, events = 0, 0
+        for message in self._pending:
+            if taken and events + message.events > self.batch_size:
+                break
+            taken, events = taken + 1, events + message.events
+        batch = self._pending[:taken]
+        del self._pending[:taken]
+        self._pending_events -= events
         return batch
 
     # -- paho callbacks (from `serve`) --------------------------------------------------------
 
-    def _on_connect(
+    def _on_connect(  # noqa: PLR0917 - paho calls it positionally
         self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, props: Any
     ) -> None:
         if reason.is_failure:
@@ -260,7 +298,7 @@ class Bridge:
         resumed = "resumed" if flags.session_present else "new"
         log.info("bridge connected to %s as %s (%s session)", self.broker, self.client_id, resumed)
 
-    def _on_subscribe(
+    def _on_subscribe(  # noqa: PLR0917 - paho calls it positionally
         self, client: mqtt.Client, userdata: Any, mid: int, reasons: Any, props: Any
     ) -> None:
         if any(reason.is_failure for reason in reasons):
@@ -269,49 +307,60 @@ class Bridge:
         log.info("bridge subscribed to %s", shared_filter(self.group, self.topic_root))
         self.ready.set()
 
-    def _on_disconnect(
+    def _on_disconnect(  # noqa: PLR0917 - paho calls it positionally
         self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, props: Any
     ) -> None:
         self.ready.clear()
         if not self._stopping:
             log.warning("bridge lost the broker %s: %s", self.broker, reason)
 
-    def _on_message(self, mid: int, qos: int, topic: bytes, payload: bytes) -> None:
-        self._pending.append(_Message(mid, qos, topic.decode("utf-8", "replace"), payload))
+    def _on_message(self, payload: bytes, *, topic: bytes, mid: int, qos: int) -> None:
+        events = payload.count(b"\n") + 1
+        self._pending.append(_Message(mid, qos, topic.decode("utf-8", "replace"), payload, events))
+        self._pending_events += events
 
     # -- storing ------------------------------------------------------------------------------
 
-    def _flush(self, batch: list[_Message]) -> None:
-        """Store a batch of messages, then hand every one back to be acknowledged."""
+    def _check(self, batch: list[_Message]) -> _Job | None:
+        """A batch's events as points, duplicates dropped and numbers counted, with what to
+        save and acknowledge once they are stored; None for no messages."""
         if not batch:
-            return
+            return None
         lines = []
         stored: dict[str, list[int]] = collections.defaultdict(list)
         for message in batch:
             if message.topic == self._notes:
                 self._take_note(message.payload)
                 continue
-            self.stats.received += 1
-            try:
-                event = decode_message(self.topic_root, message.topic, message.payload)
-            except MalformedEvent as exc:
-                self.stats.malformed += 1
-                log.warning("malformed message on %s set aside: %s", message.topic, exc.message)
-                text = message.payload.decode("utf-8", "replace")
-                self._set_aside(topic=message.topic, reason=exc.message, payload=text)
-                continue
-            if event.publisher and event.seq:
-                if not self.sequences.check(event.publisher, event.seq):
-                    self.stats.duplicates += 1
+            for event in decode_batch(message.topic, message.payload, root=self.topic_root):
+                self.stats.received += 1
+                if isinstance(event, tuple):
+                    line, problem = event
+                    self._set_malformed(message.topic, payload=line, exc=problem)
                     continue
-                stored[event.publisher].append(event.seq)
-            lines.append(event_to_line(event))
-        log.debug("storing %d event(s)", len(lines))
-        self._store(lines)
-        self.sequences.save()
-        if stored:
-            self._outbox.append(encode_note(self.client_id, stored))
-        self._acks.append([message.mid for message in batch if message.qos == 1])
+                if event.publisher and event.seq:
+                    if not self.sequences.check(event.publisher, event.seq):
+                        self.stats.duplicates += 1
+                        continue
+                    stored[event.publisher].append(event.seq)
+                lines.append(event_to_line(event))
+        return _Job(
+            lines=lines,
+            state=self.sequences.snapshot(),
+            note=encode_note(self.client_id, stored) if stored else None,
+            acks=[message.mid for message in batch if message.qos == 1],
+        )
+
+    def _health_job(self) -> _Job:
+        """The `sequence` points of the publishers that moved, and the bridge's own point."""
+        lines = self._sequence_lines()
+        return _Job(lines=lines, state=self.sequences.snapshot(), health=True)
+
+    def _set_malformed(self, topic: str, *, payload: bytes, exc: MalformedEvent) -> None:
+        self.stats.malformed += 1
+        log.warning("malformed message on %s set aside: %s", topic, exc.message)
+        text = payload.decode("utf-8", "replace")
+        self._set_aside(topic=topic, reason=exc.message, payload=text)
 
     def _take_note(self, payload: bytes) -> None:
         """Another bridge of the group stored these numbers: they are not missing."""
@@ -401,7 +450,7 @@ class Bridge:
             "reason": reason,
             "payload": payload,
         }
-        with self.dead_letter.open("a", encoding="utf-8") as f:
+        with self._dead_letter_lock, self.dead_letter.open("a", encoding="utf-8") as f:
             f.write(json.dumps(record, ensure_ascii=False) + "\n")
             f.flush()
             os.fsync(f.fileno())

@@ -78,7 +78,7 @@ class InfluxClient:
         return f"{self.url} database {self.database}"
 
     def _call(
-        self, method: str, path: str, params: dict[str, str], body: bytes | None = None
+        self, method: str, path: str, *, params: dict[str, str], body: bytes | None = None
     ) -> bytes:
         request = urllib.request.Request(
             f"{self.url}{path}?{urlencode(params)}",
@@ -89,7 +89,8 @@ class InfluxClient:
         )
         try:
             with urllib.request.urlopen(request, timeout=self.timeout) as response:
-                return response.read()
+                answer: bytes = response.read()
+                return answer
         except urllib.error.HTTPError as exc:
             detail = _error_detail(exc)
             if exc.code == 400:
@@ -101,17 +102,18 @@ class InfluxClient:
 
     def ping(self) -> None:
         """Return if InfluxDB answers, else raise `InfluxUnavailable`."""
-        self._call("GET", "/ping", {})
+        self._call("GET", "/ping", params={})
 
     def write(self, lines: Sequence[str]) -> None:
         """Write points in line protocol (nanosecond timestamps) in one request."""
         if lines:
             body = "\n".join(lines).encode()
-            self._call("POST", "/write", {"db": self.database, "precision": "ns"}, body)
+            self._call("POST", "/write", params={"db": self.database, "precision": "ns"}, body=body)
 
     def query(self, statement: str) -> list[dict[str, Any]]:
         """The series of one InfluxQL SELECT/SHOW statement, times in nanoseconds."""
-        raw = self._call("GET", "/query", {"db": self.database, "q": statement, "epoch": "ns"})
+        params = {"db": self.database, "q": statement, "epoch": "ns"}
+        raw = self._call("GET", "/query", params=params)
         results = json.loads(raw).get("results", [{}])
         if results and "error" in results[0]:
             raise InfluxRejected(f"query failed: {results[0]['error']}")
@@ -121,7 +123,7 @@ class InfluxClient:
         """`CREATE DATABASE` where the server allows it (1.x); False where it does not."""
         try:
             raw = self._call(
-                "POST", "/query", {"q": f"CREATE DATABASE {quote_ident(self.database)}"}
+                "POST", "/query", params={"q": f"CREATE DATABASE {quote_ident(self.database)}"}
             )
         except (InfluxRejected, InfluxUnavailable) as exc:
             log.info("database %s not created (%s); assuming it exists", self.database, exc)
@@ -131,6 +133,10 @@ class InfluxClient:
             log.info("database %s not created: %s", self.database, results[0]["error"])
             return False
         return True
+
+    def drop_database(self) -> None:
+        """`DROP DATABASE`, for benchmarks and tests that made their own."""
+        self._call("POST", "/query", params={"q": f"DROP DATABASE {quote_ident(self.database)}"})
 
 
 def _error_detail(exc: urllib.error.HTTPError) -> str:

@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import socket
 import ssl
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Literal, Protocol
 from urllib.parse import unquote, urlsplit
 
 import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
@@ -27,7 +28,7 @@ log = logging.getLogger(__name__)
 
 KEEPALIVE = 30
 PUBACK_SUCCESS = ReasonCode(PacketTypes.PUBACK)  # a PUBACK of two bytes: success, no properties
-NO_PROPERTIES = Properties(PacketTypes.PUBACK)
+NO_PROPERTIES = Properties(PacketTypes.PUBACK)  # type: ignore[no-untyped-call]
 RECV_CHUNK = 1 << 16
 
 
@@ -69,7 +70,10 @@ class Broker:
         return f"{'mqtts' if self.tls else 'mqtt'}://{self.host}:{self.port}"
 
 
-RawMessageHandler = Callable[[int, int, bytes, bytes], None]
+class RawMessageHandler(Protocol):
+    """Takes an incoming PUBLISH as it came: its payload, topic, message id and QoS."""
+
+    def __call__(self, payload: bytes, *, topic: bytes, mid: int, qos: int) -> None: ...
 
 
 class MqttClient(mqtt.Client):
@@ -84,7 +88,7 @@ class MqttClient(mqtt.Client):
     take waits for the next turn (`want_write`).
 
     With `on_raw_message` set, an incoming QoS 0 or 1 PUBLISH goes to it as
-    `(mid, qos, topic, payload)`, its MQTT 5 properties skipped: paho's message object and
+    `(payload, topic=, mid=, qos=)`, its MQTT 5 properties skipped: paho's message object and
     properties parsing cost more than everything else the bridge does with a message. It is
     acknowledged as paho would (`manual_ack`: by the caller). A plain successful PUBACK (two
     bytes) is taken without paho decoding a reason code and properties object for it.
@@ -99,14 +103,14 @@ class MqttClient(mqtt.Client):
     _unsent: bytearray | None = None  # gathered, not yet taken by the socket
     on_raw_message: RawMessageHandler | None = None
     backoff: tuple[float, float] = (1.0, 60.0)  # seconds between reconnects: first, longest
-    _reconnect_delay: float = 0.0
-    _reconnect_at: float = 0.0
+    _backoff_delay: float = 0.0
+    _backoff_until: float = 0.0
 
     def serve(self, timeout: float) -> None:
         """One turn of the network loop in the caller's thread (for use without paho's thread):
         reads, writes, keeps alive, and while there is no connection, reconnects with backoff."""
         if self.socket() is None:
-            wait = self._reconnect_at - time.monotonic()
+            wait = self._backoff_until - time.monotonic()
             if wait > 0:
                 time.sleep(min(timeout, wait))
                 return
@@ -114,19 +118,19 @@ class MqttClient(mqtt.Client):
                 self.reconnect()
             except OSError as exc:
                 low, high = self.backoff
-                self._reconnect_delay = min(high, max(low, self._reconnect_delay * 2))
-                self._reconnect_at = time.monotonic() + self._reconnect_delay
+                self._backoff_delay = min(high, max(low, self._backoff_delay * 2))
+                self._backoff_until = time.monotonic() + self._backoff_delay
                 log.warning(
                     "broker %s:%s unreachable (%s); retrying in %.1f s",
                     self.host,
                     self.port,
                     exc,
-                    self._reconnect_delay,
+                    self._backoff_delay,
                 )
                 return
         self._loop(timeout)  # not `loop()`: it makes the wake-up socket pair paho's thread needs
         if self.is_connected():
-            self._reconnect_delay = 0.0
+            self._backoff_delay = 0.0
 
     def _sock_recv(self, bufsize: int) -> bytes:
         if self._rpos >= len(self._rbuf):
@@ -135,13 +139,13 @@ class MqttClient(mqtt.Client):
         self._rpos += len(data)
         return data
 
-    def loop_read(self, max_packets: int = 1) -> mqtt.MQTTErrorCode:
+    def loop_read(self, max_packets: int = 1) -> MQTTErrorCode:
         rc = super().loop_read(max_packets)
-        while rc == mqtt.MQTTErrorCode.MQTT_ERR_SUCCESS and self._rpos < len(self._rbuf):
+        while rc == MQTTErrorCode.MQTT_ERR_SUCCESS and self._rpos < len(self._rbuf):
             rc = super().loop_read(max_packets)
         return rc
 
-    def _handle_publish(self) -> mqtt.MQTTErrorCode:
+    def _handle_publish(self) -> MQTTErrorCode:
         header, packet = self._in_packet["command"], self._in_packet["packet"]
         qos = (header & 0x06) >> 1
         handler = self.on_raw_message
@@ -162,10 +166,10 @@ class MqttClient(mqtt.Client):
             if not byte & 0x80:
                 break
         with self._in_callback_mutex:
-            handler(mid, qos, topic, bytes(packet[pos + length :]))
+            handler(bytes(packet[pos + length :]), topic=topic, mid=mid, qos=qos)
         if qos and not self._manual_ack:
             return self._send_puback(mid)
-        return mqtt.MQTTErrorCode.MQTT_ERR_SUCCESS
+        return MQTTErrorCode.MQTT_ERR_SUCCESS
 
     def ack_all(self, mids: Iterable[int]) -> None:
         """Acknowledge QoS 1 messages (`manual_ack`) with one write: PUBACKs back to back."""
@@ -173,7 +177,7 @@ class MqttClient(mqtt.Client):
         if packet:
             self._packet_queue(mqtt.PUBACK, packet, 0, 0)
 
-    def _handle_pubackcomp(self, cmd: Literal["PUBACK", "PUBCOMP"]) -> mqtt.MQTTErrorCode:
+    def _handle_pubackcomp(self, cmd: Literal["PUBACK", "PUBCOMP"]) -> MQTTErrorCode:
         packet = self._in_packet["packet"]
         if cmd != "PUBACK" or len(packet) != 2:  # not a plain success: paho decodes it
             return super()._handle_pubackcomp(cmd)
@@ -181,7 +185,7 @@ class MqttClient(mqtt.Client):
         with self._out_message_mutex:
             if mid in self._out_messages:
                 return self._do_on_publish(mid, PUBACK_SUCCESS, NO_PROPERTIES)
-        return mqtt.MQTTErrorCode.MQTT_ERR_SUCCESS
+        return MQTTErrorCode.MQTT_ERR_SUCCESS
 
     def _sock_send(self, buf: bytes | bytearray) -> int:
         if self._gather is None:
@@ -189,7 +193,7 @@ class MqttClient(mqtt.Client):
         self._gather += buf
         return len(buf)
 
-    def _packet_write(self) -> mqtt.MQTTErrorCode:
+    def _packet_write(self) -> MQTTErrorCode:
         unsent = self._unsent = self._unsent or bytearray()
         self._gather = unsent  # after what an earlier turn left, in order
         try:
@@ -200,25 +204,26 @@ class MqttClient(mqtt.Client):
             try:
                 sent = super()._sock_send(unsent)
             except BlockingIOError:
-                return mqtt.MQTTErrorCode.MQTT_ERR_AGAIN
+                return MQTTErrorCode.MQTT_ERR_AGAIN
             except OSError:
-                return mqtt.MQTTErrorCode.MQTT_ERR_CONN_LOST
+                return MQTTErrorCode.MQTT_ERR_CONN_LOST
             del unsent[:sent]
         return rc
 
     def want_write(self) -> bool:
         return bool(self._unsent) or super().want_write()
 
-    def reconnect(self) -> mqtt.MQTTErrorCode:
+    def reconnect(self) -> MQTTErrorCode:
         self._unsent, self._rbuf, self._rpos = None, b"", 0  # bytes of the last connection
         return super().reconnect()
 
     def _sock_close(self) -> None:
         unsent, self._unsent = self._unsent, None
-        if unsent and self._sock is not None:  # e.g. a DISCONNECT gathered just before
+        sock = self._sock
+        if unsent and isinstance(sock, socket.socket):  # e.g. a DISCONNECT gathered just before
             with contextlib.suppress(OSError):
-                self._sock.settimeout(1.0)
-                self._sock.sendall(unsent)
+                sock.settimeout(1.0)
+                sock.sendall(unsent)
         self._rbuf, self._rpos = b"", 0
         super()._sock_close()
 
@@ -259,7 +264,7 @@ def connect_properties(
     *, session_expiry: int = 0, receive_maximum: int | None = None
 ) -> Properties:
     """CONNECT properties: how long the broker keeps the session, how many messages in flight."""
-    properties = Properties(PacketTypes.CONNECT)
+    properties = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
     if session_expiry:
         properties.SessionExpiryInterval = session_expiry
     if receive_maximum is not None:

@@ -15,6 +15,7 @@ overwrites it, which is the dedupe) and two events of the same microsecond stay 
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import functools
 import json
@@ -24,7 +25,7 @@ import zlib
 from collections.abc import Mapping
 from typing import Any
 
-from pydantic import Field, ValidationError
+from pydantic import Field, TypeAdapter, ValidationError
 
 from telemetry._errors import MalformedEvent
 from telemetry._topics import parse_event_topic
@@ -34,6 +35,7 @@ __all__ = [
     "DATA_TAGS",
     "MEASUREMENT",
     "NumberedEvent",
+    "decode_batch",
     "decode_message",
     "event_from_row",
     "event_to_line",
@@ -53,6 +55,7 @@ ESCAPE_PREFIX = "data."
 RESERVED = frozenset({*EVENT_TAGS, *EVENT_FIELDS, "time"})
 EXACT_FLOAT = 2**53
 EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+MICROSECOND = dt.timedelta(microseconds=1)
 PHONE = re.compile(r"^\+?\d{8,15}$")
 
 _TAG_ESCAPES = str.maketrans({",": r"\,", "=": r"\=", " ": r"\ ", "\n": " ", "\r": " ", "\\": "/"})
@@ -74,9 +77,7 @@ def numbered_json(event: Event, *, publisher: str, seq: int) -> str:
 def timestamp_ns(event: Event) -> int:
     """The point's time: the event's microsecond in nanoseconds plus a tie-breaker from its id."""
     ts = event.ts if event.ts.tzinfo else event.ts.replace(tzinfo=dt.UTC)
-    since = ts - EPOCH
-    micros = (since.days * 86_400 + since.seconds) * 1_000_000 + since.microseconds
-    return micros * 1000 + zlib.crc32(event.id.encode()) % 1000
+    return (ts - EPOCH) // MICROSECOND * 1000 + zlib.crc32(event.id.encode()) % 1000
 
 
 def _string(value: str) -> str:
@@ -113,9 +114,17 @@ def _data_field(key: str, value: Any) -> str | None:
     return f"{(JSON_PREFIX + key).translate(_KEY_ESCAPES)}={_string(text)}"
 
 
+@functools.lru_cache(maxsize=4096)
+def _tag_set(tags: tuple[tuple[str, str], ...]) -> str:
+    """Tags in line protocol, sorted by key, blank ones left out; the combinations are few."""
+    return "".join(
+        f",{key}={escaped}" for key, value in sorted(tags) if (escaped := _tag_value(value))
+    )
+
+
 def event_to_line(event: Event | NumberedEvent) -> str:
     """The event as one line of InfluxDB line protocol."""
-    tags = [("channel", event.channel), ("kind", event.kind.value)]
+    tags = [("channel", event.channel), ("kind", str(event.kind))]
     if event.lang:
         tags.append(("lang", event.lang))
     fields = [f"id={_string(event.id)},v={event.v}i,subscriber={_string(event.subscriber)}"]
@@ -123,31 +132,33 @@ def event_to_line(event: Event | NumberedEvent) -> str:
         fields.append(f"session={_string(event.session)}")
     if isinstance(event, NumberedEvent) and event.seq is not None and event.publisher:
         fields.append(f"publisher={_string(event.publisher)},seq={event.seq}i")
-    for key, value in event.data.items():
+    data = event.data
+    for key in sorted(data):
+        value = data[key]
         if key in DATA_TAGS and value is not None and not isinstance(value, dict | list):
             tags.append((key, str(value)))
-    fields += [
-        field
-        for key, value in sorted(event.data.items())
-        if not (key in DATA_TAGS and value is not None and not isinstance(value, dict | list))
-        and (field := _data_field(key, value)) is not None
-    ]
-    tags.sort()
-    tag_part = "".join(f",{key}={escaped}" for key, value in tags if (escaped := _tag_value(value)))
-    return f"{MEASUREMENT}{tag_part} {','.join(fields)} {timestamp_ns(event)}"
+        elif (field := _data_field(key, value)) is not None:
+            fields.append(field)
+    return f"{MEASUREMENT}{_tag_set(tuple(tags))} {','.join(fields)} {timestamp_ns(event)}"
 
 
-def decode_message(root: str, topic: str, payload: bytes) -> NumberedEvent:
-    """The event an MQTT message carries; `MalformedEvent` says what is wrong with it."""
+def _topic_of(root: str, topic: str) -> tuple[str, str]:
     where = parse_event_topic(root, topic)
     if where is None:
         raise MalformedEvent(f"not an event topic: {topic!r}")
+    return where
+
+
+def _parsed(payload: bytes) -> NumberedEvent:
     try:
-        event = NumberedEvent.model_validate_json(payload)
+        return NumberedEvent.model_validate_json(payload)
     except ValidationError as exc:
         first = exc.errors()[0]
         place = ".".join(str(p) for p in first["loc"]) or "payload"
         raise MalformedEvent(f"not an event: {place}: {first['msg']}") from exc
+
+
+def _checked(event: NumberedEvent, *, where: tuple[str, str], topic: str) -> NumberedEvent:
     if event.v != SCHEMA_VERSION:
         raise MalformedEvent(f"unsupported schema version {event.v}")
     if (event.channel, event.kind.value) != where:
@@ -155,6 +166,48 @@ def decode_message(root: str, topic: str, payload: bytes) -> NumberedEvent:
     if PHONE.match(event.subscriber):
         raise MalformedEvent("subscriber looks like a phone number, not a pseudonym")
     return event
+
+
+def decode_message(topic: str, payload: bytes, *, root: str) -> NumberedEvent:
+    """The event an MQTT message of one event carries; `MalformedEvent` says what is wrong."""
+    return _checked(_parsed(payload), where=_topic_of(root, topic), topic=topic)
+
+
+_EVENT_LIST = TypeAdapter(list[NumberedEvent])
+Decoded = NumberedEvent | tuple[bytes, MalformedEvent]  # an event, or a line and what is wrong
+
+
+def decode_batch(topic: str, payload: bytes, *, root: str) -> list[Decoded]:
+    """The events a message carries, one JSON object a line (a publisher's batch), in order; a
+    line that is not a valid event on this topic comes as `(line, MalformedEvent)` in its place.
+
+    The lines are validated in one call; only when that fails, one by one. A payload that is
+    one event spread over several lines (hand-written) is taken whole.
+    """
+    try:
+        where = _topic_of(root, topic)
+    except MalformedEvent as exc:
+        return [(payload, exc)]
+    lines = payload.split(b"\n")
+    events: list[NumberedEvent] = []
+    if len(lines) > 1:
+        with contextlib.suppress(ValidationError):
+            events = _EVENT_LIST.validate_json(b"[" + b",".join(lines) + b"]")
+    if len(events) != len(lines):  # one event (perhaps over several lines), or a bad line
+        events = []
+        try:
+            return [_checked(_parsed(payload), where=where, topic=topic)]
+        except MalformedEvent as exc:
+            if len(lines) == 1:
+                return [(payload, exc)]
+    decoded: list[Decoded] = []
+    for i, line in enumerate(lines):
+        try:
+            event = events[i] if events else _parsed(line)
+            decoded.append(_checked(event, where=where, topic=topic))
+        except MalformedEvent as exc:
+            decoded.append((line, exc))
+    return decoded
 
 
 def _data_value(column: str, value: Any) -> tuple[str, Any]:

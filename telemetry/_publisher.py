@@ -2,13 +2,16 @@
 
 `publish()` only appends to a bounded in-memory queue, or, when the broker is unreachable, the
 queue is full or older events wait on disk, to a disk spool (`Spool`). A sender thread runs
-paho's network loop itself (reconnecting with backoff; no second network thread to contend
-with, each PUBLISH written at once) and, between turns, hands paho the events: first the queue,
-then the spool, in order, at most `max_inflight` at a time; an idle sender looks for new events
-every `IDLE_WAIT`. paho keeps unacknowledged QoS 1 messages only in memory, so a spooled
-line leaves the spool only at its PUBACK, and on `close()` whatever is still in memory or
-unacknowledged is written to the front of the spool: the next start sends it again (the
-bridge's points are idempotent, so a second delivery changes nothing).
+paho's network loop itself (reconnecting with backoff; no second network thread to contend with,
+each PUBLISH written at once) and, between turns, hands paho the events: first the queue, then
+the spool, in order, about `max_inflight` messages at a time (a turn's events split by topic may
+go one message a topic over); an idle sender looks for new events every `IDLE_WAIT`. Events
+waiting together go together: one message carries up to `batch_events` events of one topic, one
+JSON object a line (a message of one event is that event's JSON, as before), so the broker, paho
+and the bridge pay per message, not per event. paho keeps unacknowledged QoS 1 messages only in
+memory, so a spooled line leaves the spool only at its PUBACK, and on `close()` whatever is
+still in memory or unacknowledged is written to the front of the spool: the next start sends it
+again (the bridge drops numbers it has stored, and a point written twice lands on itself).
 
 Each event is numbered when it is published (`PublisherNumbers`, kept in the spool directory:
 the numbering continues across restarts) and carries `publisher` and `seq` in its payload, so
@@ -24,6 +27,8 @@ import os
 import socket
 import threading
 import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -43,12 +48,44 @@ __all__ = ["MqttEventSink"]
 log = logging.getLogger(__name__)
 
 MAX_SPOOL_DIRS = 64
+MAX_BATCH_BYTES = 1 << 16  # a message's payload stops growing past this
+MAX_TAKE = 500  # events the sender takes under the lock at a time: `publish()` waits no longer
 IDLE_WAIT = 0.05  # longest the sender waits for the network: a new event waits no longer
 NO_MATCHING_SUBSCRIBERS = 16  # MQTT 5 PUBACK reason: the broker had nobody to give it to
 
 
 def _line(topic: str, payload: str) -> str:
     return f"{topic} {payload}"
+
+
+Pending = tuple[int | None, str]  # a spool segment (None: from memory) and a `topic payload` line
+
+
+@dataclass(slots=True)
+class _Batch:
+    """Events of one topic that go in one message, one JSON object a line."""
+
+    topic: str
+    items: list[Pending] = field(default_factory=list)
+    payloads: list[str] = field(default_factory=list)
+    size: int = 0
+
+
+def batch_by_topic(items: Iterable[Pending], *, most: int) -> list[_Batch]:
+    """The lines grouped by topic, in order within each topic, at most `most` events and about
+    `MAX_BATCH_BYTES` a message; the batches in the order of their first line."""
+    batches: list[_Batch] = []
+    filling: dict[str, _Batch] = {}
+    for item in items:
+        topic, _, payload = item[1].partition(" ")
+        batch = filling.get(topic)
+        if batch is None or len(batch.items) >= most or batch.size >= MAX_BATCH_BYTES:
+            batch = filling[topic] = _Batch(topic)
+            batches.append(batch)
+        batch.items.append(item)
+        batch.payloads.append(payload)
+        batch.size += len(payload) + 1
+    return batches
 
 
 def open_publisher_spool(root: Path) -> Spool:
@@ -73,6 +110,7 @@ class MqttEventSink:
         client_id: str | None = None,
         queue_size: int = 10_000,
         max_inflight: int = 100,
+        batch_events: int = 100,
         reconnect: tuple[float, float] = (1.0, 60.0),
         close_timeout: float = 5.0,
     ) -> None:
@@ -82,6 +120,7 @@ class MqttEventSink:
         self._queue: collections.deque[tuple[int, Event]] = collections.deque()
         self._queue_size = queue_size
         self._max_inflight = max_inflight
+        self._batch_events = batch_events
         self._close_timeout = close_timeout
         self._spool = spool
         self._numbers = PublisherNumbers(spool.directory)
@@ -90,7 +129,7 @@ class MqttEventSink:
         self._reconnect = reconnect
         self._hold_delay = 0.0
         self._hold_until = 0.0
-        self._inflight: dict[int, tuple[int | None, str]] = {}
+        self._inflight: dict[int, list[Pending]] = {}  # by message id: the events it carries
         self._handing = 0  # taken from the queue by the sender, not yet in `_inflight`
         self._connected = False
         self._closing = False
@@ -160,7 +199,8 @@ class MqttEventSink:
     def backlog(self) -> int:
         """Events not yet acknowledged by the broker: queued, in flight or spooled."""
         with self._lock:
-            return len(self._queue) + self._handing + len(self._inflight) + self._spool.pending
+            inflight = sum(map(len, self._inflight.values()))
+            return len(self._queue) + self._handing + inflight + self._spool.pending
 
     @property
     def publisher(self) -> str:
@@ -185,7 +225,12 @@ class MqttEventSink:
         self._client.disconnect()
         with self._lock:
             self._settle_acks()
-            left = [line for source, line in self._inflight.values() if source is None]
+            left = [
+                line
+                for items in self._inflight.values()
+                for source, line in items
+                if source is None
+            ]
             left += [self._encode(*item) for item in self._queue]
             self._spool.prepend(left)
             self._numbers.close()
@@ -199,7 +244,7 @@ class MqttEventSink:
 
     # -- paho callbacks (network thread: never take self._lock here) --------------------------
 
-    def _on_connect(
+    def _on_connect(  # noqa: PLR0917 - paho calls it positionally
         self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, props: Any
     ) -> None:
         if reason.is_failure:
@@ -208,14 +253,14 @@ class MqttEventSink:
         self._connected = True
         log.info("connected to %s", self.broker)
 
-    def _on_disconnect(
+    def _on_disconnect(  # noqa: PLR0917 - paho calls it positionally
         self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, props: Any
     ) -> None:
         if self._connected and not self._closing:
             log.warning("lost the broker %s (%s); spooling events", self.broker, reason)
         self._connected = False
 
-    def _on_publish(
+    def _on_publish(  # noqa: PLR0917 - paho calls it positionally
         self, client: mqtt.Client, userdata: Any, mid: int, reason: Any, props: Any
     ) -> None:
         if reason.is_failure:
@@ -235,15 +280,19 @@ class MqttEventSink:
         broker restarted and lost the shared subscription) was not delivered: it goes back to
         the front of the spool, after which the sender waits, with backoff, before trying again.
         """
-        bounced, delivered = [], False
+        bounced: list[str] = []
+        delivered = False
+        settled: collections.Counter[int | None] = collections.Counter()
         while self._acked:
             mid, unheard = self._acked.popleft()
-            source, line = self._inflight.pop(mid, (None, ""))
-            if unheard and line:
-                bounced.append(line)
+            items = self._inflight.pop(mid, [])
+            if unheard:
+                bounced += [line for _, line in items]
             delivered = delivered or not unheard
+            settled.update(source for source, _ in items)
+        for source, lines in settled.items():
             if source is not None:
-                self._spool.done(source)
+                self._spool.done(source, lines)
         if bounced:
             self._spool.prepend(bounced + [self._encode(*item) for item in self._queue])
             self._queue.clear()
@@ -271,6 +320,22 @@ class MqttEventSink:
             return None, self._queue.popleft()
         return self._spool.take()
 
+    def _publish(self, batches: list[_Batch]) -> list[tuple[int, list[Pending]]]:
+        """Hand paho one message per batch; the message ids with the events each carries."""
+        published = []
+        for batch in batches:
+            try:
+                info = self._client.publish(batch.topic, "\n".join(batch.payloads), qos=1)
+            except ValueError:
+                log.error("unsendable spool line(s) dropped: %.80s", batch.items[0][1])
+                with self._lock:
+                    for source, _ in batch.items:
+                        if source is not None:
+                            self._spool.done(source)
+                continue
+            published.append((info.mid, batch.items))
+        return published
+
     def _send_loop(self) -> None:
         """The sender thread: paho's network loop, then whatever may be sent, in turn."""
         idle = False
@@ -283,25 +348,18 @@ class MqttEventSink:
                 with self._lock:  # as many as the window has room for, in one go
                     self._settle_acks()
                     room = 0 if self._stopping else self._max_inflight - len(self._inflight)
-                    items = list(itertools.islice(iter(self._next, None), max(room, 0)))
+                    most = min(max(room, 0) * self._batch_events, MAX_TAKE)
+                    items = list(itertools.islice(iter(self._next, None), most))
                     # between here and `_inflight.update` an event taken from the queue is in
                     # neither: counted here, `backlog` does not read 0 while it is on its way
                     self._handing = sum(source is None for source, _ in items)
                 if not items:
                     break
-                published = []
-                for source, taken in items:
-                    line = taken if isinstance(taken, str) else self._encode(*taken)
-                    topic, _, payload = line.partition(" ")
-                    try:
-                        info = self._client.publish(topic, payload, qos=1)
-                    except ValueError:
-                        log.error("unsendable spool line dropped: %.80s", line)
-                        if source is not None:
-                            with self._lock:
-                                self._spool.done(source)
-                        continue
-                    published.append((info.mid, (source, line)))
+                lines = [
+                    (source, taken if isinstance(taken, str) else self._encode(*taken))
+                    for source, taken in items
+                ]
+                published = self._publish(batch_by_topic(lines, most=self._batch_events))
                 with self._lock:
                     self._inflight.update(published)
                     self._handing = 0

@@ -54,10 +54,14 @@ def _boot_id() -> str:
         return ""
 
 
-def _write_json(path: Path, record: dict[str, Any]) -> None:
+def _write_text(path: Path, text: str) -> None:
     tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(record))
+    tmp.write_text(text)
     os.replace(tmp, path)
+
+
+def _write_json(path: Path, record: dict[str, Any]) -> None:
+    _write_text(path, json.dumps(record))
 
 
 class PublisherNumbers:
@@ -89,7 +93,7 @@ class PublisherNumbers:
                 f.write(b"\0" * (COUNTER.size - f.tell()))
         self._file = counter.open("r+b")
         self._map = mmap.mmap(self._file.fileno(), COUNTER.size)
-        self._next = max(1, COUNTER.unpack_from(self._map)[0])
+        self._next: int = max(1, int(COUNTER.unpack_from(self._map)[0]))
         _write_json(self._state, {"publisher": publisher, "boot": boot, "clean": False})
 
     @property
@@ -252,11 +256,22 @@ class SequenceTracker:
             for number in numbers:
                 stream.see(number)
 
+    def snapshot(self) -> str | None:
+        """The streams as JSON text, if they changed since the last one and there is a file."""
+        if self.path is None or not self._dirty:
+            return None
+        self._dirty = False
+        return json.dumps({p: asdict(s) for p, s in self.streams.items()})
+
+    def write(self, state: str) -> None:
+        """Write a snapshot to the file (only numbers already stored may be in it)."""
+        assert self.path is not None
+        _write_text(self.path, state)
+
     def save(self) -> None:
-        """Write the streams to the file (only numbers already stored may be in them)."""
-        if self.path is not None and self._dirty:
-            _write_json(self.path, {p: asdict(s) for p, s in self.streams.items()})
-            self._dirty = False
+        """Write the streams to the file now (only numbers already stored may be in them)."""
+        if (state := self.snapshot()) is not None:
+            self.write(state)
 
     def report(self) -> dict[str, Stream]:
         """Settle and return the streams that moved since the last report or miss numbers."""

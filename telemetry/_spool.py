@@ -76,7 +76,7 @@ class Spool:
         with self._path(segment).open("rb") as f:
             return sum(chunk.count(b"\n") for chunk in iter(lambda: f.read(1 << 20), b""))
 
-    def _write(self, segment: int, lines: list[str], mode: str) -> None:
+    def _write(self, segment: int, *, lines: list[str], mode: str) -> None:
         with self._path(segment).open(mode, encoding="utf-8") as f:
             f.write("".join(line + "\n" for line in lines))
             f.flush()
@@ -94,13 +94,12 @@ class Spool:
                 self._writer = self._path(self._writing).open("a", encoding="utf-8")
                 self._written = 0
             room = self._segment_lines - self._written
-            part, batch = batch[:room], batch[room:]
-            self._writer.write("".join(line + "\n" for line in part))
+            part, batch = (batch, []) if len(batch) <= room else (batch[:room], batch[room:])
+            self._writer.write("\n".join(part) + "\n")
             if not self._buffered:
                 self._writer.flush()
             if self._sync:
                 os.fsync(self._writer.fileno())
-            assert self._writing is not None
             self._written += len(part)
             self.unread += len(part)
             self.pending += len(part)
@@ -111,7 +110,7 @@ class Spool:
         if not batch:
             return
         segment = (self._segments[0] - 1) if self._segments else FIRST_SEGMENT
-        self._write(segment, batch, "w")
+        self._write(segment, lines=batch, mode="w")
         self._segments.insert(0, segment)
         self.unread += len(batch)
         self.pending += len(batch)
@@ -146,10 +145,10 @@ class Spool:
             self._exhausted.add(finished)
             self._forget_if_done(finished)
 
-    def done(self, segment: int) -> None:
-        """One line taken from `segment` is safely elsewhere now."""
-        self._taken[segment] -= 1
-        self.pending -= 1
+    def done(self, segment: int, lines: int = 1) -> None:
+        """Lines taken from `segment` are safely elsewhere now."""
+        self._taken[segment] -= lines
+        self.pending -= lines
         self._forget_if_done(segment)
 
     def _forget_if_done(self, segment: int) -> None:

@@ -19,11 +19,11 @@ def _events_prefix(root: str) -> str:
 
 def event_topic(root: str, event: Event) -> str:
     """The topic an event is published on; channel and kind must be lowercase ASCII."""
-    return _topic(root, event.channel, event.kind.value)
+    return _topic(root, channel=event.channel, kind=event.kind)  # a StrEnum: its value
 
 
 @functools.lru_cache(maxsize=1024)
-def _topic(root: str, channel: str, kind: str) -> str:
+def _topic(root: str, *, channel: str, kind: str) -> str:
     for level in (channel, kind):
         if not _LEVEL.match(level):
             raise ValueError(f"topic level {level!r} is not lowercase ASCII")

@@ -142,7 +142,7 @@ def filled(tmp_path_factory, mqtt_url: str, influx_url: str, redis_url: str) -> 
             wait_until(lambda: sorted(point_ids(influx)) == everything, what="every event")
         yield Filled(influx, recorder.events, start_ms)
     finally:
-        influx._call("POST", "/query", {"q": f'DROP DATABASE "{influx.database}"'})
+        influx.drop_database()
 
 
 def panel(panel_id: int) -> dict:

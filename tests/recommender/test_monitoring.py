@@ -64,7 +64,7 @@ def filled(influx_url, content_catalog, shipped_model):
     events = served_events(content_catalog, load_model(shipped_model), callers=400, now=now)
     influx.write([event_to_line(e) for e in events])
     yield influx, events
-    influx._call("POST", "/query", {"q": f'DROP DATABASE "{influx.database}"'})
+    influx.drop_database()
 
 
 def run(influx, query: str):

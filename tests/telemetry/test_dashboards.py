@@ -192,7 +192,7 @@ def filled(tmp_path_factory, mqtt_url: str, influx_url: str) -> Iterator[Filled]
             wait_until(lambda: _health_since(influx, settled), what="a health point after that")
         yield Filled(influx, recorder.events, start_ms)
     finally:
-        influx._call("POST", "/query", {"q": f'DROP DATABASE "{influx.database}"'})
+        influx.drop_database()
 
 
 def publish_garbage(url: str, root: str) -> None:

@@ -8,11 +8,13 @@ and InfluxDB holding each event once.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +30,7 @@ from willay.config import Settings
 from willay.events import Event
 
 ROOT_DIR = Path(__file__).resolve().parents[2]
+BURST = 2000  # events: at least 20 messages of at most 100 events, more than a queue of 10
 
 
 def hop(n: int) -> Event:
@@ -63,6 +66,20 @@ def wait_for_hole(influx: InfluxClient, publisher: str, *, last: int, what: str)
     )
 
 
+@contextlib.contextmanager
+def raw_client(url: str) -> Iterator[mqtt.Client]:
+    """A plain paho client on the broker, for messages no `MqttEventSink` would send."""
+    host, port = url.removeprefix("mqtt://").split(":")
+    raw = mqtt.Client(CallbackAPIVersion.VERSION2)
+    raw.connect(host, int(port))
+    raw.loop_start()
+    try:
+        yield raw
+    finally:
+        raw.disconnect()
+        raw.loop_stop()
+
+
 def publish_and_drain(sink: MqttEventSink, events: list[Event]) -> None:
     for event in events:
         sink.publish(event)
@@ -79,20 +96,22 @@ def test_a_stock_broker_dropping_messages_shows_as_a_stored_gap(
             wait_until(bridge.ready.is_set, what="the bridge to subscribe")
         sink = MqttEventSink.from_settings(settings)
         wait_until(lambda: sink.connected, what="the publisher to connect")
-        # the broker acknowledges all 60 and keeps only what its queue holds for the bridge
-        publish_and_drain(sink, [hop(n) for n in range(60)])
+        # the broker acknowledges every message (at most 100 events each: 20 or more) and keeps
+        # only the 10 its queue holds for the bridge
+        publish_and_drain(sink, [hop(n) for n in range(BURST)])
         with running(Bridge.from_settings(settings)) as bridge:
             wait_until(bridge.ready.is_set, what="the bridge to come back")
             wait_until(lambda: bridge.stats.received >= 1, what="the queued events")
-            sink.publish(hop(60))  # a later number: what came before it and never arrived shows
-            wait_until(lambda: 61 in stored_numbers(influx, sink.publisher), what="the last")
+            sink.publish(hop(BURST))  # a later number: what came before and never arrived shows
+            last = BURST + 1
+            wait_until(lambda: last in stored_numbers(influx, sink.publisher), what="the last")
             # a hole counts once it has lasted a report interval
-            wait_for_hole(influx, sink.publisher, last=61, what="the sequence point to count it")
+            wait_for_hole(influx, sink.publisher, last=last, what="the sequence point to count it")
         sink.close()
 
     stored = stored_numbers(influx, sink.publisher)
-    lost = 61 - len(stored)
-    assert 0 < lost < 60 and stored[0] == 1  # the broker kept the oldest, dropped the rest
+    lost = BURST + 1 - len(stored)
+    assert 0 < lost < BURST and stored[0] == 1  # the broker kept the oldest, dropped the rest
     point = sequence_point(influx, sink.publisher)
     assert (point["missing"], point["gaps"], point["duplicates"]) == (lost, lost, 0)
     assert point["received"] == len(stored) and point["bridge"] == settings.bridge_client_id
@@ -107,11 +126,7 @@ def test_a_repeated_delivery_is_dropped_and_counted(
 ) -> None:
     root = telemetry_settings.mqtt_topic_root
     events = [hop(n) for n in range(3)]
-    host, port = mqtt_url.removeprefix("mqtt://").split(":")
-    raw = mqtt.Client(CallbackAPIVersion.VERSION2)
-    raw.connect(host, int(port))
-    raw.loop_start()
-    with running(Bridge.from_settings(telemetry_settings)) as bridge:
+    with raw_client(mqtt_url) as raw, running(Bridge.from_settings(telemetry_settings)) as bridge:
         wait_until(bridge.ready.is_set, what="the bridge to subscribe")
         # a publisher that did not hear the broker's acknowledgement sends 2 again, then 5
         for seq, event in ((1, events[0]), (2, events[1]), (2, events[1]), (5, events[2])):
@@ -119,8 +134,6 @@ def test_a_repeated_delivery_is_dropped_and_counted(
             raw.publish(f"{root}/v1/events/ussd/hop", payload, qos=1).wait_for_publish(5)
         wait_until(lambda: bridge.stats.received == 4, what="all four deliveries")
         wait_until(lambda: sequence_point(influx, "retrier").get("missing") == 2, what="the hole")
-    raw.disconnect()
-    raw.loop_stop()
     assert sorted(point_ids(influx)) == sorted(e.id for e in events)  # each event once
     assert stored_numbers(influx, "retrier") == [1, 2, 5]
     point = sequence_point(influx, "retrier")

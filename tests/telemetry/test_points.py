@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 
 import pytest
 
@@ -10,6 +11,7 @@ import telemetry
 from telemetry import (
     InfluxClient,
     MalformedEvent,
+    decode_batch,
     decode_message,
     event_to_line,
     event_topic,
@@ -79,7 +81,35 @@ BAD = [
 @pytest.mark.parametrize(("topic", "payload", "reason"), BAD)
 def test_malformed_messages_say_why(topic: str, payload: bytes, reason: str) -> None:
     with pytest.raises(MalformedEvent, match=reason):
-        decode_message("willay", topic, payload)
+        decode_message(topic, payload, root="willay")
+
+
+@pytest.mark.parametrize(("topic", "payload", "reason"), BAD)
+def test_a_bad_line_in_a_batch_is_set_apart_from_the_good_ones(
+    topic: str, payload: bytes, reason: str
+) -> None:
+    event = make_event()
+    good = event.to_json().encode()
+    batch = b"\n".join([good, payload, good])
+    decoded = decode_batch(topic, batch, root="willay")
+    if reason == "not an event topic":  # the whole message is on no event topic
+        [(whole, problem)] = decoded
+        assert whole == batch and reason in problem.message
+        return
+    if topic != "willay/v1/events/ussd/tip_served":  # the good lines are off this topic too
+        assert all(isinstance(item, tuple) for item in decoded)
+        return
+    first, (line, problem), last = decoded
+    assert not isinstance(first, tuple) and not isinstance(last, tuple)
+    assert first.to_json() == last.to_json() == event.to_json()
+    assert line == payload and reason in problem.message
+
+
+def test_one_event_spread_over_several_lines_is_one_event() -> None:
+    event = make_event(data={"n": 1})
+    pretty = json.dumps(json.loads(event.to_json()), indent=2).encode()
+    [decoded] = decode_batch(event_topic("willay", event), pretty, root="willay")
+    assert not isinstance(decoded, tuple) and decoded.to_json() == event.to_json()
 
 
 class TestRoundTrip:

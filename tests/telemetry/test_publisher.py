@@ -47,7 +47,7 @@ def test_events_arrive_in_order_on_their_topics(own_broker, listener, tmp_path) 
     wait_until(lambda: sink.connected, what="connection")
     for event in sent:
         sink.publish(event)
-    wait_until(lambda: len(listener.messages) == 20, what="20 messages")
+    wait_until(lambda: len(listener.ids()) == 20, what="20 events")
     assert listener.ids() == [e.id for e in sent]
     assert {topic for topic, _ in listener.messages} == {f"{ROOT}/v1/events/ussd/menu_step"}
     sink.close()
@@ -64,7 +64,7 @@ def test_broker_away_then_back_replays_the_spool_in_order(own_broker, listener, 
         sink.publish(event)  # neither blocks nor raises
     assert sink._spool.pending == 30
     own_broker.start()
-    wait_until(lambda: len(listener.messages) >= 30, what="replay")
+    wait_until(lambda: len(listener.ids()) >= 30, what="replay")
     assert listener.ids() == [e.id for e in sent]
     wait_until(lambda: sink.backlog == 0, what="the spool to empty")
     sink.close()
@@ -79,7 +79,7 @@ def test_a_full_queue_spills_to_disk_and_order_holds(own_broker, listener, tmp_p
         sink.publish(event)
     assert sink._spool.pending >= 7
     own_broker.resume()
-    wait_until(lambda: len(listener.messages) >= 10, what="every message")
+    wait_until(lambda: len(listener.ids()) >= 10, what="every event")
     assert listener.ids() == [e.id for e in sent]
     sink.close()
 
@@ -127,7 +127,7 @@ def test_an_event_on_its_way_to_the_broker_counts_in_the_backlog(own_broker, lis
         sink.publish(event)
     wait_until(lambda: sink.backlog == 0, what="every acknowledgement")
     sink.close()
-    assert len(seen) == 5 and min(seen) >= 1, seen
+    assert seen and min(seen) >= 1, seen  # one look per message (several events each)
     left = Spool(tmp_path / "spool")
     assert left.pending == 0  # nothing acknowledged is spooled again
     left.close()
