@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Protocol
 
 import numpy as np
@@ -19,6 +19,16 @@ from willay.catalog import Catalog, Tip
 from willay.config import Settings
 
 __all__ = ["FixedModel", "ModelPicker", "ModelSource"]
+
+CONTEXTS_KEPT = 4096  # contexts whose candidates are remembered, for the current catalog
+
+
+def _context_key(context: PickContext) -> tuple[object, ...]:
+    """Every field of a context, hashable (its maps as frozen sets of their items)."""
+    return tuple(
+        frozenset(value.items()) if isinstance(value, dict) else value
+        for value in (getattr(context, f.name) for f in fields(context))
+    )
 
 
 class ModelSource(Protocol):
@@ -38,6 +48,12 @@ class FixedModel:
 
     def close(self) -> None:
         """Nothing to stop."""
+
+
+@dataclass(frozen=True)
+class _Choices:
+    tips: list[Tip]  # the model's candidates
+    held: list[Tip]  # the holdout's best tips (none without a holdout)
 
 
 class ModelPicker:
@@ -70,6 +86,7 @@ class ModelPicker:
         self._rules = RuleBasedPicker(repeat_days=repeat_days)
         self._rng = rng or np.random.default_rng()
         self._rng_lock = threading.Lock()
+        self._choices_kept: tuple[Catalog, dict[tuple[object, ...], _Choices]] | None = None
 
     def serving(self, model: RecommenderModel) -> ModelPicker:
         """This picker's policy (exploration, holdout, rng) serving `model` instead."""
@@ -113,16 +130,34 @@ class ModelPicker:
             rng=rng,
         )
 
-    def _scored(self, context: PickContext, catalog: Catalog) -> tuple[list[Tip], np.ndarray, str]:
+    def _choices(self, context: PickContext, catalog: Catalog) -> _Choices:
+        """The model's candidates and the holdout's tips for `context` (lists not to change).
+
+        Both are functions of the context and the catalog alone, and filtering the catalog
+        costs more than scoring it: they are kept per context, for the last catalog seen (up
+        to `CONTEXTS_KEPT`; callers new to the service share one context).
+        """
+        kept = self._choices_kept
+        if kept is None or kept[0] is not catalog or len(kept[1]) >= CONTEXTS_KEPT:
+            kept = self._choices_kept = (catalog, {})
+        key = _context_key(context)
+        found = kept[1].get(key)
+        if found is None:
+            tips = candidates(context, catalog, repeat_days=self._repeat_days)
+            held = self._rules.best(context, catalog)[0] if self.holdout else []
+            found = kept[1][key] = _Choices(tips, held)
+        return found
+
+    def _scored(self, context: PickContext, catalog: Catalog) -> tuple[_Choices, np.ndarray, str]:
         model = self.registry.current
-        tips = candidates(context, catalog, repeat_days=self._repeat_days)
-        return tips, model.score_tips(context, tips, catalog), model.version
+        choices = self._choices(context, catalog)
+        return choices, model.score_tips(context, choices.tips, catalog), model.version
 
     def _mixture(
-        self, context: PickContext, catalog: Catalog, tips: list[Tip], model_p: np.ndarray
+        self, choices: _Choices, model_p: np.ndarray
     ) -> tuple[dict[str, Tip], dict[str, float], list[Tip]]:
         """Every tip either arm may serve, its chance under the mixture, and the holdout's."""
-        held, _ = self._rules.best(context, catalog) if self.holdout else ([], 0.0)
+        tips, held = choices.tips, choices.held
         share = self.holdout if held else 0.0
         chance = {t.id: (1.0 - share) * float(p) for t, p in zip(tips, model_p, strict=True)}
         for tip in held:
@@ -131,22 +166,22 @@ class ModelPicker:
 
     def distribution(self, context: PickContext, catalog: Catalog) -> list[tuple[Tip, float]]:
         """Each tip this picker may serve with the probability it would serve it."""
-        tips, scores, _ = self._scored(context, catalog)
+        choices, scores, _ = self._scored(context, catalog)
         with self._rng_lock:
             probabilities = self.policy.probabilities(scores, self._rng)
-        by_id, chance, _ = self._mixture(context, catalog, tips, probabilities)
+        by_id, chance, _ = self._mixture(choices, probabilities)
         return [(by_id[tip_id], p) for tip_id, p in chance.items() if p > 0]
 
     def pick(self, context: PickContext, catalog: Catalog) -> PickedTip | None:
         """A tip drawn by the exploration policy (or the holdout), with its score, propensity
         under the whole mixture, model version and arm."""
-        tips, scores, version = self._scored(context, catalog)
+        choices, scores, version = self._scored(context, catalog)
+        tips = choices.tips
         if not tips:
             return None
         with self._rng_lock:
             probabilities = self.policy.probabilities(scores, self._rng)
-        # the holdout's rule pick draws nothing at random: outside the lock
-        by_id, chance, held = self._mixture(context, catalog, tips, probabilities)
+        by_id, chance, held = self._mixture(choices, probabilities)
         with self._rng_lock:
             if held and self._rng.random() < self.holdout:
                 tip = held[int(self._rng.integers(len(held)))]
