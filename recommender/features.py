@@ -332,19 +332,24 @@ class FeatureEncoder:
         rows = table.rows_of(tips)
         if rows is None:
             tip_part, cross = self._tip_matrix(tips), self.cross_matrix(context, tips, catalog)
-        else:
-            region = catalog.region(context.region)
-            month = context.today.month
-            key = (region.id if region else None, context.audiences, month)
-            placement = table.placement.get(key)
-            if placement is None:
-                placement = table.placement[key] = self._placement(
-                    list(catalog.tips), region=region, audiences=context.audiences, month=month
-                )
-            topical = table.topical(self._history(context, catalog))
-            tip_part, cross = table.tips[rows], np.concatenate([placement, topical], axis=1)[rows]
-        context_part = np.broadcast_to(
-            self.context_vector(context, catalog),
-            (len(tips), len(self.spec.context_names)),
-        )
-        return np.concatenate([context_part, tip_part, cross], axis=1)
+            context_part = np.broadcast_to(
+                self.context_vector(context, catalog), (len(tips), len(self.spec.context_names))
+            )
+            return np.concatenate([context_part, tip_part, cross], axis=1)
+        region = catalog.region(context.region)
+        month = context.today.month
+        key = (region.id if region else None, context.audiences, month)
+        placement = table.placement.get(key)
+        if placement is None:
+            placement = table.placement[key] = self._placement(
+                list(catalog.tips), region=region, audiences=context.audiences, month=month
+            )
+        out = np.empty((len(tips), self.spec.size), dtype=np.float32)
+        tip_at = len(self.spec.context_names)
+        cross_at = tip_at + len(self.spec.tip_names)
+        history_at = cross_at + PLACEMENT_WIDTH
+        out[:, :tip_at] = self.context_vector(context, catalog)
+        out[:, tip_at:cross_at] = table.tips[rows]
+        out[:, cross_at:history_at] = placement[rows]
+        out[:, history_at:] = table.topical(self._history(context, catalog))[rows]
+        return out

@@ -15,6 +15,7 @@ import pytest
 from recommender import FixedModel, ModelPicker, PickContext, load_model
 from recommender.candidates import candidates
 from recommender.features import FeatureEncoder, FeatureSpec
+from recommender.model_picker import draw
 from recommender.rules import RuleBasedPicker
 from willay.catalog import Audience
 
@@ -108,3 +109,17 @@ def test_kept_candidates_are_the_candidates_of_each_context(shipped_model, conte
 
 def some_tips(catalog, rng: random.Random):
     return rng.sample(list(catalog.tips), rng.randint(1, 10))
+
+
+def test_a_draw_is_the_generators_own_choice() -> None:
+    """The same index as `rng.choice(len(p), p=p)` from the same state, for any policy vector."""
+    shapes = np.random.default_rng(0)
+    for seed in range(300):
+        weights = shapes.random(int(shapes.integers(1, 70))) ** 4
+        weights[shapes.random(len(weights)) < 0.3] = 0.0
+        weights[int(shapes.integers(len(weights)))] += 0.01
+        p = weights / weights.sum()
+        ours, numpy = np.random.default_rng(seed), np.random.default_rng(seed)
+        assert [draw(p, ours) for _ in range(20)] == [
+            int(numpy.choice(len(p), p=p)) for _ in range(20)
+        ]
