@@ -63,8 +63,12 @@ def url_fields(body: bytes) -> dict[str, str]:
     for pair in body.decode("utf-8", "replace").split("&"):
         if pair:
             name, _, value = pair.partition("=")
-            fields[unquote_plus(name)] = unquote_plus(value)
+            fields[_unquoted(name)] = _unquoted(value)
     return fields
+
+
+def _unquoted(text: str) -> str:
+    return unquote_plus(text) if "%" in text or "+" in text else text
 
 
 async def _reply(engine: UssdEngine, form: AtUssdForm) -> tuple[str, dict[str, str]]:

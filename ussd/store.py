@@ -18,7 +18,7 @@ import hashlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, cast
 
 import hiredis
 from pydantic import BaseModel, Field
@@ -131,14 +131,11 @@ return 1
 """
 
 
-def _commit_args(read: HopRead, write: HopWrite, ttl: int) -> list[str | int]:
+def _commit_args(read: HopRead, write: HopWrite, ttl: int) -> tuple[list[str], list[str | int]]:
+    """The script's KEYS and ARGV for this hop."""
     keys = read.keys
     op = "del" if write.delete_profile else "set" if write.profile is not None else "keep"
-    return [
-        keys.session,
-        keys.profile,
-        keys.resume,
-        keys.sms_index,
+    return [keys.session, keys.profile, keys.resume, keys.sms_index], [
         read.session or "",
         read.profile or "",
         read.resume or "",
@@ -166,10 +163,10 @@ class _WireHops:
         return found[0], found[1], found[2]
 
     async def commit(self, read: HopRead, write: HopWrite, *, ttl: int) -> bool:
-        args = _commit_args(read, write, ttl)
-        done = await self._link.call("EVALSHA", self._sha, 4, *args)
+        keys, argv = _commit_args(read, write, ttl)
+        done = await self._link.call("EVALSHA", self._sha, len(keys), *keys, *argv)
         if isinstance(done, hiredis.ReplyError) and str(done).startswith("NOSCRIPT"):
-            done = await self._link.call("EVAL", _COMMIT, 4, *args)
+            done = await self._link.call("EVAL", _COMMIT, len(keys), *keys, *argv)
         if isinstance(done, hiredis.ReplyError):
             raise StoreUnavailable(f"Redis hop commit failed: {done}")
         return bool(done)
@@ -190,12 +187,13 @@ class _RedisHops:
             found = await self._redis.mget(keys.session, keys.profile, keys.resume)
         except (RedisError, OSError) as exc:
             raise StoreUnavailable(f"Redis MGET failed: {exc}") from exc
-        return found[0], found[1], found[2]
+        session, profile, resume = cast(list[str | None], found)  # the app's client decodes
+        return session, profile, resume
 
     async def commit(self, read: HopRead, write: HopWrite, *, ttl: int) -> bool:
-        args = _commit_args(read, write, ttl)
+        keys, argv = _commit_args(read, write, ttl)
         try:
-            done = await self._commit(keys=args[:4], args=args[4:])
+            done = await self._commit(keys=keys, args=argv)
         except (RedisError, OSError) as exc:
             raise StoreUnavailable(f"Redis hop commit failed: {exc}") from exc
         return bool(done)
