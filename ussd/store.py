@@ -14,9 +14,8 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import functools
 import hashlib
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Protocol, cast
 
@@ -58,7 +57,7 @@ class UssdSession(BaseModel):
     hops: int = 0
     replies: dict[str, str] = {}
     drafts: list[str] = []  # the texts in `replies` whose reply showed a draft tip
-    started_at: dt.datetime = Field(default_factory=lambda: dt.datetime.now(dt.UTC))
+    started_at: dt.datetime = Field(default_factory=functools.partial(dt.datetime.now, dt.UTC))
 
     def remember(self, text: str, body: str, *, draft: bool = False) -> None:
         """Keep the reply to `text` (and whether it was a draft), for its retries; only the last
@@ -263,19 +262,40 @@ class SessionLocks:
     def __init__(self) -> None:
         self._locks: dict[str, tuple[asyncio.Lock, int]] = {}
 
-    @asynccontextmanager
-    async def hold(self, session_id: str) -> AsyncIterator[None]:
-        lock, users = self._locks.get(session_id) or (asyncio.Lock(), 0)
-        self._locks[session_id] = (lock, users + 1)
+    def hold(self, session_id: str) -> _Held:
+        """`async with` this: the session's turn, once the hops before it are done."""
+        return _Held(self._locks, session_id)
+
+
+class _Held:
+    """One hop's hold on its session's lock (a class: cheaper than a generator-based one)."""
+
+    __slots__ = ("_locks", "_session", "_lock")
+
+    def __init__(self, locks: dict[str, tuple[asyncio.Lock, int]], session_id: str) -> None:
+        self._locks = locks
+        self._session = session_id
+
+    async def __aenter__(self) -> None:
+        lock, users = self._locks.get(self._session) or (asyncio.Lock(), 0)
+        self._locks[self._session] = (lock, users + 1)
+        self._lock = lock
         try:
-            async with lock:
-                yield
-        finally:
-            lock, users = self._locks[session_id]
-            if users == 1:
-                del self._locks[session_id]
-            else:
-                self._locks[session_id] = (lock, users - 1)
+            await lock.acquire()
+        except BaseException:
+            self._leave()
+            raise
+
+    async def __aexit__(self, *exc: object) -> None:
+        self._lock.release()
+        self._leave()
+
+    def _leave(self) -> None:
+        lock, users = self._locks[self._session]
+        if users == 1:
+            del self._locks[self._session]
+        else:
+            self._locks[self._session] = (lock, users - 1)
 
 
 class SessionStore:

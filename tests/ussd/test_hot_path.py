@@ -81,3 +81,33 @@ def test_a_server_process_freezes_what_startup_built(monkeypatch, settings) -> N
         assert gc.get_freeze_count() > 10_000  # modules, schemas, catalog: never walked again
     finally:
         gc.unfreeze()
+
+
+def test_hops_of_one_session_take_turns_and_leave_no_lock_behind() -> None:
+    import asyncio
+
+    from ussd.store import SessionLocks
+
+    async def scenario() -> list[str]:
+        locks, order = SessionLocks(), []
+
+        async def hop(session: str, name: str, pause: float) -> None:
+            async with locks.hold(session):
+                order.append(f"{name} in")
+                await asyncio.sleep(pause)
+                order.append(f"{name} out")
+
+        first = asyncio.create_task(hop("a", "a1", 0.05))
+        await asyncio.sleep(0)
+        waiting = asyncio.create_task(hop("a", "a2", 0))
+        cancelled = asyncio.create_task(hop("a", "a3", 0))
+        other = asyncio.create_task(hop("b", "b1", 0))
+        await asyncio.sleep(0.01)
+        cancelled.cancel()
+        await asyncio.gather(first, waiting, other, return_exceptions=True)
+        assert cancelled.cancelled() and locks._locks == {}
+        return order
+
+    order = asyncio.run(scenario())
+    assert order.index("b1 out") < order.index("a1 out")  # another session does not wait
+    assert order.index("a1 out") < order.index("a2 in") and "a3 in" not in order
