@@ -71,6 +71,11 @@ class _Protocol(asyncio.Protocol):
             self._transport.close()
 
 
+def _expire(waiter: asyncio.Future[Any]) -> None:
+    if not waiter.done():
+        waiter.set_exception(TimeoutError())
+
+
 class RedisLink:
     """Commands to one Redis over one connection, opened on first use and again after a loss."""
 
@@ -94,22 +99,36 @@ class RedisLink:
         self._protocol: _Protocol | None = None
         self._connecting = asyncio.Lock()
 
-    async def _connected(self) -> _Protocol:
-        protocol = self._protocol
-        if protocol is not None and not protocol.closed:
-            return protocol
+    async def _connect(self) -> _Protocol:
+        """A new connection, set up (AUTH, SELECT); the caller bounds the time it takes."""
         async with self._connecting:
             if self._protocol is None or self._protocol.closed:
                 loop = asyncio.get_running_loop()
-                async with asyncio.timeout(self._timeout):
-                    _, fresh = await loop.create_connection(_Protocol, *self._address)
-                    for command in self._setup:
-                        reply = await fresh.send(command)
-                        if isinstance(reply, hiredis.ReplyError):
-                            fresh.close()
-                            raise StoreUnavailable(f"Redis {command[0]} failed: {reply}")
+                _, fresh = await loop.create_connection(_Protocol, *self._address)
+                for command in self._setup:
+                    reply = await fresh.send(command)
+                    if isinstance(reply, hiredis.ReplyError):
+                        fresh.close()
+                        raise StoreUnavailable(f"Redis {command[0]} failed: {reply}")
                 self._protocol = fresh
             return self._protocol
+
+    async def _reply(self, args: tuple[str | int, ...], deadline: float) -> Any:
+        """Send one command and wait for its reply until `deadline` (the loop's clock).
+
+        The wait is one timer on the reply itself, not a `asyncio.timeout` scope: a reply
+        that comes too late is dropped by the protocol, as for a caller that gave up.
+        """
+        protocol = self._protocol
+        if protocol is None or protocol.closed:
+            async with asyncio.timeout_at(deadline):
+                protocol = await self._connect()
+        waiter = protocol.send(args)
+        timer = asyncio.get_running_loop().call_at(deadline, _expire, waiter)
+        try:
+            return await waiter
+        finally:
+            timer.cancel()
 
     async def call(self, *args: str | int) -> Any:
         """Send one command and return its reply; an error reply is returned, not raised.
@@ -117,13 +136,14 @@ class RedisLink:
         A connection found dead (Redis restarted, an idle connection cut) is replaced and the
         command sent once more: the hop's commands are a read and a compare-and-set, both safe
         to send again (a set that did happen is refused the second time, and the hop reads).
+        Connecting, sending and the reply, retry included, take at most the link's timeout.
         """
+        deadline = asyncio.get_running_loop().time() + self._timeout
         try:
-            async with asyncio.timeout(self._timeout):
-                try:
-                    return await (await self._connected()).send(args)
-                except _ConnectionLost:
-                    return await (await self._connected()).send(args)
+            try:
+                return await self._reply(args, deadline)
+            except _ConnectionLost:
+                return await self._reply(args, deadline)
         except TimeoutError:
             raise StoreUnavailable(f"Redis {args[0]} timed out after {self._timeout} s") from None
         except (OSError, _ConnectionLost) as exc:
