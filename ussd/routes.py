@@ -86,7 +86,7 @@ async def _reply(engine: UssdEngine, form: AtUssdForm) -> tuple[str, dict[str, s
             if reply.draft:
                 headers["X-Willay-Draft"] = "borrador"
     except Exception as exc:  # noqa: BLE001 - every failure of a hop ends the session politely
-        body = await _failed(engine, form, exc)
+        body = await _failed(engine, form=form, exc=exc)
     headers["X-Willay-Septets"] = str(septets(body[4:]))
     return body, headers
 
@@ -122,7 +122,7 @@ class ProviderHops:
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:  # noqa: PLR0917 - ASGI
         if not _provider_hop(scope):
             await self.app(scope, receive, send)
             return
@@ -174,12 +174,12 @@ def _replay(body: bytes, receive: Receive) -> Receive:
     return replayed
 
 
-def _notice_end(engine: UssdEngine, name: str, lang: str = DEFAULT_LANGUAGE) -> str:
+def _notice_end(engine: UssdEngine, name: str, *, lang: str = DEFAULT_LANGUAGE) -> str:
     """`END` with a notice of the journey, in `lang` (or its fallback)."""
     return "END " + to_gsm7(pick_text(engine.journey.notices[name], lang)[0])
 
 
-async def _failed(engine: UssdEngine, form: AtUssdForm, exc: Exception) -> str:
+async def _failed(engine: UssdEngine, *, form: AtUssdForm, exc: Exception) -> str:
     """The one answer to any failure of a hop: `END`, the apology and the emergency numbers in
     the caller's language (the session's, if it can still be read; else Spanish).
 
@@ -204,7 +204,7 @@ async def _failed(engine: UssdEngine, form: AtUssdForm, exc: Exception) -> str:
         )
     )
     lang = session.lang if session is not None and session.lang else DEFAULT_LANGUAGE
-    return _notice_end(engine, "unavailable", lang)
+    return _notice_end(engine, "unavailable", lang=lang)
 
 
 async def ussd_session_ended(notice: Annotated[AtUssdNotice, Form()], engine: UssdEngineDep) -> str:

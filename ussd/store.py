@@ -130,7 +130,7 @@ return 1
 """
 
 
-def _commit_args(read: HopRead, write: HopWrite, ttl: int) -> tuple[list[str], list[str | int]]:
+def _commit_args(read: HopRead, write: HopWrite, *, ttl: int) -> tuple[list[str], list[str | int]]:
     """The script's KEYS and ARGV for this hop."""
     keys = read.keys
     op = "del" if write.delete_profile else "set" if write.profile is not None else "keep"
@@ -162,7 +162,7 @@ class _WireHops:
         return found[0], found[1], found[2]
 
     async def commit(self, read: HopRead, write: HopWrite, *, ttl: int) -> bool:
-        keys, argv = _commit_args(read, write, ttl)
+        keys, argv = _commit_args(read, write, ttl=ttl)
         done = await self._link.call("EVALSHA", self._sha, len(keys), *keys, *argv)
         if isinstance(done, hiredis.ReplyError) and str(done).startswith("NOSCRIPT"):
             done = await self._link.call("EVAL", _COMMIT, len(keys), *keys, *argv)
@@ -190,7 +190,7 @@ class _RedisHops:
         return session, profile, resume
 
     async def commit(self, read: HopRead, write: HopWrite, *, ttl: int) -> bool:
-        keys, argv = _commit_args(read, write, ttl)
+        keys, argv = _commit_args(read, write, ttl=ttl)
         try:
             done = await self._commit(keys=keys, args=argv)
         except (RedisError, OSError) as exc:
