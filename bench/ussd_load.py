@@ -3,8 +3,10 @@
 Starts `willay serve --workers W` on real Redis (key prefix willay_bench) and, when `node` is
 there, the Node peer from ../shared/peers/ussd-menu-builder (copied and `npm install`ed into a
 cache folder, on Redis database 15, its keys under `peer:`). Then runs rounds of
-`wrk -t1 -c32 --latency -s ussd_session.lua` against each in turn, alternating which goes first,
-with every key of the previous round deleted so each round plays new people. Prints each round,
+`wrk -t32 -c32 --latency -s bench/ussd_session.lua` against each in turn (one thread per
+connection, so each connection walks its own sessions, a hop after the previous answer, as a
+gateway sends them), alternating which goes first, with every key of the previous round deleted
+so each round plays new people. Prints each round,
 the server CPU each request cost, Redis memory per live session and per profile, and last:
 
     willay N req/s p99 X ms, ussd-menu-builder M req/s p99 Y ms: ratio R
@@ -44,6 +46,7 @@ PEER_DB = 15
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 SAMPLE_KEYS = 200
+SCRIPT = Path(__file__).resolve().parent / "ussd_session.lua"  # each connection its own sessions
 
 
 @dataclass
@@ -86,9 +89,11 @@ def tree_cpu_seconds(pid: int) -> float:
     return total / CLOCK_TICKS
 
 
-def run_wrk(url: str, *, pid: int, seconds: int, connections: int) -> Round:
-    script = PEERS / "ussd_session.lua"
-    command = ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", str(script)]
+def run_wrk(url: str, *, pid: int, seconds: int, connections: int, script: Path = SCRIPT) -> Round:
+    """One wrk run; one thread per connection unless the script is the shared one (`-t1`)."""
+    threads = connections if script == SCRIPT else 1
+    command = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--latency"]
+    command += ["-s", str(script)]
     cpu = tree_cpu_seconds(pid)
     done = subprocess.run([*command, url], capture_output=True, text=True, check=True)
     cpu = tree_cpu_seconds(pid) - cpu
@@ -170,6 +175,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--workers", type=int, default=2, help="willay serve --workers (2)")
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/0")
     parser.add_argument("--no-peer", action="store_true", help="Willay alone")
+    parser.add_argument(
+        "--shared-script",
+        action="store_true",
+        help="the peers' ussd_session.lua with wrk -t1 (a session's hops on several connections "
+        "at once), as measured before; default: bench/ussd_session.lua, one thread per connection",
+    )
     args = parser.parse_args(argv)
     if not 1 <= args.rounds <= 20 or not 1 <= args.seconds <= 120:
         parser.error("--rounds must be 1 to 20 and --seconds 1 to 120")
@@ -193,12 +204,15 @@ def main(argv: list[str] | None = None) -> None:
             peer, peer_pid = stack.enter_context(peer_server(args.redis_url))
             servers["ussd-menu-builder"] = (f"{peer}/ussd/africastalking", peer_pid)
         peer_db = f"redis://{urlsplit(args.redis_url).netloc}/{PEER_DB}"
+        script = PEERS / "ussd_session.lua" if args.shared_script else SCRIPT
+        threads = 1 if args.shared_script else args.connections
         print(
-            f"wrk -t1 -c{args.connections} -d{args.seconds}s, whole sessions (ussd_session.lua); "
-            f"willay --workers {args.workers} on {args.redis_url}"
+            f"wrk -t{threads} -c{args.connections} -d{args.seconds}s, whole sessions "
+            f"({script.relative_to(ROOT.parent)}); willay --workers {args.workers} on "
+            f"{args.redis_url}"
         )
         for url, pid in servers.values():  # warm up: models, caches, connections
-            run_wrk(url, pid=pid, seconds=2, connections=args.connections)
+            run_wrk(url, pid=pid, seconds=2, connections=args.connections, script=script)
         for number in range(args.rounds):
             print(f"round {number + 1}")
             order = list(servers) if number % 2 == 0 else list(reversed(servers))
@@ -206,7 +220,9 @@ def main(argv: list[str] | None = None) -> None:
                 delete_keys(args.redis_url, PREFIX)
                 delete_keys(peer_db, "peer")
                 url, pid = servers[name]
-                one = run_wrk(url, pid=pid, seconds=args.seconds, connections=args.connections)
+                one = run_wrk(
+                    url, pid=pid, seconds=args.seconds, connections=args.connections, script=script
+                )
                 results[name].append(one)
                 show(name, one)
                 if name == "willay":  # what this round left in Redis, before it is deleted

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 
 import numpy as np
 
 from recommender.picker import PickContext
-from willay.catalog import ALL_YEAR, Audience, Catalog, Tip, Zone
+from willay.catalog import ALL_YEAR, Audience, Catalog, Region, Tip, Zone
 from willay.languages import LANGUAGES as SPOKEN
 
 __all__ = ["FEATURES_VERSION", "FEATURES_VERSIONS", "FeatureEncoder", "FeatureSpec"]
@@ -146,18 +146,67 @@ def _one_hot(value: object, options: tuple[object, ...]) -> list[float]:
     return [1.0 if value == option else 0.0 for option in options]
 
 
+PLACEMENT_WIDTH = 8  # the cross features of who and where (audience, place, season)
+NO_HISTORY = (0.0, 0.0, 0.0)
+
+
+@dataclass
+class _CatalogTable:
+    """One catalog's tips as arrays, so encoding candidates is a few gathers.
+
+    `tips` holds every tip's own features; `placement` the audience, place and season columns
+    of every tip for one kind of person (region, audiences, month), built on first need.
+    """
+
+    catalog: Catalog
+    row: dict[str, int]
+    tips: np.ndarray
+    topics: tuple[str, ...]
+    topic_of: np.ndarray  # each tip's index in `topics`
+    placement: dict[tuple[str | None, frozenset[Audience], int], np.ndarray] = field(
+        default_factory=dict
+    )
+
+    def rows_of(self, tips: list[Tip]) -> np.ndarray | None:
+        """The rows of `tips`; None unless every one is this catalog's own."""
+        rows = [self.row.get(tip.id, -1) for tip in tips]
+        known = self.catalog.tips
+        if any(i < 0 or known[i] is not tip for i, tip in zip(rows, tips, strict=True)):
+            return None
+        return np.asarray(rows, dtype=np.intp)
+
+    def topical(self, history: dict[str, tuple[float, float, float]]) -> np.ndarray:
+        """The history columns of every tip, `[len(tips), 3]`."""
+        if not history:
+            return np.zeros((len(self.topic_of), len(NO_HISTORY)), dtype=np.float32)
+        per_topic = [history.get(topic, NO_HISTORY) for topic in self.topics]
+        columns: np.ndarray = np.asarray(per_topic, dtype=np.float32)[self.topic_of]
+        return columns
+
+
 class FeatureEncoder:
-    """Builds the input rows of a spec; caches the per-tip part for the last catalog seen."""
+    """Builds the input rows of a spec; keeps the per-tip parts for the last catalog seen."""
 
     def __init__(self, spec: FeatureSpec) -> None:
         self.spec = spec
-        self._cache: tuple[Catalog, dict[str, np.ndarray]] | None = None
+        self._cache: _CatalogTable | None = None
 
-    def _tip_rows(self, catalog: Catalog) -> dict[str, np.ndarray]:
-        if self._cache is None or self._cache[0] is not catalog:
-            rows = {tip.id: self.tip_vector(tip) for tip in catalog.tips}
-            self._cache = (catalog, rows)
-        return self._cache[1]
+    def _table(self, catalog: Catalog) -> _CatalogTable:
+        table = self._cache
+        if table is None or table.catalog is not catalog:
+            topics = tuple(dict.fromkeys(tip.topic for tip in catalog.tips))
+            table = self._cache = _CatalogTable(
+                catalog=catalog,
+                row={tip.id: i for i, tip in enumerate(catalog.tips)},
+                tips=self._tip_matrix(list(catalog.tips)),
+                topics=topics,
+                topic_of=np.asarray([topics.index(t.topic) for t in catalog.tips], dtype=np.intp),
+            )
+        return table
+
+    def _tip_matrix(self, tips: list[Tip]) -> np.ndarray:
+        width = len(self.spec.tip_names)
+        return np.asarray([self.tip_vector(t) for t in tips], dtype=np.float32).reshape(-1, width)
 
     def tip_vector(self, tip: Tip) -> np.ndarray:
         """The tip's own features: topic, audiences, places, season, length."""
@@ -200,11 +249,41 @@ class FeatureEncoder:
         ]
         return np.asarray(values, dtype=np.float32)
 
-    def cross_matrix(self, context: PickContext, tips: list[Tip], catalog: Catalog) -> np.ndarray:
-        """How each tip meets the person: audience, place, season, topics rated or heard."""
-        region = catalog.region(context.region)
+    def _placement(
+        self, tips: list[Tip], *, region: Region | None, audiences: frozenset[Audience], month: int
+    ) -> np.ndarray:
+        """The audience, place and season columns of each tip, `[len(tips), PLACEMENT_WIDTH]`."""
         zone = region.zone if region else None
-        specific = context.audiences - {Audience.general}
+        specific = audiences - {Audience.general}
+        rows = []
+        for tip in tips:
+            match = bool(tip.audiences & specific)
+            placed = bool(tip.regions or tip.zones)
+            here = region is not None and (region.id in tip.regions or region.zone in tip.zones)
+            if self.spec.version >= 2:
+                seasonal = _seasonal_in(tip, zone)
+                in_season = tip.in_season(month, zone)
+            else:
+                seasonal = bool(tip.months)
+                in_season = month in tip.months
+            rows.append(
+                [
+                    1.0 if match else 0.0,
+                    1.0 if match and Audience.general not in tip.audiences else 0.0,
+                    1.0 if not match and Audience.general not in tip.audiences else 0.0,
+                    1.0 if here else 0.0,
+                    1.0 if placed and region is not None and not here else 0.0,
+                    1.0 if placed and region is None else 0.0,
+                    1.0 if seasonal and in_season else 0.0,
+                    1.0 if seasonal and not in_season else 0.0,
+                ]
+            )
+        return np.asarray(rows, dtype=np.float32).reshape(len(tips), PLACEMENT_WIDTH)
+
+    @staticmethod
+    def _history(context: PickContext, catalog: Catalog) -> dict[str, tuple[float, float, float]]:
+        """Per topic the person rated or heard: liked and disliked (capped shares), and how
+        recently a tip of it was heard; topics absent have none of the three."""
         liked: dict[str, int] = {}
         disliked: dict[str, int] = {}
         for tip_id, useful in context.rated.items():
@@ -220,46 +299,57 @@ class FeatureEncoder:
                 days = max((now - at).total_seconds() / 86_400, 0.0)
                 weight = math.exp(-days / RECENT_TOPIC_DAYS)
                 recent[heard_tip.topic] = max(recent.get(heard_tip.topic, 0.0), weight)
-        rows = []
-        for tip in tips:
-            match = bool(tip.audiences & specific)
-            placed = bool(tip.regions or tip.zones)
-            here = region is not None and (region.id in tip.regions or region.zone in tip.zones)
-            if self.spec.version >= 2:
-                seasonal = _seasonal_in(tip, zone)
-                in_season = tip.in_season(context.today.month, zone)
-            else:
-                seasonal = bool(tip.months)
-                in_season = context.today.month in tip.months
-            rows.append(
-                [
-                    1.0 if match else 0.0,
-                    1.0 if match and Audience.general not in tip.audiences else 0.0,
-                    1.0 if not match and Audience.general not in tip.audiences else 0.0,
-                    1.0 if here else 0.0,
-                    1.0 if placed and region is not None and not here else 0.0,
-                    1.0 if placed and region is None else 0.0,
-                    1.0 if seasonal and in_season else 0.0,
-                    1.0 if seasonal and not in_season else 0.0,
-                    min(liked.get(tip.topic, 0), HISTORY_CAP) / HISTORY_CAP,
-                    min(disliked.get(tip.topic, 0), HISTORY_CAP) / HISTORY_CAP,
-                    recent.get(tip.topic, 0.0),
-                ]
+        return {
+            topic: (
+                min(liked.get(topic, 0), HISTORY_CAP) / HISTORY_CAP,
+                min(disliked.get(topic, 0), HISTORY_CAP) / HISTORY_CAP,
+                recent.get(topic, 0.0),
             )
-        return np.asarray(rows, dtype=np.float32).reshape(len(tips), len(CROSS_NAMES))
+            for topic in liked.keys() | disliked.keys() | recent.keys()
+        }
+
+    def cross_matrix(self, context: PickContext, tips: list[Tip], catalog: Catalog) -> np.ndarray:
+        """How each tip meets the person: audience, place, season, topics rated or heard."""
+        placement = self._placement(
+            tips,
+            region=catalog.region(context.region),
+            audiences=context.audiences,
+            month=context.today.month,
+        )
+        history = self._history(context, catalog)
+        topical = [history.get(tip.topic, NO_HISTORY) for tip in tips]
+        return np.concatenate(
+            [placement, np.asarray(topical, dtype=np.float32).reshape(len(tips), 3)], axis=1
+        )
 
     def encode(self, context: PickContext, tips: list[Tip], catalog: Catalog) -> np.ndarray:
-        """One row per tip: context, tip and cross features, float32 `[len(tips), size]`."""
-        cached = self._tip_rows(catalog)
-        width = len(self.spec.tip_names)
-        tip_part = np.empty((len(tips), width), dtype=np.float32)
-        for i, tip in enumerate(tips):
-            known = catalog.by_id.get(tip.id) is tip
-            tip_part[i] = cached[tip.id] if known else self.tip_vector(tip)
-        context_part = np.broadcast_to(
-            self.context_vector(context, catalog),
-            (len(tips), len(self.spec.context_names)),
-        )
-        return np.concatenate(
-            [context_part, tip_part, self.cross_matrix(context, tips, catalog)], axis=1
-        )
+        """One row per tip: context, tip and cross features, float32 `[len(tips), size]`.
+
+        The catalog's own tips are gathered from arrays kept per catalog (and per kind of
+        person, for placement); any other tip is encoded on the spot, the same way.
+        """
+        table = self._table(catalog)
+        rows = table.rows_of(tips)
+        if rows is None:
+            tip_part, cross = self._tip_matrix(tips), self.cross_matrix(context, tips, catalog)
+            context_part = np.broadcast_to(
+                self.context_vector(context, catalog), (len(tips), len(self.spec.context_names))
+            )
+            return np.concatenate([context_part, tip_part, cross], axis=1)
+        region = catalog.region(context.region)
+        month = context.today.month
+        key = (region.id if region else None, context.audiences, month)
+        placement = table.placement.get(key)
+        if placement is None:
+            placement = table.placement[key] = self._placement(
+                list(catalog.tips), region=region, audiences=context.audiences, month=month
+            )
+        out = np.empty((len(tips), self.spec.size), dtype=np.float32)
+        tip_at = len(self.spec.context_names)
+        cross_at = tip_at + len(self.spec.tip_names)
+        history_at = cross_at + PLACEMENT_WIDTH
+        out[:, :tip_at] = self.context_vector(context, catalog)
+        out[:, tip_at:cross_at] = table.tips[rows]
+        out[:, cross_at:history_at] = placement[rows]
+        out[:, history_at:] = table.topical(self._history(context, catalog))[rows]
+        return out

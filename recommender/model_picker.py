@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
+from functools import cached_property
 from typing import Protocol
 
 import numpy as np
@@ -19,6 +20,17 @@ from willay.catalog import Catalog, Tip
 from willay.config import Settings
 
 __all__ = ["FixedModel", "ModelPicker", "ModelSource"]
+
+CONTEXTS_KEPT = 4096  # contexts whose candidates are remembered, for the current catalog
+
+
+_CONTEXT_FIELDS = tuple(f.name for f in fields(PickContext))
+
+
+def _context_key(context: PickContext) -> tuple[object, ...]:
+    """Every field of a context, hashable (its maps as frozen sets of their items)."""
+    values = [getattr(context, name) for name in _CONTEXT_FIELDS]
+    return tuple(frozenset(v.items()) if isinstance(v, dict) else v for v in values)
 
 
 class ModelSource(Protocol):
@@ -38,6 +50,44 @@ class FixedModel:
 
     def close(self) -> None:
         """Nothing to stop."""
+
+
+@dataclass(frozen=True)
+class _Choices:
+    """What either arm may serve for one context."""
+
+    tips: list[Tip]  # the model's candidates
+    held: list[Tip]  # the holdout's best tips (none without a holdout)
+
+    @cached_property
+    def by_id(self) -> dict[str, Tip]:
+        """Every tip either arm may serve, the model's candidates first."""
+        return {t.id: t for t in (*self.tips, *self.held)}
+
+    @cached_property
+    def places(self) -> dict[str, int]:
+        """Each candidate's place among `tips`."""
+        return {t.id: i for i, t in enumerate(self.tips)}
+
+    @cached_property
+    def held_ids(self) -> frozenset[str]:
+        return frozenset(t.id for t in self.held)
+
+    def chance(self, tip_id: str, model_p: np.ndarray, *, holdout: float) -> float:
+        """The chance `tip_id` has under the mixture: the model's share of its probability
+        under the policy, and the holdout's share split evenly among the holdout's tips."""
+        share = holdout if self.held else 0.0
+        place = self.places.get(tip_id)
+        chance = (1.0 - share) * float(model_p[place]) if place is not None else 0.0
+        return chance + (share / len(self.held) if tip_id in self.held_ids else 0.0)
+
+
+def draw(probabilities: np.ndarray, rng: np.random.Generator) -> int:
+    """An index drawn with these probabilities: `rng.choice(len(p), p=p)` without its checks
+    (the policy's vector sums to 1), the same draw from the same generator state."""
+    cdf = probabilities.cumsum()
+    cdf /= cdf[-1]
+    return int(cdf.searchsorted(rng.random(), side="right"))
 
 
 class ModelPicker:
@@ -70,6 +120,7 @@ class ModelPicker:
         self._rules = RuleBasedPicker(repeat_days=repeat_days)
         self._rng = rng or np.random.default_rng()
         self._rng_lock = threading.Lock()
+        self._choices_kept: tuple[Catalog, dict[tuple[object, ...], _Choices]] | None = None
 
     def serving(self, model: RecommenderModel) -> ModelPicker:
         """This picker's policy (exploration, holdout, rng) serving `model` instead."""
@@ -113,53 +164,62 @@ class ModelPicker:
             rng=rng,
         )
 
-    def _scored(self, context: PickContext, catalog: Catalog) -> tuple[list[Tip], np.ndarray, str]:
-        model = self.registry.current
-        tips = candidates(context, catalog, repeat_days=self._repeat_days)
-        return tips, model.score_tips(context, tips, catalog), model.version
+    def _choices(self, context: PickContext, catalog: Catalog) -> _Choices:
+        """The model's candidates and the holdout's tips for `context` (lists not to change).
 
-    def _mixture(
-        self, context: PickContext, catalog: Catalog, tips: list[Tip], model_p: np.ndarray
-    ) -> tuple[dict[str, Tip], dict[str, float], list[Tip]]:
-        """Every tip either arm may serve, its chance under the mixture, and the holdout's."""
-        held, _ = self._rules.best(context, catalog) if self.holdout else ([], 0.0)
-        share = self.holdout if held else 0.0
-        chance = {t.id: (1.0 - share) * float(p) for t, p in zip(tips, model_p, strict=True)}
-        for tip in held:
-            chance[tip.id] = chance.get(tip.id, 0.0) + share / len(held)
-        return {t.id: t for t in (*tips, *held)}, chance, held
+        Both are functions of the context and the catalog alone, and filtering the catalog
+        costs more than scoring it: they are kept per context, for the last catalog seen (up
+        to `CONTEXTS_KEPT`; callers new to the service share one context).
+        """
+        kept = self._choices_kept
+        if kept is None or kept[0] is not catalog or len(kept[1]) >= CONTEXTS_KEPT:
+            kept = self._choices_kept = (catalog, {})
+        key = _context_key(context)
+        found = kept[1].get(key)
+        if found is None:
+            tips = candidates(context, catalog, repeat_days=self._repeat_days)
+            held = self._rules.best(context, catalog)[0] if self.holdout else []
+            found = kept[1][key] = _Choices(tips, held)
+        return found
+
+    def _scored(self, context: PickContext, catalog: Catalog) -> tuple[_Choices, np.ndarray, str]:
+        model = self.registry.current
+        choices = self._choices(context, catalog)
+        return choices, model.score_tips(context, choices.tips, catalog), model.version
 
     def distribution(self, context: PickContext, catalog: Catalog) -> list[tuple[Tip, float]]:
         """Each tip this picker may serve with the probability it would serve it."""
-        tips, scores, _ = self._scored(context, catalog)
+        choices, scores, _ = self._scored(context, catalog)
         with self._rng_lock:
             probabilities = self.policy.probabilities(scores, self._rng)
-        by_id, chance, _ = self._mixture(context, catalog, tips, probabilities)
-        return [(by_id[tip_id], p) for tip_id, p in chance.items() if p > 0]
+        chances = [
+            (tip, choices.chance(tip.id, probabilities, holdout=self.holdout))
+            for tip in choices.by_id.values()
+        ]
+        return [(tip, p) for tip, p in chances if p > 0]
 
     def pick(self, context: PickContext, catalog: Catalog) -> PickedTip | None:
         """A tip drawn by the exploration policy (or the holdout), with its score, propensity
         under the whole mixture, model version and arm."""
-        tips, scores, version = self._scored(context, catalog)
+        choices, scores, version = self._scored(context, catalog)
+        tips = choices.tips
         if not tips:
             return None
         with self._rng_lock:
             probabilities = self.policy.probabilities(scores, self._rng)
-        # the holdout's rule pick draws nothing at random: outside the lock
-        by_id, chance, held = self._mixture(context, catalog, tips, probabilities)
+        held = choices.held
         with self._rng_lock:
             if held and self._rng.random() < self.holdout:
                 tip = held[int(self._rng.integers(len(held)))]
                 arm, version = "holdout", RULES_VERSION
-                index = next((i for i, t in enumerate(tips) if t.id == tip.id), None)
             else:
-                index = int(self._rng.choice(len(tips), p=probabilities))
-                tip = tips[index]
+                tip = tips[draw(probabilities, self._rng)]
                 arm = "model"
+        index = choices.places.get(tip.id)
         return PickedTip(
-            tip=by_id[tip.id],
+            tip=tip,
             score=float(scores[index]) if index is not None else 0.0,
-            propensity=chance[tip.id],
+            propensity=choices.chance(tip.id, probabilities, holdout=self.holdout),
             model_version=version,
             arm=arm,
         )

@@ -20,7 +20,7 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -63,6 +63,9 @@ class _Slot:
     input_index: int
     output_index: int
     capacity: int = 0
+    # the input, kept between calls: rows past a call's own keep an earlier call's (finite)
+    # values, harmless since each row is scored on its own
+    batch: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), dtype=np.float32))
 
 
 class RecommenderModel:
@@ -108,6 +111,7 @@ class RecommenderModel:
     def _slot(self) -> _Slot:
         if self._shared is not None:
             return self._shared
+        assert self._local is not None  # one interpreter per thread when none is shared
         slot: _Slot | None = getattr(self._local, "slot", None)
         if slot is None:
             slot = self._local.slot = self._new_slot()
@@ -152,11 +156,12 @@ class RecommenderModel:
                 slot.input_index, [slot.capacity, self.spec.size], strict=True
             )
             slot.interpreter.allocate_tensors()
-        batch = np.zeros((slot.capacity, self.spec.size), dtype=np.float32)
-        batch[:count] = rows
-        slot.interpreter.set_tensor(slot.input_index, batch)
+            slot.batch = np.zeros((slot.capacity, self.spec.size), dtype=np.float32)
+        slot.batch[:count] = rows
+        slot.interpreter.set_tensor(slot.input_index, slot.batch)
         slot.interpreter.invoke()
-        return slot.interpreter.get_tensor(slot.output_index)[:count, 0]
+        scores: np.ndarray = slot.interpreter.get_tensor(slot.output_index)[:count, 0]
+        return scores
 
     def score_tips(self, context: PickContext, tips: list[Tip], catalog: Catalog) -> np.ndarray:
         """Score candidate tips for a context in one interpreter call."""

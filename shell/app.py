@@ -33,7 +33,7 @@ from studio.routes import router as studio_router
 from ussd.actions import ACTIONS
 from ussd.menus import JOURNEY_FILE, load_journey
 from ussd.routes import SCHEMA_COMPONENTS as USSD_SCHEMA_COMPONENTS
-from ussd.routes import provider_hop_route, simulator_router
+from ussd.routes import ProviderHops, simulator_router
 from ussd.routes import router as ussd_router
 from willay import __version__
 from willay.alerts import AlertBoard
@@ -91,7 +91,7 @@ def create_app(
     # is its own events, so it is off (a third of the framework's cost on a USSD hop)
     off: TelemetryConfig = {"tracing": False, "metrics": False, "logs": False}
     app = FastAPI(title="Willay", version=__version__, lifespan=lifespan, telemetry=off)
-    app.router.routes.append(provider_hop_route)  # before ussd_router: the provider's hops
+    app.add_middleware(ProviderHops)  # the provider's hops, inside RequestGuard (added last)
     app.include_router(ussd_router)
     app.include_router(sms_router)
     app.include_router(ivr_router)

@@ -7,14 +7,13 @@ import logging
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, cast
-from urllib.parse import parse_qsl
+from urllib.parse import unquote_plus
 
 from fastapi import APIRouter, Form, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, PlainTextResponse
 from pydantic import ValidationError
-from starlette.routing import Match, Route
-from starlette.types import Scope
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ussd.deps import UssdEngineDep
 from ussd.engine import UssdEngine
@@ -27,14 +26,16 @@ from willay.languages import DEFAULT_LANGUAGE, pick_text
 from willay.profiles import event_subject
 from willay.retried import RetriedRoute
 
-__all__ = ["SCHEMA_COMPONENTS", "provider_hop_route", "router", "simulator_router"]
+__all__ = ["SCHEMA_COMPONENTS", "ProviderHops", "router", "simulator_router", "url_fields"]
 
 log = logging.getLogger(__name__)
 
 SIMULATOR_PAGE = Path(__file__).parent / "static" / "simulator.html"
 URLENCODED = "application/x-www-form-urlencoded"
+HOP_PATH = "/ussd/africastalking"
+PLAIN_TEXT = b"text/plain; charset=utf-8"
 
-# the hop's form, read by hand (`_hop_form`), so FastAPI does not list it: the schema must
+# the hop's form, read by hand (`_hop_form`, `ProviderHops`), so FastAPI does not list it
 SCHEMA_COMPONENTS = {"AtUssdForm": AtUssdForm}
 
 router = APIRouter(prefix="/ussd", tags=["ussd"], dependencies=[CallbackGuard])
@@ -42,11 +43,9 @@ simulator_router = APIRouter(tags=["simulator"])
 
 
 async def _hop_form(request: Request) -> AtUssdForm:
-    """The hop's form, parsed without the generic form machinery (the hot path's one parse)."""
+    """The hop's form from any encoding; a form that does not validate is a 400."""
     if request.headers.get("content-type", "").startswith(URLENCODED):
-        fields: Mapping[str, object] = dict(
-            parse_qsl((await request.body()).decode("utf-8", "replace"), keep_blank_values=True)
-        )
+        fields: Mapping[str, object] = url_fields(await request.body())
     else:
         async with request.form() as form:  # closes any uploaded file
             fields = dict(form)
@@ -57,9 +56,23 @@ async def _hop_form(request: Request) -> AtUssdForm:
         raise RequestValidationError(errors) from None
 
 
-async def _answer(request: Request) -> PlainTextResponse:
-    form = await _hop_form(request)
-    engine = cast(UssdEngine, request.state.ussd)
+def url_fields(body: bytes) -> dict[str, str]:
+    """The fields of a url-encoded body, as `parse_qsl(..., keep_blank_values=True)` reads them
+    (the last of a repeated name wins), without its generality: the hot path's one parse."""
+    fields = {}
+    for pair in body.decode("utf-8", "replace").split("&"):
+        if pair:
+            name, _, value = pair.partition("=")
+            fields[_unquoted(name)] = _unquoted(value)
+    return fields
+
+
+def _unquoted(text: str) -> str:
+    return unquote_plus(text) if "%" in text or "+" in text else text
+
+
+async def _reply(engine: UssdEngine, form: AtUssdForm) -> tuple[str, dict[str, str]]:
+    """The hop's answer (`CON ...` or `END ...`) and its headers; never raises."""
     headers = {}
     try:
         if form.too_long:
@@ -73,9 +86,9 @@ async def _answer(request: Request) -> PlainTextResponse:
             if reply.draft:
                 headers["X-Willay-Draft"] = "borrador"
     except Exception as exc:  # noqa: BLE001 - every failure of a hop ends the session politely
-        body = await _failed(engine, form, exc)
+        body = await _failed(engine, form=form, exc=exc)
     headers["X-Willay-Septets"] = str(septets(body[4:]))
-    return PlainTextResponse(body, headers=headers)
+    return body, headers
 
 
 @router.post(
@@ -90,37 +103,83 @@ async def _answer(request: Request) -> PlainTextResponse:
 )
 async def ussd_hop(request: Request) -> PlainTextResponse:
     """One USSD hop: answers `CON <screen>` or `END <screen>` as text/plain."""
-    return await _answer(request)
+    form = await _hop_form(request)
+    body, headers = await _reply(cast(UssdEngine, request.state.ussd), form)
+    return PlainTextResponse(body, headers=headers)
 
 
-class _ProviderHopRoute(Route):
-    """`ussd_hop` for url-encoded forms (what the provider posts), as a bare Starlette route.
+class ProviderHops:
+    """Pure ASGI middleware: the provider's hops answered without the framework.
 
-    FastAPI's per-request dependency solving and response plumbing cost as much CPU as the hop
-    itself; this route skips them and calls the same handler. Its guard is `RequestGuard`, which
-    authenticates every callback path before the app sees it. Anything else (another encoding,
-    another method) falls through to the documented `ussd_hop`.
+    A url-encoded POST to the hop path (what the provider sends) is parsed, validated and
+    answered here, by the same `_reply` as `ussd_hop`, without routing, dependency solving or
+    request and response objects (they cost as much CPU as the hop itself). Anything else goes
+    on to the app, and so does a form that does not validate, for the documented route's 400.
+    It goes inside `RequestGuard`, which has authenticated the callback and caps and times the
+    body by the time a hop gets here.
     """
 
-    def matches(self, scope: Scope) -> tuple[Match, Scope]:
-        match, child = super().matches(scope)
-        if match is not Match.FULL:
-            return Match.NONE, {}
-        content_type = next((v for k, v in scope["headers"] if k == b"content-type"), b"")
-        return (match, child) if content_type.startswith(URLENCODED.encode()) else (Match.NONE, {})
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:  # noqa: PLR0917 - ASGI
+        if not _provider_hop(scope):
+            await self.app(scope, receive, send)
+            return
+        body = await _read_body(receive)
+        if body is None:
+            return  # the provider went away: nobody to answer
+        try:
+            form = AtUssdForm.model_validate(url_fields(body))
+        except ValidationError:
+            await self.app(scope, _replay(body, receive), send)
+            return
+        text, headers = await _reply(scope["state"]["ussd"], form)
+        content = text.encode()
+        raw = [
+            (b"content-length", b"%d" % len(content)),
+            (b"content-type", PLAIN_TEXT),
+            *((name.lower().encode(), value.encode()) for name, value in headers.items()),
+        ]
+        await send({"type": "http.response.start", "status": 200, "headers": raw})
+        await send({"type": "http.response.body", "body": content})
 
 
-provider_hop_route = _ProviderHopRoute(
-    "/ussd/africastalking", _answer, methods=["POST"], include_in_schema=False
-)
+def _provider_hop(scope: Scope) -> bool:
+    if scope["type"] != "http" or scope["path"] != HOP_PATH or scope["method"] != "POST":
+        return False
+    content_type = next((v for k, v in scope["headers"] if k == b"content-type"), b"")
+    return content_type.startswith(URLENCODED.encode())
 
 
-def _notice_end(engine: UssdEngine, name: str, lang: str = DEFAULT_LANGUAGE) -> str:
+async def _read_body(receive: Receive) -> bytes | None:
+    """The whole request body; None if the client disconnected first."""
+    chunks = []
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return None
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            return b"".join(chunks)
+
+
+def _replay(body: bytes, receive: Receive) -> Receive:
+    """`receive` for an app after the body was read: the body once, then the client's own."""
+    pending = [{"type": "http.request", "body": body, "more_body": False}]
+
+    async def replayed() -> Message:
+        return pending.pop() if pending else await receive()
+
+    return replayed
+
+
+def _notice_end(engine: UssdEngine, name: str, *, lang: str = DEFAULT_LANGUAGE) -> str:
     """`END` with a notice of the journey, in `lang` (or its fallback)."""
     return "END " + to_gsm7(pick_text(engine.journey.notices[name], lang)[0])
 
 
-async def _failed(engine: UssdEngine, form: AtUssdForm, exc: Exception) -> str:
+async def _failed(engine: UssdEngine, *, form: AtUssdForm, exc: Exception) -> str:
     """The one answer to any failure of a hop: `END`, the apology and the emergency numbers in
     the caller's language (the session's, if it can still be read; else Spanish).
 
@@ -145,7 +204,7 @@ async def _failed(engine: UssdEngine, form: AtUssdForm, exc: Exception) -> str:
         )
     )
     lang = session.lang if session is not None and session.lang else DEFAULT_LANGUAGE
-    return _notice_end(engine, "unavailable", lang)
+    return _notice_end(engine, "unavailable", lang=lang)
 
 
 async def ussd_session_ended(notice: Annotated[AtUssdNotice, Form()], engine: UssdEngineDep) -> str:

@@ -14,11 +14,10 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import functools
 import hashlib
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, cast
 
 import hiredis
 from pydantic import BaseModel, Field
@@ -58,7 +57,7 @@ class UssdSession(BaseModel):
     hops: int = 0
     replies: dict[str, str] = {}
     drafts: list[str] = []  # the texts in `replies` whose reply showed a draft tip
-    started_at: dt.datetime = Field(default_factory=lambda: dt.datetime.now(dt.UTC))
+    started_at: dt.datetime = Field(default_factory=functools.partial(dt.datetime.now, dt.UTC))
 
     def remember(self, text: str, body: str, *, draft: bool = False) -> None:
         """Keep the reply to `text` (and whether it was a draft), for its retries; only the last
@@ -131,14 +130,11 @@ return 1
 """
 
 
-def _commit_args(read: HopRead, write: HopWrite, ttl: int) -> list[str | int]:
+def _commit_args(read: HopRead, write: HopWrite, *, ttl: int) -> tuple[list[str], list[str | int]]:
+    """The script's KEYS and ARGV for this hop."""
     keys = read.keys
     op = "del" if write.delete_profile else "set" if write.profile is not None else "keep"
-    return [
-        keys.session,
-        keys.profile,
-        keys.resume,
-        keys.sms_index,
+    return [keys.session, keys.profile, keys.resume, keys.sms_index], [
         read.session or "",
         read.profile or "",
         read.resume or "",
@@ -166,10 +162,10 @@ class _WireHops:
         return found[0], found[1], found[2]
 
     async def commit(self, read: HopRead, write: HopWrite, *, ttl: int) -> bool:
-        args = _commit_args(read, write, ttl)
-        done = await self._link.call("EVALSHA", self._sha, 4, *args)
+        keys, argv = _commit_args(read, write, ttl=ttl)
+        done = await self._link.call("EVALSHA", self._sha, len(keys), *keys, *argv)
         if isinstance(done, hiredis.ReplyError) and str(done).startswith("NOSCRIPT"):
-            done = await self._link.call("EVAL", _COMMIT, 4, *args)
+            done = await self._link.call("EVAL", _COMMIT, len(keys), *keys, *argv)
         if isinstance(done, hiredis.ReplyError):
             raise StoreUnavailable(f"Redis hop commit failed: {done}")
         return bool(done)
@@ -190,12 +186,13 @@ class _RedisHops:
             found = await self._redis.mget(keys.session, keys.profile, keys.resume)
         except (RedisError, OSError) as exc:
             raise StoreUnavailable(f"Redis MGET failed: {exc}") from exc
-        return found[0], found[1], found[2]
+        session, profile, resume = cast(list[str | None], found)  # the app's client decodes
+        return session, profile, resume
 
     async def commit(self, read: HopRead, write: HopWrite, *, ttl: int) -> bool:
-        args = _commit_args(read, write, ttl)
+        keys, argv = _commit_args(read, write, ttl=ttl)
         try:
-            done = await self._commit(keys=args[:4], args=args[4:])
+            done = await self._commit(keys=keys, args=argv)
         except (RedisError, OSError) as exc:
             raise StoreUnavailable(f"Redis hop commit failed: {exc}") from exc
         return bool(done)
@@ -265,19 +262,40 @@ class SessionLocks:
     def __init__(self) -> None:
         self._locks: dict[str, tuple[asyncio.Lock, int]] = {}
 
-    @asynccontextmanager
-    async def hold(self, session_id: str) -> AsyncIterator[None]:
-        lock, users = self._locks.get(session_id) or (asyncio.Lock(), 0)
-        self._locks[session_id] = (lock, users + 1)
+    def hold(self, session_id: str) -> _Held:
+        """`async with` this: the session's turn, once the hops before it are done."""
+        return _Held(self._locks, session_id)
+
+
+class _Held:
+    """One hop's hold on its session's lock (a class: cheaper than a generator-based one)."""
+
+    __slots__ = ("_locks", "_session", "_lock")
+
+    def __init__(self, locks: dict[str, tuple[asyncio.Lock, int]], session_id: str) -> None:
+        self._locks = locks
+        self._session = session_id
+
+    async def __aenter__(self) -> None:
+        lock, users = self._locks.get(self._session) or (asyncio.Lock(), 0)
+        self._locks[self._session] = (lock, users + 1)
+        self._lock = lock
         try:
-            async with lock:
-                yield
-        finally:
-            lock, users = self._locks[session_id]
-            if users == 1:
-                del self._locks[session_id]
-            else:
-                self._locks[session_id] = (lock, users - 1)
+            await lock.acquire()
+        except BaseException:
+            self._leave()
+            raise
+
+    async def __aexit__(self, *exc: object) -> None:
+        self._lock.release()
+        self._leave()
+
+    def _leave(self) -> None:
+        lock, users = self._locks[self._session]
+        if users == 1:
+            del self._locks[self._session]
+        else:
+            self._locks[self._session] = (lock, users - 1)
 
 
 class SessionStore:

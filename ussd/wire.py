@@ -4,8 +4,8 @@ redis-py's asyncio client spends about 70 µs of CPU on each command (connection
 wrapper, streams, timeouts): with two commands a hop, a quarter of a hop's CPU. The hop needs only
 MGET and EVALSHA on a plain TCP Redis, so this link writes the commands itself and matches
 replies to callers in order (Redis answers in order on one connection). hiredis, the parser
-redis-py itself uses, reads the replies. Other Redis setups (TLS, Unix sockets) go through
-redis-py; see `ussd.store`.
+redis-py itself uses, packs the commands and reads the replies. Other Redis setups (TLS, Unix
+sockets) go through redis-py; see `ussd.store`.
 """
 
 from __future__ import annotations
@@ -52,13 +52,12 @@ class _Protocol(asyncio.Protocol):
 
     def send(self, args: tuple[str | int, ...]) -> asyncio.Future[Any]:
         """Queue one command; the commands of one turn of the loop leave in one write."""
+        loop = asyncio.get_running_loop()
         if not self._outgoing:
-            asyncio.get_running_loop().call_soon(self._flush)
-        self._outgoing.append(b"*%d\r\n" % len(args))
-        for arg in args:
-            raw = str(arg).encode()
-            self._outgoing.append(b"$%d\r\n%b\r\n" % (len(raw), raw))
-        waiter = asyncio.get_running_loop().create_future()
+            loop.call_soon(self._flush)
+        # hiredis's stub types its argument as a 1-tuple; it takes a command of any length
+        self._outgoing.append(hiredis.pack_command(args))  # type: ignore[arg-type]
+        waiter = loop.create_future()
         self._waiting.append(waiter)
         return waiter
 
@@ -70,6 +69,11 @@ class _Protocol(asyncio.Protocol):
     def close(self) -> None:
         if self._transport is not None:
             self._transport.close()
+
+
+def _expire(waiter: asyncio.Future[Any]) -> None:
+    if not waiter.done():
+        waiter.set_exception(TimeoutError())
 
 
 class RedisLink:
@@ -95,22 +99,36 @@ class RedisLink:
         self._protocol: _Protocol | None = None
         self._connecting = asyncio.Lock()
 
-    async def _connected(self) -> _Protocol:
-        protocol = self._protocol
-        if protocol is not None and not protocol.closed:
-            return protocol
+    async def _connect(self) -> _Protocol:
+        """A new connection, set up (AUTH, SELECT); the caller bounds the time it takes."""
         async with self._connecting:
             if self._protocol is None or self._protocol.closed:
                 loop = asyncio.get_running_loop()
-                async with asyncio.timeout(self._timeout):
-                    _, fresh = await loop.create_connection(_Protocol, *self._address)
-                    for command in self._setup:
-                        reply = await fresh.send(command)
-                        if isinstance(reply, hiredis.ReplyError):
-                            fresh.close()
-                            raise StoreUnavailable(f"Redis {command[0]} failed: {reply}")
+                _, fresh = await loop.create_connection(_Protocol, *self._address)
+                for command in self._setup:
+                    reply = await fresh.send(command)
+                    if isinstance(reply, hiredis.ReplyError):
+                        fresh.close()
+                        raise StoreUnavailable(f"Redis {command[0]} failed: {reply}")
                 self._protocol = fresh
             return self._protocol
+
+    async def _reply(self, args: tuple[str | int, ...], deadline: float) -> Any:
+        """Send one command and wait for its reply until `deadline` (the loop's clock).
+
+        The wait is one timer on the reply itself, not a `asyncio.timeout` scope: a reply
+        that comes too late is dropped by the protocol, as for a caller that gave up.
+        """
+        protocol = self._protocol
+        if protocol is None or protocol.closed:
+            async with asyncio.timeout_at(deadline):
+                protocol = await self._connect()
+        waiter = protocol.send(args)
+        timer = asyncio.get_running_loop().call_at(deadline, _expire, waiter)
+        try:
+            return await waiter
+        finally:
+            timer.cancel()
 
     async def call(self, *args: str | int) -> Any:
         """Send one command and return its reply; an error reply is returned, not raised.
@@ -118,13 +136,14 @@ class RedisLink:
         A connection found dead (Redis restarted, an idle connection cut) is replaced and the
         command sent once more: the hop's commands are a read and a compare-and-set, both safe
         to send again (a set that did happen is refused the second time, and the hop reads).
+        Connecting, sending and the reply, retry included, take at most the link's timeout.
         """
+        deadline = asyncio.get_running_loop().time() + self._timeout
         try:
-            async with asyncio.timeout(self._timeout):
-                try:
-                    return await (await self._connected()).send(args)
-                except _ConnectionLost:
-                    return await (await self._connected()).send(args)
+            try:
+                return await self._reply(args, deadline)
+            except _ConnectionLost:
+                return await self._reply(args, deadline)
         except TimeoutError:
             raise StoreUnavailable(f"Redis {args[0]} timed out after {self._timeout} s") from None
         except (OSError, _ConnectionLost) as exc:

@@ -254,6 +254,42 @@ def test_the_lean_link_reconnects_and_reports_a_dead_redis(redis_url) -> None:
     asyncio.run(scenario())
 
 
+def test_the_lean_link_gives_up_on_a_late_reply_and_keeps_replies_in_order() -> None:
+    """A server answering its first command late: that call times out, and the next call gets
+    its own reply, not the late one."""
+
+    async def scenario() -> None:
+        served = asyncio.Event()
+
+        async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            for number in range(2):
+                await reader.readuntil(b"PING\r\n")
+                if number == 0:
+                    await asyncio.sleep(0.3)
+                writer.write(b"+reply %d\r\n" % number)
+            await writer.drain()
+            await reader.read()  # until the link closes
+            writer.close()
+            await writer.wait_closed()
+            served.set()
+
+        server = await asyncio.start_server(answer, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        link = RedisLink(host="127.0.0.1", port=port, timeout=0.1)
+        started = asyncio.get_running_loop().time()
+        with pytest.raises(StoreUnavailable, match="timed out after 0.1 s"):
+            await link.call("PING")
+        assert asyncio.get_running_loop().time() - started < 0.25
+        await asyncio.sleep(0.3)  # the late reply arrives meanwhile, for nobody
+        assert await link.call("PING") == "reply 1"
+        link.close()
+        await served.wait()
+        server.close()
+        await server.wait_closed()
+
+    asyncio.run(scenario())
+
+
 def test_serve_refuses_workers_without_redis() -> None:
     result = CliRunner().invoke(cli, ["serve", "--workers", "2"])
     assert result.exit_code == 1

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from urllib.parse import parse_qsl
+
 from hypothesis import given
 from hypothesis import strategies as st
 
 from tests.fixtures.ussd import Phone
+from ussd.routes import url_fields
 from willay.gsm7 import EXTENSION, septets
 
 FORM = {"sessionId": "ATUid_hp", "serviceCode": "*123#", "phoneNumber": "+51987654321", "text": ""}
@@ -16,7 +19,17 @@ def test_septets_count_extension_characters_twice(text: str) -> None:
     assert septets(text) == sum(2 if c in EXTENSION else 1 for c in text)
 
 
+BODIES = st.text("ab=&%+2AF ñ*#").map(str.encode) | st.binary()
+
+
+@given(BODIES)
+def test_the_hop_form_is_read_as_parse_qsl_reads_it(body: bytes) -> None:
+    text = body.decode("utf-8", "replace")
+    assert url_fields(body) == dict(parse_qsl(text, keep_blank_values=True))
+
+
 def test_a_multipart_hop_is_answered_like_a_url_encoded_one(client) -> None:
+    """The url-encoded hop (answered by `ProviderHops`) and the documented route agree."""
     plain = client.post("/ussd/africastalking", data=FORM)
     multipart = client.post(
         "/ussd/africastalking",
@@ -25,8 +38,18 @@ def test_a_multipart_hop_is_answered_like_a_url_encoded_one(client) -> None:
     )
     assert multipart.status_code == plain.status_code == 200
     assert multipart.text == plain.text and multipart.text.startswith("CON ")
+    for name in ("content-type", "content-length", "x-willay-septets"):
+        assert plain.headers[name] == multipart.headers[name], name
+    assert plain.headers["content-type"] == "text/plain; charset=utf-8"
     bad = client.post("/ussd/africastalking", data={"text": ""}, files={"unused": ("x", b"x")})
     assert bad.status_code == 400 and "phoneNumber: Field required" in bad.json()["detail"]
+
+
+def test_a_url_encoded_hop_that_does_not_validate_gets_the_documented_400(client) -> None:
+    for form, field in [({"text": ""}, "phoneNumber"), ({**FORM, "sessionId": "a b"}, "sessionId")]:
+        bad = client.post("/ussd/africastalking", data=form)
+        assert bad.status_code == 400 and bad.json()["error"] == "BadRequest"
+        assert f"{field}: " in bad.json()["detail"], bad.json()
 
 
 def test_screens_from_the_page_cache_match_a_fresh_engine(client, settings, events, clock) -> None:
@@ -58,3 +81,33 @@ def test_a_server_process_freezes_what_startup_built(monkeypatch, settings) -> N
         assert gc.get_freeze_count() > 10_000  # modules, schemas, catalog: never walked again
     finally:
         gc.unfreeze()
+
+
+def test_hops_of_one_session_take_turns_and_leave_no_lock_behind() -> None:
+    import asyncio
+
+    from ussd.store import SessionLocks
+
+    async def scenario() -> list[str]:
+        locks, order = SessionLocks(), []
+
+        async def hop(session: str, name: str, pause: float) -> None:
+            async with locks.hold(session):
+                order.append(f"{name} in")
+                await asyncio.sleep(pause)
+                order.append(f"{name} out")
+
+        first = asyncio.create_task(hop("a", "a1", 0.05))
+        await asyncio.sleep(0)
+        waiting = asyncio.create_task(hop("a", "a2", 0))
+        cancelled = asyncio.create_task(hop("a", "a3", 0))
+        other = asyncio.create_task(hop("b", "b1", 0))
+        await asyncio.sleep(0.01)
+        cancelled.cancel()
+        await asyncio.gather(first, waiting, other, return_exceptions=True)
+        assert cancelled.cancelled() and locks._locks == {}
+        return order
+
+    order = asyncio.run(scenario())
+    assert order.index("b1 out") < order.index("a1 out")  # another session does not wait
+    assert order.index("a1 out") < order.index("a2 in") and "a3 in" not in order
