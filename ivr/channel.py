@@ -14,7 +14,7 @@ from ivr.callback import CallBacker
 from ivr.engine import NOTICES, IvrEngine
 from ivr.flow import FLOW_FILE, Flow, load_flow
 from ivr.store import CallbackLedger, CallStore
-from ivr.turn import Services
+from ivr.turn import IvrServices
 from ivr.voicexml import VoiceXml
 from recommender import TipPicker
 from willay.alerts import AlertFeed
@@ -88,7 +88,7 @@ class IvrChannel:
                 limit=settings.ivr_callback_limit,
                 window=settings.ivr_callback_window,
             )
-        services = Services(
+        services = IvrServices(
             catalog=catalog,
             calls=CallStore(kv, prefix=settings.redis_prefix, ttl=settings.ivr_call_ttl),
             subscribers=SubscriberStore(kv, prefix=settings.redis_prefix),

@@ -12,11 +12,12 @@ from dataclasses import dataclass
 from typing import Literal
 
 from audio_cache import MIXED, AudioLibrary
+from dialogue import run_actions
 from ivr.actions import ACTIONS
-from ivr.flow import ActionNode, EndNode, Flow, PlayNode, TipNode
+from ivr.flow import EndNode, Flow, MenuNode, Node, TipNode
 from ivr.schemas import AtVoiceForm
 from ivr.store import CallbackDecision, CallbackLedger, IvrCall
-from ivr.turn import CHANNEL, CallTurn, Services
+from ivr.turn import CHANNEL, CallTurn, IvrServices
 from willay.alerts import Alert, alert_data
 from willay.errors import ConfigurationError
 from willay.events import Event, EventKind
@@ -26,7 +27,6 @@ from willay.profiles import event_subject, pseudonym
 __all__ = ["NOTICES", "Clip", "IvrEngine", "IvrReply"]
 
 NOTICES = ("invalid", "thanks", "no_tip", "unavailable")  # prompts the engine plays by name
-MAX_ACTION_CHAIN = 8
 
 
 @dataclass(frozen=True)
@@ -49,6 +49,9 @@ class Clip:
         return self.text if self.kind == "tip" else None
 
 
+HeardNode = MenuNode | TipNode | EndNode
+
+
 @dataclass(frozen=True)
 class IvrReply:
     """What to answer: clips, then a prompt waiting for a key (or nothing: the call ends)."""
@@ -67,7 +70,7 @@ class IvrEngine:
         self,
         *,
         flow: Flow,
-        services: Services,
+        services: IvrServices,
         pseudonym_key: str,
         service_number: str | None,
         callbacks: CallbackLedger | None,
@@ -79,6 +82,7 @@ class IvrEngine:
         self._service_number = service_number
         self._callbacks = callbacks
         self._audio = audio
+        self._heard = {"menu": self._ask, "tip": self._play_tip, "end": self._end}
 
     # -- notifications ------------------------------------------------------------------------
 
@@ -110,7 +114,7 @@ class IvrEngine:
             )
             if decision in (CallbackDecision.queued, CallbackDecision.duplicate):
                 call.rejected = True
-                await services.calls.save(call)
+                await self._save(turn)
                 return IvrReply(
                     reject=True,
                     call_back=number if decision is CallbackDecision.queued else None,
@@ -128,8 +132,15 @@ class IvrEngine:
         reply = self._render(turn, alert)
         call.audio_bytes += self._bytes(reply)
         call.steps += 1
-        await services.calls.save(call)
+        await self._save(turn)
         return reply
+
+    async def _save(self, turn: CallTurn) -> None:
+        """Store the call and the profile (if changed), then publish the events recorded."""
+        await self.services.calls.save(turn.call)
+        if turn.profile_changed and turn.subscriber is not None:
+            await self.services.subscribers.save(turn.subscriber)
+        turn.publish()
 
     async def _callback_decision(
         self, turn: CallTurn, form: AtVoiceForm
@@ -142,13 +153,14 @@ class IvrEngine:
     async def _press(self, turn: CallTurn, key: str) -> None:
         call, flow = turn.call, self.flow
         node = flow.heard(call.node)
-        if isinstance(node, TipNode) and call.tip_id and not call.tip_done:
+        if node.type == "tip" and call.tip_id and not call.tip_done:
             call.tip_done = True  # a notification after the tip: it was heard to the end
             turn.emit(EventKind.tip_completed, tip_id=call.tip_id)
-        if isinstance(node, EndNode) or key == flow.repeat_key:
+        options = getattr(node, "options", None)
+        if options is None or key == flow.repeat_key:  # an end node only repeats
             turn.emit(EventKind.menu_step, node=call.node, to=call.node, key="repeat")
             return
-        option = node.options.get(key)
+        option = options.get(key)
         if option is not None:
             before = call.node
             call.value = option.value
@@ -163,26 +175,22 @@ class IvrEngine:
             turn.emit(EventKind.menu_step, node=before, to=call.node, key=missed)
             return
         if key:
-            call.notices.append("invalid")
+            turn.note("invalid")
         turn.emit(EventKind.menu_step, node=call.node, to=call.node, key=missed)
 
     async def _enter(self, turn: CallTurn, name: str) -> None:
         """Go to node `name`, running actions and plays until a node is to be heard."""
-        call = turn.call
-        for _ in range(MAX_ACTION_CHAIN):
-            node = self.flow.nodes[name]
-            if isinstance(node, ActionNode):
-                outcome = await ACTIONS[node.run](turn)
-                if outcome not in node.next:
-                    raise ConfigurationError(f"node {name!r} has no next for outcome {outcome!r}")
-                name = node.next[outcome]
-            elif isinstance(node, PlayNode):
-                call.notices.append(node.prompt)
-                name = node.next
-            else:
-                call.node, call.misses = name, 0
-                return
-        raise ConfigurationError(f"more than {MAX_ACTION_CHAIN} actions in a row from {name!r}")
+
+        def passes(node: Node) -> str | None:
+            if node.type != "play":
+                return None
+            turn.note(node.prompt)  # a play is heard on the way
+            return node.next
+
+        rest = await run_actions(turn, name, steps=self.flow.nodes, actions=ACTIONS, passes=passes)
+        if not isinstance(rest, str):
+            raise ConfigurationError(f"an action jumped from node {name!r}: calls have no pages")
+        turn.call.node, turn.call.misses = rest, 0
 
     # -- what the caller hears ----------------------------------------------------------------
 
@@ -200,14 +208,25 @@ class IvrEngine:
             plays = (Clip("alert", alert.id, lang, alert.text_for(lang)[0]), *plays)
             call.alert = alert.id
             turn.emit(EventKind.alert_delivered, **alert_data(alert, region=_region(turn)))
-        if isinstance(node, EndNode):
-            return IvrReply(plays=(*plays, self.prompt(node.prompt, lang)))
-        if isinstance(node, TipNode) and call.play_tip and call.tip_id:
+        return self._heard[node.type](turn, node, plays)
+
+    def _end(self, turn: CallTurn, node: HeardNode, plays: tuple[Clip, ...]) -> IvrReply:
+        """A last node: what is pending, then its prompt; the call ends."""
+        return IvrReply(plays=(*plays, self.prompt(node.prompt, turn.lang)))
+
+    def _ask(self, turn: CallTurn, node: HeardNode, plays: tuple[Clip, ...]) -> IvrReply:
+        """What is pending, then the node's prompt, waiting for a key."""
+        return IvrReply(plays=plays, ask=self.prompt(node.prompt, turn.lang))
+
+    def _play_tip(self, turn: CallTurn, node: HeardNode, plays: tuple[Clip, ...]) -> IvrReply:
+        """The tip just served (or asked again), then the node's prompt like a menu."""
+        call = turn.call
+        if call.play_tip and call.tip_id:
             tip = self.services.catalog.by_id[call.tip_id]
-            text, spoken = tip.text_for(lang)  # the served text: signed-off only in production
+            text, spoken = tip.text_for(turn.lang)  # the served text: signed-off in production
             plays += (Clip("tip", tip.id, spoken, text),)
             call.play_tip = False
-        return IvrReply(plays=plays, ask=self.prompt(node.prompt, lang))
+        return self._ask(turn, node, plays)
 
     def _alert(self, turn: CallTurn) -> Alert | None:
         """The alert for a known caller whose profile region matches (`all`: any known one)."""

@@ -16,8 +16,8 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from audio_cache import MIXED, Segment, Utterance
+from dialogue import MAX_DEPTH, ActionStep, menu_depths, read_definition
 from willay.errors import ConfigurationError, MenuDefinitionError
-from willay.journeys import MAX_DEPTH, ActionStep, menu_depths, read_definition
 from willay.languages import REQUIRED_LANGUAGES, pick_text
 
 __all__ = [
@@ -78,6 +78,10 @@ class _Asking(_Model):
     prompt: str
     options: dict[str, Option]
 
+    def targets(self) -> list[str]:
+        """The nodes one key away."""
+        return [o.next for o in self.options.values()]
+
 
 class MenuNode(_Asking):
     """Asks `prompt` and follows the key pressed."""
@@ -94,6 +98,10 @@ class TipNode(_Asking):
 class ActionNode(ActionStep):
     """Runs an action (ivr/actions.py) and goes on to `next[outcome]`; never heard."""
 
+    def targets(self) -> list[str]:
+        """The nodes of its outcomes."""
+        return list(self.next.values())
+
 
 class PlayNode(_Model):
     """Plays `prompt` and goes on to `next` without waiting for a key."""
@@ -102,12 +110,20 @@ class PlayNode(_Model):
     prompt: str
     next: str
 
+    def targets(self) -> list[str]:
+        """The node after it."""
+        return [self.next]
+
 
 class EndNode(_Model):
     """Plays `prompt`; the call ends."""
 
     type: Literal["end"]
     prompt: str
+
+    def targets(self) -> list[str]:
+        """None: the call ends here."""
+        return []
 
 
 Node = Annotated[MenuNode | TipNode | ActionNode | PlayNode | EndNode, Field(discriminator="type")]
@@ -124,14 +140,7 @@ class Flow(_Model):
 
     def targets(self, name: str) -> list[str]:
         """The nodes reachable in one step from node `name`."""
-        node = self.nodes[name]
-        if isinstance(node, MenuNode | TipNode):
-            return [o.next for o in node.options.values()]
-        if isinstance(node, ActionNode):
-            return list(node.next.values())
-        if isinstance(node, PlayNode):
-            return [node.next]
-        return []
+        return self.nodes[name].targets()
 
     def heard(self, name: str) -> MenuNode | TipNode | EndNode:
         """Node `name`, which a caller hears (a call never rests on an action or a play)."""

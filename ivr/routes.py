@@ -2,24 +2,19 @@
 
 from __future__ import annotations
 
-import logging
 from typing import Annotated
 
 from fastapi import APIRouter, BackgroundTasks, Form
 from fastapi.responses import Response
 
+from dialogue import record_failure
 from ivr.deps import IvrChannelDep
 from ivr.engine import IvrEngine, IvrReply
 from ivr.schemas import AtVoiceForm
 from ivr.turn import CHANNEL
 from willay.deps import CallbackGuard
-from willay.errors import ServiceUnavailable
-from willay.events import Event, EventKind
-from willay.profiles import event_subject
 
 __all__ = ["router"]
-
-log = logging.getLogger(__name__)
 
 router = APIRouter(prefix="/ivr", tags=["ivr"], dependencies=[CallbackGuard])
 
@@ -43,20 +38,14 @@ async def ivr_notification(
 def _failed(engine: IvrEngine, form: AtVoiceForm, exc: Exception) -> IvrReply:
     """The one answer to any failure of a call step: the spoken apology, then the line hangs up.
 
-    A backing service down is logged as such; anything else with its traceback. The provider
-    always gets valid voice XML, never internal detail.
+    The provider always gets valid voice XML, never internal detail.
     """
-    if isinstance(exc, ServiceUnavailable):
-        log.error("voice notification %s failed: %s", form.sessionId, exc)
-    else:
-        log.error("voice notification %s failed unexpectedly", form.sessionId, exc_info=exc)
-    engine.services.events.publish(
-        Event(
-            channel=CHANNEL,
-            kind=EventKind.error,
-            subscriber=event_subject(None, form.sessionId),
-            session=form.sessionId,
-            data={"error": type(exc).__name__, "digits": form.dtmfDigits},
-        )
+    record_failure(
+        engine.services.events,
+        channel=CHANNEL,
+        what="voice notification",
+        session_id=form.sessionId,
+        exc=exc,
+        digits=form.dtmfDigits,
     )
     return engine.unavailable()

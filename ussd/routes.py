@@ -16,15 +16,14 @@ from pydantic import ValidationError
 from starlette.routing import Match, Route
 from starlette.types import Scope
 
+from dialogue import record_failure
+from ussd.channel import UssdChannel
 from ussd.deps import UssdEngineDep
 from ussd.engine import UssdEngine
 from ussd.schemas import AtUssdForm, AtUssdNotice
 from willay.deps import CallbackGuard, SettingsDep
-from willay.errors import ServiceUnavailable
-from willay.events import Event, EventKind
 from willay.gsm7 import septets, to_gsm7
 from willay.languages import DEFAULT_LANGUAGE, pick_text
-from willay.profiles import event_subject
 from willay.retried import RetriedRoute
 
 __all__ = ["SCHEMA_COMPONENTS", "provider_hop_route", "router", "simulator_router"]
@@ -59,7 +58,7 @@ async def _hop_form(request: Request) -> AtUssdForm:
 
 async def _answer(request: Request) -> PlainTextResponse:
     form = await _hop_form(request)
-    engine = cast(UssdEngine, request.state.ussd)
+    engine = cast(UssdChannel, request.state.ussd).engine
     headers = {}
     try:
         if form.too_long:
@@ -124,26 +123,20 @@ async def _failed(engine: UssdEngine, form: AtUssdForm, exc: Exception) -> str:
     """The one answer to any failure of a hop: `END`, the apology and the emergency numbers in
     the caller's language (the session's, if it can still be read; else Spanish).
 
-    A backing service down is logged as such; anything else with its traceback. The caller and
-    the gateway never see internal detail.
+    The caller and the gateway never see internal detail.
     """
-    if isinstance(exc, ServiceUnavailable):
-        log.error("USSD hop %s failed: %s", form.sessionId, exc)
-    else:
-        log.error("USSD hop %s failed unexpectedly", form.sessionId, exc_info=exc)
+    record_failure(
+        engine.services.events,
+        channel="ussd",
+        what="USSD hop",
+        session_id=form.sessionId,
+        exc=exc,
+        input=form.text,
+    )
     try:
         session = await engine.services.sessions.get(form.sessionId)
     except Exception:  # noqa: BLE001 - the apology must not depend on what just failed
         session = None
-    engine.services.events.publish(
-        Event(
-            channel="ussd",
-            kind=EventKind.error,
-            subscriber=event_subject(None, form.sessionId),
-            session=form.sessionId,
-            data={"error": type(exc).__name__, "input": form.text},
-        )
-    )
     lang = session.lang if session is not None and session.lang else DEFAULT_LANGUAGE
     return _notice_end(engine, "unavailable", lang)
 

@@ -9,6 +9,7 @@ import re
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from http import HTTPStatus
+from typing import TypedDict
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -29,19 +30,17 @@ from sms import router as sms_router
 from studio import Studio
 from studio.routes import router as studio_router
 from telemetry import MqttEventSink
+from ussd import UssdChannel
 from ussd.actions import ACTIONS
-from ussd.engine import UssdEngine
 from ussd.menus import JOURNEY_FILE, load_journey
 from ussd.routes import SCHEMA_COMPONENTS as USSD_SCHEMA_COMPONENTS
 from ussd.routes import provider_hop_route, simulator_router
 from ussd.routes import router as ussd_router
-from ussd.store import SessionStore
-from ussd.turn import Services
 from willay import __version__
 from willay.alerts import AlertBoard, AlertFeed, FileAlertBoard
 from willay.catalog import Catalog, load_catalog
 from willay.config import Environment, Settings
-from willay.deps import AppState, StoreDep, guard_callback
+from willay.deps import StoreDep, guard_callback
 from willay.errors import ConfigurationError, ModelError, ServiceUnavailable, WillayError
 from willay.events import EventSink, FileEventSink
 from willay.kv import KeyValueStore, MemoryStore, RedisStore, create_redis
@@ -57,6 +56,23 @@ __all__ = [
     "open_alert_board",
     "open_sms_channel",
 ]
+
+
+class AppState(TypedDict):
+    """What the lifespan yields; each route reads its part from `request.state`."""
+
+    settings: Settings
+    kv: KeyValueStore
+    events: EventSink
+    catalog: Catalog
+    ussd: UssdChannel
+    sms: SmsChannel
+    audio: AudioLibrary
+    ivr: IvrChannel
+    studio: Studio | None
+    alerts: AlertFeed
+    lite: LiteService
+
 
 log = logging.getLogger(__name__)
 
@@ -153,28 +169,16 @@ def create_app(
         sms = SmsChannel.build(
             settings, kv=kv, events=sink, catalog=catalog, picker=chooser, clock=clock
         )
-        subscribers = SubscriberStore(kv, prefix=settings.redis_prefix)
-        services = Services(
+        ussd = UssdChannel.create(
+            settings=settings,
+            journey=journey,
             catalog=catalog,
-            sessions=SessionStore(
-                kv,
-                prefix=settings.redis_prefix,
-                ttl=settings.ussd_session_ttl,
-                resume_ttl=settings.ussd_resume_ttl,
-                profiles=subscribers,
-            ),
-            subscribers=subscribers,
-            picker=chooser,
+            kv=kv,
             events=sink,
+            picker=chooser,
             clock=clock,
             texter=sms.texter,
             alerts=feed,
-        )
-        engine = UssdEngine(
-            journey=journey,
-            services=services,
-            page_chars=settings.ussd_page_chars,
-            pseudonym_key=settings.pseudonym_key.get_secret_value(),
         )
         audio = AudioLibrary(settings.audio_dir, base_url=settings.public_url)
         ivr = IvrChannel.create(
@@ -191,7 +195,7 @@ def create_app(
         lite = LiteService(
             catalog=catalog,
             kv=kv,
-            subscribers=subscribers,
+            subscribers=SubscriberStore(kv, prefix=settings.redis_prefix),
             picker=chooser,
             events=sink,
             alerts=feed,
@@ -204,7 +208,7 @@ def create_app(
                 settings=settings,
                 catalog=full_catalog,
                 kv=kv,
-                ussd=engine,
+                ussd=ussd.engine,
                 ivr=ivr.engine,
                 audio=audio,
                 clock=clock,
@@ -218,7 +222,7 @@ def create_app(
                 kv=kv,
                 events=sink,
                 catalog=catalog,
-                ussd=engine,
+                ussd=ussd,
                 sms=sms,
                 audio=audio,
                 ivr=ivr,
@@ -227,7 +231,7 @@ def create_app(
                 lite=lite,
             )
         finally:
-            services.sessions.close()
+            ussd.close()
             if studio is not None:
                 studio.builder.close()
             await sms.close()

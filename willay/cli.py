@@ -168,8 +168,7 @@ def content_check(
 ) -> None:
     """Validate the catalog; the last line sums up tips, topics and languages."""
     from ussd.actions import ACTIONS
-    from ussd.engine import tip_fit_problems
-    from ussd.menus import JOURNEY_FILE, load_journey
+    from ussd.menus import JOURNEY_FILE, load_journey, tip_fit_problems
     from willay.catalog import load_catalog
     from willay.review import signoff_notices
 
@@ -971,8 +970,7 @@ def alerts_publish(
 ) -> None:
     """Publish an alert for a region (or `all`), valid from one day to another."""
     from ussd.actions import ACTIONS
-    from ussd.engine import alert_room
-    from ussd.menus import JOURNEY_FILE, load_journey
+    from ussd.menus import JOURNEY_FILE, alert_room, load_journey
     from willay.catalog import load_catalog
 
     settings = _settings()
