@@ -9,12 +9,12 @@ from dialogue.turn import Conversation, Jump, Services, Turn
 
 __all__ = [
     "ACTIONS",
-    "MAX_ACTION_CHAIN",
-    "MAX_DEPTH",
     "Action",
     "ActionStep",
     "Conversation",
     "Jump",
+    "MAX_ACTION_CHAIN",
+    "MAX_DEPTH",
     "Services",
     "Turn",
     "menu_depths",

@@ -11,8 +11,8 @@ from __future__ import annotations
 import datetime as dt
 from abc import ABC, abstractmethod
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import ClassVar, Protocol
+from dataclasses import dataclass, field, fields
+from typing import Any, ClassVar, Protocol
 
 from recommender import TipPicker
 from willay.alerts import AlertFeed
@@ -53,7 +53,7 @@ class Jump:
 
 @dataclass(frozen=True, kw_only=True)
 class Services:
-    """What a channel's engine and the actions work with, built once by the channel."""
+    """What every channel's engine and the actions work with, built once by the app."""
 
     catalog: Catalog
     subscribers: SubscriberStore
@@ -61,6 +61,10 @@ class Services:
     events: EventSink
     clock: Callable[[], dt.datetime]
     alerts: AlertFeed | None = None  # regional alerts, before the first screen or menu
+
+    def shared(self) -> dict[str, Any]:
+        """These services by field name, for a channel's services to start from."""
+        return {f.name: getattr(self, f.name) for f in fields(Services)}
 
 
 @dataclass(kw_only=True)

@@ -3,22 +3,16 @@ built in one place, the way every channel is."""
 
 from __future__ import annotations
 
-import datetime as dt
-from collections.abc import Callable
 from dataclasses import dataclass
 
-from recommender import TipPicker
+from dialogue import Services
 from ussd.engine import UssdEngine
 from ussd.menus import Journey
 from ussd.store import SessionStore
 from ussd.turn import UssdServices
-from willay.alerts import AlertFeed
-from willay.catalog import Catalog
 from willay.config import Settings
-from willay.events import EventSink
 from willay.kv import KeyValueStore
 from willay.messaging import TipTexter
-from willay.profiles import SubscriberStore
 
 __all__ = ["UssdChannel"]
 
@@ -33,35 +27,21 @@ class UssdChannel:
         *,
         settings: Settings,
         journey: Journey,
-        catalog: Catalog,
         kv: KeyValueStore,
-        events: EventSink,
-        picker: TipPicker,
-        clock: Callable[[], dt.datetime],
+        services: Services,
         texter: TipTexter | None = None,
-        alerts: AlertFeed | None = None,
     ) -> UssdChannel:
-        """Build the channel; `texter` sends "text me this" for a session cut short."""
-        subscribers = SubscriberStore(kv, prefix=settings.redis_prefix)
-        services = UssdServices(
-            catalog=catalog,
-            sessions=SessionStore(
-                kv,
-                prefix=settings.redis_prefix,
-                ttl=settings.ussd_session_ttl,
-                resume_ttl=settings.ussd_resume_ttl,
-                profiles=subscribers,
-            ),
-            subscribers=subscribers,
-            picker=picker,
-            events=events,
-            clock=clock,
-            texter=texter,
-            alerts=alerts,
+        """Build the channel on the app's services; `texter` sends "text me this"."""
+        sessions = SessionStore(
+            kv,
+            prefix=settings.redis_prefix,
+            ttl=settings.ussd_session_ttl,
+            resume_ttl=settings.ussd_resume_ttl,
+            profiles=services.subscribers,
         )
         engine = UssdEngine(
             journey=journey,
-            services=services,
+            services=UssdServices(**services.shared(), sessions=sessions, texter=texter),
             page_chars=settings.ussd_page_chars,
             pseudonym_key=settings.pseudonym_key.get_secret_value(),
         )

@@ -22,6 +22,7 @@ from app import LiteService
 from app import router as app_router
 from audio_cache import AudioLibrary
 from audio_cache.routes import router as audio_router
+from dialogue import Services
 from ivr import IvrChannel, load_call_flow
 from ivr import router as ivr_router
 from recommender import ModelPicker, RuleBasedPicker, TipPicker
@@ -169,33 +170,23 @@ def create_app(
         sms = SmsChannel.build(
             settings, kv=kv, events=sink, catalog=catalog, picker=chooser, clock=clock
         )
-        ussd = UssdChannel.create(
-            settings=settings,
-            journey=journey,
+        services = Services(
             catalog=catalog,
-            kv=kv,
-            events=sink,
+            subscribers=SubscriberStore(kv, prefix=settings.redis_prefix),
             picker=chooser,
+            events=sink,
             clock=clock,
-            texter=sms.texter,
             alerts=feed,
+        )
+        ussd = UssdChannel.create(
+            settings=settings, journey=journey, kv=kv, services=services, texter=sms.texter
         )
         audio = AudioLibrary(settings.audio_dir, base_url=settings.public_url)
-        ivr = IvrChannel.create(
-            settings=settings,
-            flow=flow,
-            catalog=catalog,
-            kv=kv,
-            events=sink,
-            picker=chooser,
-            clock=clock,
-            audio=audio,
-            alerts=feed,
-        )
+        ivr = IvrChannel.create(settings=settings, flow=flow, kv=kv, services=services, audio=audio)
         lite = LiteService(
             catalog=catalog,
             kv=kv,
-            subscribers=SubscriberStore(kv, prefix=settings.redis_prefix),
+            subscribers=services.subscribers,
             picker=chooser,
             events=sink,
             alerts=feed,
