@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import urllib.parse
 from dataclasses import dataclass
+from pathlib import Path
 
 from audio_cache import AudioLibrary
 from dialogue import Services
@@ -29,10 +30,11 @@ ROUTE = "/ivr/africastalking"
 log = logging.getLogger(__name__)
 
 
-def load_call_flow(catalog: Catalog) -> Flow:
-    """The shipped call flow, validated against the catalog's topics and the languages."""
+def load_call_flow(catalog: Catalog, *, path: Path = FLOW_FILE) -> Flow:
+    """The call flow at `path` (the shipped one by default), validated as a whole against the
+    actions, the catalog's topics, the languages and the prompts the engine plays."""
     return load_flow(
-        FLOW_FILE,
+        path,
         actions=set(ACTIONS),
         choices={"set_language": set(LANGUAGES), "pick_in_topic": {t.id for t in catalog.topics}},
         notices=NOTICES,

@@ -263,6 +263,24 @@ def menus_check() -> None:
     out.print(f"{len(journey.screens)} screens; page budget {settings.ussd_page_chars} septets")
 
 
+@menus_app.command("check-flow")
+def menus_check_flow(
+    file: Annotated[
+        Path | None, typer.Argument(help="A call flow file (default: the shipped one).")
+    ] = None,
+) -> None:
+    """Validate the IVR call flow: nodes, prompts per language, keys, reach, depth."""
+    from ivr import FLOW_FILE, load_call_flow
+    from willay.catalog import load_catalog
+
+    settings = _settings()
+    try:
+        flow = load_call_flow(load_catalog(settings.content_dir), path=file or FLOW_FILE)
+    except ProblemsError as exc:
+        raise _report(exc) from None
+    out.print(f"{len(flow.nodes)} nodes; {len(flow.prompts)} prompts")
+
+
 @app.command()
 def bridge(
     group: Annotated[
