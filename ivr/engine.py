@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from audio_cache import MIXED, AudioLibrary
+from audio_cache import MIXED, AudioFile, AudioLibrary
 from dialogue import run_actions
 from ivr.actions import ACTIONS
 from ivr.flow import EndNode, Flow, MenuNode, Node, TipNode
@@ -39,17 +39,21 @@ class Clip:
     text: str
 
     @property
-    def cached(self) -> bool:
-        """False for an alert: it is news, read by the provider's voice, never pre-rendered."""
-        return self.kind != "alert"
-
-    @property
     def bound_text(self) -> str | None:
         """The text a tip's audio must have been made from (prompts: any audio of the prompt)."""
         return self.text if self.kind == "tip" else None
 
+    def cached_in(self, audio: AudioLibrary) -> tuple[AudioFile, str] | None:
+        """Its pre-rendered file in `audio` and its language; None for an alert (news, read by
+        the provider's voice) or a clip not built yet."""
+        kind = self.kind
+        if kind == "alert":
+            return None
+        return audio.clip(kind, self.id, self.lang, text=self.bound_text)
+
 
 HeardNode = MenuNode | TipNode | EndNode
+Heard = tuple[tuple[Clip, ...], Clip | None]  # what a heard node adds: clips, then the ask
 
 
 @dataclass(frozen=True)
@@ -208,25 +212,26 @@ class IvrEngine:
             plays = (Clip("alert", alert.id, lang, alert.text_for(lang)[0]), *plays)
             call.alert = alert.id
             turn.emit(EventKind.alert_delivered, **alert_data(alert, region=_region(turn)))
-        return self._heard[node.type](turn, node, plays)
+        more, ask = self._heard[node.type](turn, node)
+        return IvrReply(plays=plays + more, ask=ask)
 
-    def _end(self, turn: CallTurn, node: HeardNode, plays: tuple[Clip, ...]) -> IvrReply:
-        """A last node: what is pending, then its prompt; the call ends."""
-        return IvrReply(plays=(*plays, self.prompt(node.prompt, turn.lang)))
+    def _end(self, turn: CallTurn, node: HeardNode) -> Heard:
+        """A last node: its prompt, and nothing asked; the call ends."""
+        return (self.prompt(node.prompt, turn.lang),), None
 
-    def _ask(self, turn: CallTurn, node: HeardNode, plays: tuple[Clip, ...]) -> IvrReply:
-        """What is pending, then the node's prompt, waiting for a key."""
-        return IvrReply(plays=plays, ask=self.prompt(node.prompt, turn.lang))
+    def _ask(self, turn: CallTurn, node: HeardNode) -> Heard:
+        """The node's prompt, waiting for a key."""
+        return (), self.prompt(node.prompt, turn.lang)
 
-    def _play_tip(self, turn: CallTurn, node: HeardNode, plays: tuple[Clip, ...]) -> IvrReply:
+    def _play_tip(self, turn: CallTurn, node: HeardNode) -> Heard:
         """The tip just served (or asked again), then the node's prompt like a menu."""
-        call = turn.call
-        if call.play_tip and call.tip_id:
-            tip = self.services.catalog.by_id[call.tip_id]
-            text, spoken = tip.text_for(turn.lang)  # the served text: signed-off in production
-            plays += (Clip("tip", tip.id, spoken, text),)
-            call.play_tip = False
-        return self._ask(turn, node, plays)
+        call, ask = turn.call, self.prompt(node.prompt, turn.lang)
+        if not (call.play_tip and call.tip_id):
+            return (), ask
+        tip = self.services.catalog.by_id[call.tip_id]
+        text, spoken = tip.text_for(turn.lang)  # the served text: signed-off in production
+        call.play_tip = False
+        return (Clip("tip", tip.id, spoken, text),), ask
 
     def _alert(self, turn: CallTurn) -> Alert | None:
         """The alert for a known caller whose profile region matches (`all`: any known one)."""
@@ -246,9 +251,7 @@ class IvrEngine:
         if self._audio is None:
             return 0
         clips = (*reply.plays, *([reply.ask] if reply.ask else []))
-        found = (
-            self._audio.clip(c.kind, c.id, c.lang, text=c.bound_text) for c in clips if c.cached
-        )
+        found = (c.cached_in(self._audio) for c in clips)
         return sum(f[0].bytes for f in found if f is not None)
 
     def unavailable(self) -> IvrReply:

@@ -168,13 +168,13 @@ def _depths(flow: Flow, start: str) -> dict[str, int]:
     return menu_depths(
         flow.nodes,
         start,
-        flow.targets,
+        targets=flow.targets,
         counts=lambda node: isinstance(node, MenuNode | TipNode),
     )
 
 
 def _node_problems(
-    flow: Flow, actions: Collection[str], choices: Mapping[str, Collection[str]]
+    flow: Flow, *, actions: Collection[str], choices: Mapping[str, Collection[str]]
 ) -> list[str]:
     problems = []
     for name, node in flow.nodes.items():
@@ -182,21 +182,21 @@ def _node_problems(
         for target in flow.targets(name):
             if target not in flow.nodes:
                 problems.append(f"{where}: next node {target!r} does not exist")
-        if isinstance(node, ActionNode) and node.run not in actions:
-            problems.append(f"{where}: unknown action {node.run!r}")
+        if isinstance(node, ActionNode):
+            problems += node.unknown_action(where, actions)
         prompt = getattr(node, "prompt", None)
         if prompt is not None and prompt not in flow.prompts:
             problems.append(f"{where}: prompt {prompt!r} does not exist")
         for key, option in getattr(node, "options", {}).items():
             if len(key) != 1 or key not in KEYS:
                 problems.append(f"{where}: key {key!r} is not one digit")
-            target = flow.nodes.get(option.next)
+            step = flow.nodes.get(option.next)
             if (
-                isinstance(target, ActionNode)
-                and target.run in choices
-                and option.value not in choices[target.run]
+                isinstance(step, ActionNode)
+                and step.run in choices
+                and option.value not in choices[step.run]
             ):
-                problems.append(f"{where}.options.{key}: {target.run} cannot take {option.value!r}")
+                problems.append(f"{where}.options.{key}: {step.run} cannot take {option.value!r}")
     return problems
 
 
@@ -214,7 +214,7 @@ def _problems(
             problems.append(f"{field}: no node named {name!r}")
         elif kind is not None and flow.nodes[name].type != kind:
             problems.append(f"{field}: {name!r} must be a node of type {kind}")
-    problems += _node_problems(flow, actions, choices)
+    problems += _node_problems(flow, actions=actions, choices=choices)
     for notice in notices:
         if notice not in flow.prompts:
             problems.append(f"prompts: missing {notice!r} (the engine plays it)")

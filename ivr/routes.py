@@ -21,21 +21,21 @@ router = APIRouter(prefix="/ivr", tags=["ivr"], dependencies=[CallbackGuard])
 
 @router.post("/africastalking", response_class=Response)
 async def ivr_notification(
-    form: Annotated[AtVoiceForm, Form()], ivr: IvrChannelDep, background: BackgroundTasks
+    *, form: Annotated[AtVoiceForm, Form()], ivr: IvrChannelDep, background: BackgroundTasks
 ) -> Response:
     """One voice notification: answers Africa's Talking voice XML (`application/xml`)."""
     try:
         reply = await ivr.engine.handle(form)
         xml = ivr.xml.render(reply)
     except Exception as exc:  # noqa: BLE001 - every failure of a call step is an apology
-        reply = _failed(ivr.engine, form, exc)
+        reply = _failed(ivr.engine, form, exc=exc)
         xml = ivr.xml.render(reply)
     if reply.call_back and ivr.callbacks is not None:
         background.add_task(ivr.callbacks.call_back, reply.call_back, reply.subscriber or "")
     return Response(xml, media_type="application/xml")
 
 
-def _failed(engine: IvrEngine, form: AtVoiceForm, exc: Exception) -> IvrReply:
+def _failed(engine: IvrEngine, form: AtVoiceForm, *, exc: Exception) -> IvrReply:
     """The one answer to any failure of a call step: the spoken apology, then the line hangs up.
 
     The provider always gets valid voice XML, never internal detail.

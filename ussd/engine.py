@@ -94,9 +94,9 @@ class UssdEngine:
         started = time.perf_counter()
         subscriber_id = pseudonym(form.phoneNumber, self._key)
         async with self._queue.hold(form.sessionId):
-            return await self._handle(form, subscriber_id, started)
+            return await self._handle(form, subscriber_id=subscriber_id, started=started)
 
-    async def _handle(self, form: AtUssdForm, subscriber_id: str, started: float) -> UssdReply:
+    async def _handle(self, form: AtUssdForm, *, subscriber_id: str, started: float) -> UssdReply:
         for _ in range(MAX_ATTEMPTS):
             read = await self.services.sessions.read_hop(form.sessionId, subscriber_id)
             known = UssdSession.model_validate_json(read.session) if read.session else None
@@ -105,12 +105,12 @@ class UssdEngine:
                 body = known.replies[form.text]
                 draft = form.text in known.drafts
                 return UssdReply(body[4:], end=body.startswith("END "), draft=draft)
-            turn = self._turn(form, read, known if not fresh else None)
-            reply = await self._step(turn, form, fresh=fresh)
+            turn = self._turn(form, read=read, known=known if not fresh else None)
+            reply = await self._step(turn, form=form, fresh=fresh)
             turn.session.hops += 1
             turn.session.remember(form.text, reply.body, draft=reply.draft)
             if await self.services.sessions.commit_hop(read, turn.write()):
-                self._emit_cost(turn, form, reply, fresh=fresh, started=started)
+                self._emit_cost(turn, form=form, reply=reply, fresh=fresh, started=started)
                 turn.publish()
                 if turn.profile_deleted:
                     await self._erase_the_rest(read.subscriber)
@@ -125,7 +125,7 @@ class UssdEngine:
         except ServiceUnavailable as exc:
             log.error("erasure stored, but the rest not erased yet: %s", exc)
 
-    def _turn(self, form: AtUssdForm, read: HopRead, known: UssdSession | None) -> UssdTurn:
+    def _turn(self, form: AtUssdForm, *, read: HopRead, known: UssdSession | None) -> UssdTurn:
         subscriber = Subscriber.model_validate_json(read.profile) if read.profile else None
         session = known or UssdSession(
             id=form.sessionId,
@@ -143,7 +143,7 @@ class UssdEngine:
             resume=UssdSession.model_validate_json(read.resume) if read.resume else None,
         )
 
-    async def _step(self, turn: UssdTurn, form: AtUssdForm, *, fresh: bool) -> UssdReply:
+    async def _step(self, turn: UssdTurn, *, form: AtUssdForm, fresh: bool) -> UssdReply:
         alert = None
         if fresh:
             await self._enter(turn, self.journey.initial_screen)
@@ -157,7 +157,7 @@ class UssdEngine:
         return self._render(turn, alert)
 
     def _emit_cost(
-        self, turn: UssdTurn, form: AtUssdForm, reply: UssdReply, *, fresh: bool, started: float
+        self, turn: UssdTurn, *, form: AtUssdForm, reply: UssdReply, fresh: bool, started: float
     ) -> None:
         """One event per request, with what it cost: the first hop's is session_start."""
         cost = {
@@ -267,7 +267,7 @@ class UssdEngine:
         screen = self.journey.screens[turn.session.screen]
         if screen.type == "tip":
             tip = self.services.catalog.by_id[turn.session.tip_id or ""]
-            return tip_text(self.journey, tip, turn.lang)
+            return tip_text(self.journey, tip, lang=turn.lang)
         return pick_text(getattr(screen, "text", {}), turn.lang)[0]
 
     def _pages(self, turn: UssdTurn) -> list[Page]:
@@ -285,7 +285,9 @@ class UssdEngine:
         screen = self.journey.screens[turn.session.screen]
         options = option_lines(self._options(screen), turn.lang)
         layout = self._layouts.get(turn.lang, self._layouts["es"])
-        return paginate(self._body(turn), options, self._nav_choices(turn), layout)
+        return paginate(
+            self._body(turn), options=options, nav_choices=self._nav_choices(turn), layout=layout
+        )
 
     def _render(self, turn: UssdTurn, alert: Alert | None = None) -> UssdReply:
         """The reply for the screen the session rests on, by its type (one handler each)."""

@@ -169,13 +169,13 @@ def _menu_depths(journey: Journey) -> dict[str, int]:
     return menu_depths(
         journey.screens,
         journey.home_screen,
-        journey.targets,
+        targets=journey.targets,
         counts=lambda screen: not isinstance(screen, ActionScreen),
         stop={journey.danger_screen},
     )
 
 
-def _problems(journey: Journey, actions: set[str], budget: int) -> list[str]:
+def _problems(journey: Journey, *, actions: set[str], budget: int) -> list[str]:
     problems: list[str] = []
     for field in ("initial_screen", "home_screen", "danger_screen", "tip_screen"):
         if getattr(journey, field) not in journey.screens:
@@ -184,8 +184,8 @@ def _problems(journey: Journey, actions: set[str], budget: int) -> list[str]:
         for target in journey.targets(name):
             if target not in journey.screens:
                 problems.append(f"screens.{name}: next screen {target!r} does not exist")
-        if isinstance(screen, ActionScreen) and screen.run not in actions:
-            problems.append(f"screens.{name}: unknown action {screen.run!r}")
+        if isinstance(screen, ActionScreen):
+            problems += screen.unknown_action(f"screens.{name}", actions)
         if isinstance(screen, EndScreen):
             for code in REQUIRED_LANGUAGES:
                 if septets(to_gsm7(screen.text.get(code, ""))) > budget:
@@ -217,13 +217,13 @@ def _problems(journey: Journey, actions: set[str], budget: int) -> list[str]:
 def load_journey(path: Path, *, actions: set[str], budget: int) -> Journey:
     """Parse and validate a journey file; raise `MenuDefinitionError` listing every problem."""
     journey = read_definition(path, Journey)
-    problems = _problems(journey, actions, budget)
+    problems = _problems(journey, actions=actions, budget=budget)
     if problems:
         raise MenuDefinitionError(problems)
     return journey
 
 
-def tip_text(journey: Journey, tip: Tip, lang: str) -> str:
+def tip_text(journey: Journey, tip: Tip, *, lang: str) -> str:
     """What a tip screen says: the tip in `lang` (or its fallback) and its source."""
     source = pick_text(journey.notices["source"], lang)[0]
     return f"{tip.text_for(lang)[0]} {source} {tip.source.short}"
@@ -235,7 +235,9 @@ def tip_pages(journey: Journey, tip: Tip, *, lang: str, budget: int) -> list[Pag
     options = option_lines(screen.options if isinstance(screen, TipScreen) else [], lang)
     footers = journey.footers(lang, back=True, home=True, danger=True)
     layout = journey.layout(lang, budget=budget)
-    return paginate(tip_text(journey, tip, lang), options, footers, layout)
+    return paginate(
+        tip_text(journey, tip, lang=lang), options=options, nav_choices=footers, layout=layout
+    )
 
 
 def tip_fit_problems(journey: Journey, catalog: Catalog, *, page_chars: int) -> list[str]:
@@ -265,5 +267,6 @@ def alert_room(journey: Journey, *, page_chars: int, lang: str) -> int:
     options = option_lines(screen.options, lang)
     danger = [journey.navigation.danger.line(lang)]
     layout = journey.layout(lang, budget=page_chars)
-    page = paginate(pick_text(screen.text, lang)[0], options, [danger], layout)[0]
+    text = pick_text(screen.text, lang)[0]
+    page = paginate(text, options=options, nav_choices=[danger], layout=layout)[0]
     return page_chars - septets("\n".join(page.tail)) - 1
