@@ -89,8 +89,7 @@ async def _serve_tip(turn: Turn, topic: str | None) -> str:
     conversation.pick = picked.log
     turn.tip_served()
     turn.keep_subscriber()
-    region = turn.subscriber.region if turn.subscriber else None
-    turn.emit(EventKind.tip_served, **picked.served_data(language=turn.lang, region=region))
+    turn.emit(EventKind.tip_served, **picked.served_data(language=turn.lang, region=turn.region))
     return "ok"
 
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any, ClassVar, Protocol
 
 from recommender import TipPicker
-from willay.alerts import AlertFeed
+from willay.alerts import Alert, AlertFeed, alert_data
 from willay.catalog import Catalog
 from willay.events import Event, EventKind, EventSink
 from willay.languages import DEFAULT_LANGUAGE
@@ -41,6 +41,7 @@ class Conversation(Protocol):
     tip_done: bool
     pick: dict[str, float | str]
     served: list[str]
+    alert: str | None  # the alert delivered with the last reply, until the next turn
 
 
 @dataclass(frozen=True)
@@ -119,6 +120,30 @@ class Turn(ABC):
         for event in self.events:
             self.services.events.publish(event)
         self.events.clear()
+
+    @property
+    def region(self) -> str | None:
+        """The person's region, as events name it (None for an unknown person)."""
+        return self.subscriber.region if self.subscriber else None
+
+    def alert_due(self) -> Alert | None:
+        """The alert for a known person whose profile region matches (`all`: any known one)."""
+        feed = self.services.alerts
+        if feed is None or self.subscriber is None:
+            return None
+        return feed.for_region(self.region, self.services.clock())
+
+    def alert_delivered(self, alert: Alert) -> None:
+        """`alert` goes with this turn's reply; the next turn says it was seen."""
+        self.conversation.alert = alert.id
+        self.emit(EventKind.alert_delivered, **alert_data(alert, region=self.region))
+
+    def alert_seen(self) -> None:
+        """The person answered after the alert was shown or played: they saw (heard) it."""
+        conversation = self.conversation
+        alert_id, conversation.alert = conversation.alert, None
+        if alert_id is not None:
+            self.emit(EventKind.alert_seen, alert_id=alert_id, region=self.region)
 
     def keep_subscriber(self) -> None:
         """Store the profile (if there is one) with the turn's write."""

@@ -18,7 +18,7 @@ from ivr.flow import EndNode, Flow, MenuNode, Node, TipNode
 from ivr.schemas import AtVoiceForm
 from ivr.store import CallbackDecision, CallbackLedger, IvrCall
 from ivr.turn import CHANNEL, CallTurn, IvrServices
-from willay.alerts import Alert, alert_data
+from willay.alerts import Alert
 from willay.errors import ConfigurationError
 from willay.events import Event, EventKind
 from willay.languages import REQUIRED_LANGUAGES
@@ -125,13 +125,13 @@ class IvrEngine:
                     subscriber=call.subscriber,
                 )
             await self._enter(turn, self.flow.initial)
-            alert = self._alert(turn)
+            alert = turn.alert_due()
         elif call.rejected:
             return IvrReply(reject=True)  # the provider retried a rejected call's notification
         else:
             turn = CallTurn(services=services, call=call, subscriber=subscriber)
             alert = None
-            self._alert_heard(turn)
+            turn.alert_seen()
             await self._press(turn, (form.dtmfDigits or "").rstrip("#"))  # "#" ends input
         reply = self._render(turn, alert)
         call.audio_bytes += self._bytes(reply)
@@ -210,8 +210,7 @@ class IvrEngine:
         call.notices = []
         if alert is not None:
             plays = (Clip("alert", alert.id, lang, alert.text_for(lang)[0]), *plays)
-            call.alert = alert.id
-            turn.emit(EventKind.alert_delivered, **alert_data(alert, region=_region(turn)))
+            turn.alert_delivered(alert)
         more, ask = self._heard[node.type](turn, node)
         return IvrReply(plays=plays + more, ask=ask)
 
@@ -232,19 +231,6 @@ class IvrEngine:
         text, spoken = tip.text_for(turn.lang)  # the served text: signed-off in production
         call.play_tip = False
         return (Clip("tip", tip.id, spoken, text),), ask
-
-    def _alert(self, turn: CallTurn) -> Alert | None:
-        """The alert for a known caller whose profile region matches (`all`: any known one)."""
-        feed = self.services.alerts
-        if feed is None or turn.subscriber is None:
-            return None
-        return feed.for_region(turn.subscriber.region, self.services.clock())
-
-    def _alert_heard(self, turn: CallTurn) -> None:
-        """A notification after the alert was played: it was heard to the end."""
-        alert_id, turn.call.alert = turn.call.alert, None
-        if alert_id is not None:
-            turn.emit(EventKind.alert_seen, alert_id=alert_id, region=_region(turn))
 
     def _bytes(self, reply: IvrReply) -> int:
         """Bytes of the cached call audio a reply plays (what the caller's line carries)."""
@@ -291,8 +277,3 @@ class IvrEngine:
             )
         )
         await services.calls.delete(form.sessionId)
-
-
-def _region(turn: CallTurn) -> str | None:
-    """The caller's region, as alert events name it (None for an unknown caller)."""
-    return turn.subscriber.region if turn.subscriber else None

@@ -20,7 +20,7 @@ from ussd.paging import Page, paginate
 from ussd.schemas import AtUssdForm, AtUssdNotice
 from ussd.store import HopRead, SessionLocks, UssdSession
 from ussd.turn import UssdServices, UssdTurn
-from willay.alerts import Alert, alert_data
+from willay.alerts import Alert
 from willay.catalog import Tip
 from willay.errors import ServiceUnavailable, StoreUnavailable
 from willay.events import Event, EventKind
@@ -147,9 +147,9 @@ class UssdEngine:
         alert = None
         if fresh:
             await self._enter(turn, self.journey.initial_screen)
-            alert = self._alert(turn)
+            alert = turn.alert_due()
         else:
-            self._alert_seen(turn)
+            turn.alert_seen()
             keys = new_inputs(turn.session.text, form.text)
             turn.session.text = form.text  # before the keys: erasing data forgets it too
             for key in keys:
@@ -166,8 +166,7 @@ class UssdEngine:
             "bytes": math.ceil(septets(reply.text) * 7 / 8),
         }
         if fresh:
-            region = turn.subscriber.region if turn.subscriber else None
-            turn.emit(EventKind.session_start, network=form.networkCode, region=region, **cost)
+            turn.emit(EventKind.session_start, network=form.networkCode, region=turn.region, **cost)
         else:
             turn.emit(EventKind.hop, **cost)
 
@@ -298,8 +297,7 @@ class UssdEngine:
             page = self._pages(turn)[0]
             shown = page.with_notice(alert.phone_text(turn.lang), self._budget)
             if shown != str(page):
-                session.alert = alert.id
-                turn.emit(EventKind.alert_delivered, **alert_data(alert, region=self._region(turn)))
+                turn.alert_delivered(alert)
                 return UssdReply(shown, end=False)
         return self._replies[screen.type](turn, notice)
 
@@ -337,26 +335,6 @@ class UssdEngine:
         tip = catalog.by_id[turn.session.tip_id or ""]
         lang = tip.text_for(turn.lang)[1]
         return not catalog.is_signed(tip.id, lang, self.services.clock().date())
-
-    # -- alerts -------------------------------------------------------------------------------
-
-    @staticmethod
-    def _region(turn: UssdTurn) -> str | None:
-        return turn.subscriber.region if turn.subscriber else None
-
-    def _alert(self, turn: UssdTurn) -> Alert | None:
-        """The alert for a caller whose profile region matches (an `all` alert: any known one)."""
-        feed = self.services.alerts
-        if feed is None or turn.subscriber is None:
-            return None
-        return feed.for_region(self._region(turn), self.services.clock())
-
-    def _alert_seen(self, turn: UssdTurn) -> None:
-        """The caller answered the screen the alert was on: they saw it."""
-        alert_id, turn.session.alert = turn.session.alert, None
-        if alert_id is not None:
-            region = self._region(turn)
-            turn.emit(EventKind.alert_seen, alert_id=alert_id, region=region)
 
     # -- end of session -------------------------------------------------------------------------
 

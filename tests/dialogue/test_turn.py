@@ -35,20 +35,20 @@ NOW = dt.datetime(2026, 3, 2, 9, 0, tzinfo=dt.UTC)
 
 
 class Chat(BaseModel):
-    """A text chat's conversation: only what the `Conversation` protocol asks for, and a step."""
+    """A text chat's conversation: what the `Conversation` protocol asks for, a step, notices."""
 
-    id: str
-    subscriber: str | None
-    step: str = "start"
-    lang: str | None = None
     consent: bool | None = None
-    value: str | None = None
-    topic: str | None = None
-    tip_id: str | None = None
-    tip_done: bool = False
+    id: str
+    lang: str | None = None
     pick: dict[str, float | str] = {}
+    said: list[str] = []  # the notices, in order
     served: list[str] = []
-    said: list[str] = []
+    step: str = "start"
+    subscriber: str | None
+    tip_done: bool = False
+    tip_id: str | None = None
+    topic: str | None = None
+    value: str | None = None
 
 
 @dataclasses.dataclass(kw_only=True)
