@@ -7,9 +7,9 @@ from ivr.routes import router
 from ivr.store import CallStore, IvrCall
 
 __all__ = [
-    "FLOW_FILE",
     "CallStore",
     "Clip",
+    "FLOW_FILE",
     "Flow",
     "IvrCall",
     "IvrChannel",
