@@ -200,13 +200,7 @@ def _node_problems(
     return problems
 
 
-def _problems(
-    flow: Flow,
-    *,
-    actions: Collection[str],
-    choices: Mapping[str, Collection[str]],
-    notices: Collection[str],
-) -> list[str]:
+def _entry_problems(flow: Flow) -> list[str]:
     problems = []
     for field, kind in (("initial", None), ("home", "menu"), ("goodbye", "end")):
         name = getattr(flow, field)
@@ -214,7 +208,11 @@ def _problems(
             problems.append(f"{field}: no node named {name!r}")
         elif kind is not None and flow.nodes[name].type != kind:
             problems.append(f"{field}: {name!r} must be a node of type {kind}")
-    problems += _node_problems(flow, actions=actions, choices=choices)
+    return problems
+
+
+def _prompt_problems(flow: Flow, *, notices: Collection[str]) -> list[str]:
+    problems = []
     for notice in notices:
         if notice not in flow.prompts:
             problems.append(f"prompts: missing {notice!r} (the engine plays it)")
@@ -222,6 +220,11 @@ def _problems(
         missing = [code for code in REQUIRED_LANGUAGES if not prompt.texts.get(code)]
         if missing:
             problems.append(f"prompts.{name}: missing language {', '.join(missing)}")
+    return problems
+
+
+def _reach_problems(flow: Flow) -> list[str]:
+    problems = []
     if flow.initial in flow.nodes:
         for name in sorted(set(flow.nodes) - set(_depths(flow, flow.initial))):
             problems.append(f"nodes.{name}: never reached from {flow.initial!r}")
@@ -245,7 +248,12 @@ def load_flow(
     accepts (languages, topics), `notices` the prompts the engine plays by name.
     """
     flow = read_definition(path, Flow)
-    problems = _problems(flow, actions=actions, choices=choices, notices=notices)
+    problems = [
+        *_entry_problems(flow),
+        *_node_problems(flow, actions=actions, choices=choices),
+        *_prompt_problems(flow, notices=notices),
+        *_reach_problems(flow),
+    ]
     if problems:
         raise MenuDefinitionError(problems)
     return flow
