@@ -167,8 +167,8 @@ def create_app(
         chooser = picker or _open_picker(settings)
         board = alert_board if alert_board is not None else open_alert_board(settings)
         feed = AlertFeed(board, signed_only=settings.environment is Environment.production)
-        sms = SmsChannel.build(
-            settings, kv=kv, events=sink, catalog=catalog, picker=chooser, clock=clock
+        sms = SmsChannel.create(
+            settings=settings, kv=kv, events=sink, catalog=catalog, picker=chooser, clock=clock
         )
         services = Services(
             catalog=catalog,
@@ -400,8 +400,8 @@ async def open_sms_channel(settings: Settings) -> AsyncIterator[SmsChannel]:
     sink = _open_events(settings)
     chooser = _open_picker(settings)
     try:
-        yield SmsChannel.build(
-            settings, kv=kv, events=sink, catalog=catalog, picker=chooser, clock=_utcnow
+        yield SmsChannel.create(
+            settings=settings, kv=kv, events=sink, catalog=catalog, picker=chooser, clock=_utcnow
         )
     finally:
         _close_picker(chooser)
