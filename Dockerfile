@@ -5,6 +5,7 @@ RUN apt-get update && apt-get install -y --no-install-recommends espeak-ng ffmpe
 WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY willay willay
+COPY dialogue dialogue
 COPY shell shell
 COPY ussd ussd
 COPY ivr ivr

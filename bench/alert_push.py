@@ -28,8 +28,7 @@ import uvicorn
 from alerts import MqttAlertBoard
 from shell.app import create_app
 from ussd.actions import ACTIONS
-from ussd.engine import alert_room
-from ussd.menus import JOURNEY_FILE, load_journey
+from ussd.menus import JOURNEY_FILE, alert_room, load_journey
 from willay.alerts import draft_alert
 from willay.catalog import load_catalog
 from willay.config import Environment, Settings

@@ -2,13 +2,14 @@
 
 from ivr.channel import IvrChannel, callback_url, load_call_flow
 from ivr.engine import Clip, IvrEngine, IvrReply
-from ivr.flow import Flow, load_flow
+from ivr.flow import FLOW_FILE, Flow, load_flow
 from ivr.routes import router
 from ivr.store import CallStore, IvrCall
 
 __all__ = [
     "CallStore",
     "Clip",
+    "FLOW_FILE",
     "Flow",
     "IvrCall",
     "IvrChannel",

@@ -2,29 +2,25 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 import urllib.parse
-from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 from audio_cache import AudioLibrary
+from dialogue import Services
 from ivr.actions import ACTIONS
 from ivr.callback import CallBacker
 from ivr.engine import NOTICES, IvrEngine
 from ivr.flow import FLOW_FILE, Flow, load_flow
 from ivr.store import CallbackLedger, CallStore
-from ivr.turn import Services
+from ivr.turn import IvrServices
 from ivr.voicexml import VoiceXml
-from recommender import TipPicker
-from willay.alerts import AlertFeed
 from willay.catalog import Catalog
 from willay.config import Settings
 from willay.errors import ConfigurationError
-from willay.events import EventSink
 from willay.kv import KeyValueStore
 from willay.languages import LANGUAGES
-from willay.profiles import SubscriberStore
 from willay.provider import voice_service
 
 __all__ = ["IvrChannel", "callback_url", "load_call_flow"]
@@ -34,10 +30,11 @@ ROUTE = "/ivr/africastalking"
 log = logging.getLogger(__name__)
 
 
-def load_call_flow(catalog: Catalog) -> Flow:
-    """The shipped call flow, validated against the catalog's topics and the languages."""
+def load_call_flow(catalog: Catalog, *, path: Path = FLOW_FILE) -> Flow:
+    """The call flow at `path` (the shipped one by default), validated as a whole against the
+    actions, the catalog's topics, the languages and the prompts the engine plays."""
     return load_flow(
-        FLOW_FILE,
+        path,
         actions=set(ACTIONS),
         choices={"set_language": set(LANGUAGES), "pick_in_topic": {t.id for t in catalog.topics}},
         notices=NOTICES,
@@ -65,21 +62,20 @@ class IvrChannel:
         *,
         settings: Settings,
         flow: Flow,
-        catalog: Catalog,
         kv: KeyValueStore,
-        events: EventSink,
-        picker: TipPicker,
-        clock: Callable[[], dt.datetime],
+        services: Services,
         audio: AudioLibrary,
-        alerts: AlertFeed | None = None,
     ) -> IvrChannel:
-        """Build the channel; call-backs need the service's voice number and an API key."""
+        """Build the channel on the app's services; call-backs need the service's voice number
+        and an API key."""
         callbacks = ledger = None
         if settings.ivr_callback:
             if settings.ivr_voice_number is None:
                 raise ConfigurationError("WILLAY_IVR_CALLBACK needs WILLAY_IVR_VOICE_NUMBER")
             callbacks = CallBacker(
-                voice_service(settings), from_number=settings.ivr_voice_number, events=events
+                voice_service(settings),
+                from_number=settings.ivr_voice_number,
+                events=services.events,
             )
             ledger = CallbackLedger(
                 kv,
@@ -88,18 +84,10 @@ class IvrChannel:
                 limit=settings.ivr_callback_limit,
                 window=settings.ivr_callback_window,
             )
-        services = Services(
-            catalog=catalog,
-            calls=CallStore(kv, prefix=settings.redis_prefix, ttl=settings.ivr_call_ttl),
-            subscribers=SubscriberStore(kv, prefix=settings.redis_prefix),
-            picker=picker,
-            events=events,
-            clock=clock,
-            alerts=alerts,
-        )
+        calls = CallStore(kv, prefix=settings.redis_prefix, ttl=settings.ivr_call_ttl)
         engine = IvrEngine(
             flow=flow,
-            services=services,
+            services=IvrServices(**services.shared(), calls=calls),
             pseudonym_key=settings.pseudonym_key.get_secret_value(),
             service_number=settings.ivr_voice_number,
             callbacks=ledger,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, cast
 
 from fastapi import Depends, Request
 
@@ -12,7 +12,7 @@ __all__ = ["IvrChannelDep"]
 
 
 def get_channel(request: Request) -> IvrChannel:
-    return request.state.ivr
+    return cast(IvrChannel, request.state.ivr)
 
 
 IvrChannelDep = Annotated[IvrChannel, Depends(get_channel)]

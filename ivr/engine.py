@@ -11,13 +11,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from audio_cache import MIXED, AudioLibrary
+from audio_cache import MIXED, AudioFile, AudioLibrary
+from dialogue import run_actions
 from ivr.actions import ACTIONS
-from ivr.flow import ActionNode, EndNode, Flow, PlayNode, TipNode
+from ivr.flow import EndNode, Flow, MenuNode, Node, TipNode
 from ivr.schemas import AtVoiceForm
 from ivr.store import CallbackDecision, CallbackLedger, IvrCall
-from ivr.turn import CHANNEL, CallTurn, Services
-from willay.alerts import Alert, alert_data
+from ivr.turn import CHANNEL, CallTurn, IvrServices
+from willay.alerts import Alert
 from willay.errors import ConfigurationError
 from willay.events import Event, EventKind
 from willay.languages import REQUIRED_LANGUAGES
@@ -26,7 +27,6 @@ from willay.profiles import event_subject, pseudonym
 __all__ = ["NOTICES", "Clip", "IvrEngine", "IvrReply"]
 
 NOTICES = ("invalid", "thanks", "no_tip", "unavailable")  # prompts the engine plays by name
-MAX_ACTION_CHAIN = 8
 
 
 @dataclass(frozen=True)
@@ -39,14 +39,21 @@ class Clip:
     text: str
 
     @property
-    def cached(self) -> bool:
-        """False for an alert: it is news, read by the provider's voice, never pre-rendered."""
-        return self.kind != "alert"
-
-    @property
     def bound_text(self) -> str | None:
         """The text a tip's audio must have been made from (prompts: any audio of the prompt)."""
         return self.text if self.kind == "tip" else None
+
+    def cached_in(self, audio: AudioLibrary) -> tuple[AudioFile, str] | None:
+        """Its pre-rendered file in `audio` and its language; None for an alert (news, read by
+        the provider's voice) or a clip not built yet."""
+        kind = self.kind
+        if kind == "alert":
+            return None
+        return audio.clip(kind, item_id=self.id, lang=self.lang, text=self.bound_text)
+
+
+HeardNode = MenuNode | TipNode | EndNode
+Heard = tuple[tuple[Clip, ...], Clip | None]  # what a heard node adds: clips, then the ask
 
 
 @dataclass(frozen=True)
@@ -67,7 +74,7 @@ class IvrEngine:
         self,
         *,
         flow: Flow,
-        services: Services,
+        services: IvrServices,
         pseudonym_key: str,
         service_number: str | None,
         callbacks: CallbackLedger | None,
@@ -79,6 +86,7 @@ class IvrEngine:
         self._service_number = service_number
         self._callbacks = callbacks
         self._audio = audio
+        self._heard = {"menu": self._ask, "tip": self._play_tip, "end": self._end}
 
     # -- notifications ------------------------------------------------------------------------
 
@@ -110,26 +118,33 @@ class IvrEngine:
             )
             if decision in (CallbackDecision.queued, CallbackDecision.duplicate):
                 call.rejected = True
-                await services.calls.save(call)
+                await self._save(turn)
                 return IvrReply(
                     reject=True,
                     call_back=number if decision is CallbackDecision.queued else None,
                     subscriber=call.subscriber,
                 )
             await self._enter(turn, self.flow.initial)
-            alert = self._alert(turn)
+            alert = turn.alert_due()
         elif call.rejected:
             return IvrReply(reject=True)  # the provider retried a rejected call's notification
         else:
             turn = CallTurn(services=services, call=call, subscriber=subscriber)
             alert = None
-            self._alert_heard(turn)
+            turn.alert_seen()
             await self._press(turn, (form.dtmfDigits or "").rstrip("#"))  # "#" ends input
         reply = self._render(turn, alert)
         call.audio_bytes += self._bytes(reply)
         call.steps += 1
-        await services.calls.save(call)
+        await self._save(turn)
         return reply
+
+    async def _save(self, turn: CallTurn) -> None:
+        """Store the call and the profile (if changed), then publish the events recorded."""
+        await self.services.calls.save(turn.call)
+        if turn.profile_changed and turn.subscriber is not None:
+            await self.services.subscribers.save(turn.subscriber)
+        turn.publish()
 
     async def _callback_decision(
         self, turn: CallTurn, form: AtVoiceForm
@@ -142,13 +157,14 @@ class IvrEngine:
     async def _press(self, turn: CallTurn, key: str) -> None:
         call, flow = turn.call, self.flow
         node = flow.heard(call.node)
-        if isinstance(node, TipNode) and call.tip_id and not call.tip_done:
+        if node.type == "tip" and call.tip_id and not call.tip_done:
             call.tip_done = True  # a notification after the tip: it was heard to the end
             turn.emit(EventKind.tip_completed, tip_id=call.tip_id)
-        if isinstance(node, EndNode) or key == flow.repeat_key:
+        options = getattr(node, "options", None)
+        if options is None or key == flow.repeat_key:  # an end node only repeats
             turn.emit(EventKind.menu_step, node=call.node, to=call.node, key="repeat")
             return
-        option = node.options.get(key)
+        option = options.get(key)
         if option is not None:
             before = call.node
             call.value = option.value
@@ -163,26 +179,22 @@ class IvrEngine:
             turn.emit(EventKind.menu_step, node=before, to=call.node, key=missed)
             return
         if key:
-            call.notices.append("invalid")
+            turn.note("invalid")
         turn.emit(EventKind.menu_step, node=call.node, to=call.node, key=missed)
 
     async def _enter(self, turn: CallTurn, name: str) -> None:
         """Go to node `name`, running actions and plays until a node is to be heard."""
-        call = turn.call
-        for _ in range(MAX_ACTION_CHAIN):
-            node = self.flow.nodes[name]
-            if isinstance(node, ActionNode):
-                outcome = await ACTIONS[node.run](turn)
-                if outcome not in node.next:
-                    raise ConfigurationError(f"node {name!r} has no next for outcome {outcome!r}")
-                name = node.next[outcome]
-            elif isinstance(node, PlayNode):
-                call.notices.append(node.prompt)
-                name = node.next
-            else:
-                call.node, call.misses = name, 0
-                return
-        raise ConfigurationError(f"more than {MAX_ACTION_CHAIN} actions in a row from {name!r}")
+
+        def passes(node: Node) -> str | None:
+            if node.type != "play":
+                return None
+            turn.note(node.prompt)  # a play is heard on the way
+            return node.next
+
+        rest = await run_actions(turn, name, steps=self.flow.nodes, actions=ACTIONS, passes=passes)
+        if not isinstance(rest, str):
+            raise ConfigurationError(f"an action jumped from node {name!r}: calls have no pages")
+        turn.call.node, turn.call.misses = rest, 0
 
     # -- what the caller hears ----------------------------------------------------------------
 
@@ -198,40 +210,34 @@ class IvrEngine:
         call.notices = []
         if alert is not None:
             plays = (Clip("alert", alert.id, lang, alert.text_for(lang)[0]), *plays)
-            call.alert = alert.id
-            turn.emit(EventKind.alert_delivered, **alert_data(alert, region=_region(turn)))
-        if isinstance(node, EndNode):
-            return IvrReply(plays=(*plays, self.prompt(node.prompt, lang)))
-        if isinstance(node, TipNode) and call.play_tip and call.tip_id:
-            tip = self.services.catalog.by_id[call.tip_id]
-            text, spoken = tip.text_for(lang)  # the served text: signed-off only in production
-            plays += (Clip("tip", tip.id, spoken, text),)
-            call.play_tip = False
-        return IvrReply(plays=plays, ask=self.prompt(node.prompt, lang))
+            turn.alert_delivered(alert)
+        more, ask = self._heard[node.type](turn, node)
+        return IvrReply(plays=plays + more, ask=ask)
 
-    def _alert(self, turn: CallTurn) -> Alert | None:
-        """The alert for a known caller whose profile region matches (`all`: any known one)."""
-        feed = self.services.alerts
-        if feed is None or turn.subscriber is None:
-            return None
-        return feed.for_region(turn.subscriber.region, self.services.clock())
+    def _end(self, turn: CallTurn, node: HeardNode) -> Heard:
+        """A last node: its prompt, and nothing asked; the call ends."""
+        return (self.prompt(node.prompt, turn.lang),), None
 
-    def _alert_heard(self, turn: CallTurn) -> None:
-        """A notification after the alert was played: it was heard to the end."""
-        alert_id, turn.call.alert = turn.call.alert, None
-        if alert_id is not None:
-            turn.emit(EventKind.alert_seen, alert_id=alert_id, region=_region(turn))
+    def _ask(self, turn: CallTurn, node: HeardNode) -> Heard:
+        """The node's prompt, waiting for a key."""
+        return (), self.prompt(node.prompt, turn.lang)
+
+    def _play_tip(self, turn: CallTurn, node: HeardNode) -> Heard:
+        """The tip just served (or asked again), then the node's prompt like a menu."""
+        call, ask = turn.call, self.prompt(node.prompt, turn.lang)
+        if not (call.play_tip and call.tip_id):
+            return (), ask
+        tip = self.services.catalog.by_id[call.tip_id]
+        text, spoken = tip.text_for(turn.lang)  # the served text: signed-off in production
+        call.play_tip = False
+        return (Clip("tip", tip.id, spoken, text),), ask
 
     def _bytes(self, reply: IvrReply) -> int:
         """Bytes of the cached call audio a reply plays (what the caller's line carries)."""
         if self._audio is None:
             return 0
         clips = (*reply.plays, *([reply.ask] if reply.ask else []))
-        found = (
-            self._audio.clip(c.kind, item_id=c.id, lang=c.lang, text=c.bound_text)
-            for c in clips
-            if c.cached
-        )
+        found = (c.cached_in(self._audio) for c in clips)
         return sum(f[0].bytes for f in found if f is not None)
 
     def unavailable(self) -> IvrReply:
@@ -271,8 +277,3 @@ class IvrEngine:
             )
         )
         await services.calls.delete(form.sessionId)
-
-
-def _region(turn: CallTurn) -> str | None:
-    """The caller's region, as alert events name it (None for an unknown caller)."""
-    return turn.subscriber.region if turn.subscriber else None

@@ -16,8 +16,8 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from audio_cache import MIXED, Segment, Utterance
+from dialogue import MAX_DEPTH, ActionStep, menu_depths, read_definition
 from willay.errors import ConfigurationError, MenuDefinitionError
-from willay.journeys import MAX_DEPTH, ActionStep, menu_depths, read_definition
 from willay.languages import REQUIRED_LANGUAGES, pick_text
 
 __all__ = [
@@ -78,6 +78,10 @@ class _Asking(_Model):
     prompt: str
     options: dict[str, Option]
 
+    def targets(self) -> list[str]:
+        """The nodes one key away."""
+        return [o.next for o in self.options.values()]
+
 
 class MenuNode(_Asking):
     """Asks `prompt` and follows the key pressed."""
@@ -94,6 +98,10 @@ class TipNode(_Asking):
 class ActionNode(ActionStep):
     """Runs an action (ivr/actions.py) and goes on to `next[outcome]`; never heard."""
 
+    def targets(self) -> list[str]:
+        """The nodes of its outcomes."""
+        return list(self.next.values())
+
 
 class PlayNode(_Model):
     """Plays `prompt` and goes on to `next` without waiting for a key."""
@@ -102,12 +110,20 @@ class PlayNode(_Model):
     prompt: str
     next: str
 
+    def targets(self) -> list[str]:
+        """The node after it."""
+        return [self.next]
+
 
 class EndNode(_Model):
     """Plays `prompt`; the call ends."""
 
     type: Literal["end"]
     prompt: str
+
+    def targets(self) -> list[str]:
+        """None: the call ends here."""
+        return []
 
 
 Node = Annotated[MenuNode | TipNode | ActionNode | PlayNode | EndNode, Field(discriminator="type")]
@@ -124,14 +140,7 @@ class Flow(_Model):
 
     def targets(self, name: str) -> list[str]:
         """The nodes reachable in one step from node `name`."""
-        node = self.nodes[name]
-        if isinstance(node, MenuNode | TipNode):
-            return [o.next for o in node.options.values()]
-        if isinstance(node, ActionNode):
-            return list(node.next.values())
-        if isinstance(node, PlayNode):
-            return [node.next]
-        return []
+        return self.nodes[name].targets()
 
     def heard(self, name: str) -> MenuNode | TipNode | EndNode:
         """Node `name`, which a caller hears (a call never rests on an action or a play)."""
@@ -159,13 +168,13 @@ def _depths(flow: Flow, start: str) -> dict[str, int]:
     return menu_depths(
         flow.nodes,
         start,
-        flow.targets,
+        targets=flow.targets,
         counts=lambda node: isinstance(node, MenuNode | TipNode),
     )
 
 
 def _node_problems(
-    flow: Flow, actions: Collection[str], choices: Mapping[str, Collection[str]]
+    flow: Flow, *, actions: Collection[str], choices: Mapping[str, Collection[str]]
 ) -> list[str]:
     problems = []
     for name, node in flow.nodes.items():
@@ -173,31 +182,25 @@ def _node_problems(
         for target in flow.targets(name):
             if target not in flow.nodes:
                 problems.append(f"{where}: next node {target!r} does not exist")
-        if isinstance(node, ActionNode) and node.run not in actions:
-            problems.append(f"{where}: unknown action {node.run!r}")
+        if isinstance(node, ActionNode):
+            problems += node.unknown_action(where, actions)
         prompt = getattr(node, "prompt", None)
         if prompt is not None and prompt not in flow.prompts:
             problems.append(f"{where}: prompt {prompt!r} does not exist")
         for key, option in getattr(node, "options", {}).items():
             if len(key) != 1 or key not in KEYS:
                 problems.append(f"{where}: key {key!r} is not one digit")
-            target = flow.nodes.get(option.next)
+            step = flow.nodes.get(option.next)
             if (
-                isinstance(target, ActionNode)
-                and target.run in choices
-                and option.value not in choices[target.run]
+                isinstance(step, ActionNode)
+                and step.run in choices
+                and option.value not in choices[step.run]
             ):
-                problems.append(f"{where}.options.{key}: {target.run} cannot take {option.value!r}")
+                problems.append(f"{where}.options.{key}: {step.run} cannot take {option.value!r}")
     return problems
 
 
-def _problems(
-    flow: Flow,
-    *,
-    actions: Collection[str],
-    choices: Mapping[str, Collection[str]],
-    notices: Collection[str],
-) -> list[str]:
+def _entry_problems(flow: Flow) -> list[str]:
     problems = []
     for field, kind in (("initial", None), ("home", "menu"), ("goodbye", "end")):
         name = getattr(flow, field)
@@ -205,7 +208,11 @@ def _problems(
             problems.append(f"{field}: no node named {name!r}")
         elif kind is not None and flow.nodes[name].type != kind:
             problems.append(f"{field}: {name!r} must be a node of type {kind}")
-    problems += _node_problems(flow, actions, choices)
+    return problems
+
+
+def _prompt_problems(flow: Flow, *, notices: Collection[str]) -> list[str]:
+    problems = []
     for notice in notices:
         if notice not in flow.prompts:
             problems.append(f"prompts: missing {notice!r} (the engine plays it)")
@@ -213,6 +220,11 @@ def _problems(
         missing = [code for code in REQUIRED_LANGUAGES if not prompt.texts.get(code)]
         if missing:
             problems.append(f"prompts.{name}: missing language {', '.join(missing)}")
+    return problems
+
+
+def _reach_problems(flow: Flow) -> list[str]:
+    problems = []
     if flow.initial in flow.nodes:
         for name in sorted(set(flow.nodes) - set(_depths(flow, flow.initial))):
             problems.append(f"nodes.{name}: never reached from {flow.initial!r}")
@@ -236,7 +248,12 @@ def load_flow(
     accepts (languages, topics), `notices` the prompts the engine plays by name.
     """
     flow = read_definition(path, Flow)
-    problems = _problems(flow, actions=actions, choices=choices, notices=notices)
+    problems = [
+        *_entry_problems(flow),
+        *_node_problems(flow, actions=actions, choices=choices),
+        *_prompt_problems(flow, notices=notices),
+        *_reach_problems(flow),
+    ]
     if problems:
         raise MenuDefinitionError(problems)
     return flow

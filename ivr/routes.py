@@ -2,61 +2,50 @@
 
 from __future__ import annotations
 
-import logging
 from typing import Annotated
 
 from fastapi import APIRouter, BackgroundTasks, Form
 from fastapi.responses import Response
 
+from dialogue import record_failure
 from ivr.deps import IvrChannelDep
 from ivr.engine import IvrEngine, IvrReply
 from ivr.schemas import AtVoiceForm
 from ivr.turn import CHANNEL
 from willay.deps import CallbackGuard
-from willay.errors import ServiceUnavailable
-from willay.events import Event, EventKind
-from willay.profiles import event_subject
 
 __all__ = ["router"]
-
-log = logging.getLogger(__name__)
 
 router = APIRouter(prefix="/ivr", tags=["ivr"], dependencies=[CallbackGuard])
 
 
 @router.post("/africastalking", response_class=Response)
 async def ivr_notification(
-    form: Annotated[AtVoiceForm, Form()], ivr: IvrChannelDep, background: BackgroundTasks
+    *, form: Annotated[AtVoiceForm, Form()], ivr: IvrChannelDep, background: BackgroundTasks
 ) -> Response:
     """One voice notification: answers Africa's Talking voice XML (`application/xml`)."""
     try:
         reply = await ivr.engine.handle(form)
         xml = ivr.xml.render(reply)
     except Exception as exc:  # noqa: BLE001 - every failure of a call step is an apology
-        reply = _failed(ivr.engine, form, exc)
+        reply = _failed(ivr.engine, form, exc=exc)
         xml = ivr.xml.render(reply)
     if reply.call_back and ivr.callbacks is not None:
         background.add_task(ivr.callbacks.call_back, reply.call_back, reply.subscriber or "")
     return Response(xml, media_type="application/xml")
 
 
-def _failed(engine: IvrEngine, form: AtVoiceForm, exc: Exception) -> IvrReply:
+def _failed(engine: IvrEngine, form: AtVoiceForm, *, exc: Exception) -> IvrReply:
     """The one answer to any failure of a call step: the spoken apology, then the line hangs up.
 
-    A backing service down is logged as such; anything else with its traceback. The provider
-    always gets valid voice XML, never internal detail.
+    The provider always gets valid voice XML, never internal detail.
     """
-    if isinstance(exc, ServiceUnavailable):
-        log.error("voice notification %s failed: %s", form.sessionId, exc)
-    else:
-        log.error("voice notification %s failed unexpectedly", form.sessionId, exc_info=exc)
-    engine.services.events.publish(
-        Event(
-            channel=CHANNEL,
-            kind=EventKind.error,
-            subscriber=event_subject(None, form.sessionId),
-            session=form.sessionId,
-            data={"error": type(exc).__name__, "digits": form.dtmfDigits},
-        )
+    record_failure(
+        engine.services.events,
+        channel=CHANNEL,
+        what="voice notification",
+        session_id=form.sessionId,
+        exc=exc,
+        digits=form.dtmfDigits,
     )
     return engine.unavailable()

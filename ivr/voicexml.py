@@ -33,11 +33,7 @@ class VoiceXml:
         self._timeout = timeout
 
     def _clip(self, parent: ET.Element, clip: Clip) -> None:
-        found = (
-            self._audio.clip(clip.kind, item_id=clip.id, lang=clip.lang, text=clip.bound_text)
-            if clip.cached
-            else None
-        )
+        found = clip.cached_in(self._audio)
         if found is None:
             ET.SubElement(parent, "Say").text = clip.text
         else:
@@ -61,4 +57,5 @@ class VoiceXml:
             )
             self._clip(digits, reply.ask)
             ET.SubElement(root, "Redirect").text = self._callback_url
-        return ET.tostring(root, encoding="utf-8", xml_declaration=True)
+        document: bytes = ET.tostring(root, encoding="utf-8", xml_declaration=True)
+        return document

@@ -20,6 +20,7 @@ from ivr import router as ivr_router
 from recommender import TipPicker
 from shell.errors import install_error_handlers
 from shell.lifespan import (
+    AppState,
     Clock,
     Content,
     Given,
@@ -39,7 +40,7 @@ from willay import __version__
 from willay.alerts import AlertBoard
 from willay.catalog import load_catalog
 from willay.config import Settings
-from willay.deps import AppState, StoreDep, guard_callback
+from willay.deps import StoreDep, guard_callback
 from willay.errors import ConfigurationError, ServiceUnavailable
 from willay.events import EventSink
 from willay.kv import KeyValueStore, MemoryStore

@@ -11,24 +11,23 @@ import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
+from typing import TypedDict
 
 from alerts import MqttAlertBoard
 from app import LiteService
 from audio_cache import AudioLibrary
+from dialogue import Services
 from ivr import IvrChannel
 from ivr.flow import Flow
 from recommender import ModelPicker, RuleBasedPicker, TipPicker
 from sms import SmsChannel
 from studio import Studio
 from telemetry import MqttEventSink
-from ussd.engine import UssdEngine
+from ussd import UssdChannel
 from ussd.menus import Journey
-from ussd.store import SessionStore
-from ussd.turn import Services
 from willay.alerts import AlertBoard, AlertFeed, FileAlertBoard
 from willay.catalog import Catalog, load_catalog
 from willay.config import Environment, Settings
-from willay.deps import AppState
 from willay.errors import ModelError
 from willay.events import EventSink, FileEventSink
 from willay.kv import KeyValueStore, MemoryStore, RedisStore, create_redis
@@ -36,6 +35,7 @@ from willay.languages import LANGUAGES
 from willay.profiles import SubscriberStore
 
 __all__ = [
+    "AppState",
     "Clock",
     "Content",
     "Given",
@@ -55,6 +55,22 @@ Clock = Callable[[], dt.datetime]
 def utcnow() -> dt.datetime:
     """The clock of a real process."""
     return dt.datetime.now(dt.UTC)
+
+
+class AppState(TypedDict):
+    """What the lifespan yields; each route reads its part from `request.state`."""
+
+    settings: Settings
+    kv: KeyValueStore
+    events: EventSink
+    catalog: Catalog
+    ussd: UssdChannel
+    sms: SmsChannel
+    audio: AudioLibrary
+    ivr: IvrChannel
+    studio: Studio | None
+    alerts: AlertFeed
+    lite: LiteService
 
 
 @dataclass(frozen=True)
@@ -173,50 +189,30 @@ async def serving(
             board = open_alert_board(settings)
             stack.callback(board.close)
         feed = AlertFeed(board, signed_only=settings.environment is Environment.production)
-        sms = SmsChannel.build(
-            settings, kv=kv, events=sink, catalog=catalog, picker=chooser, clock=clock
+        sms = SmsChannel.create(
+            settings=settings, kv=kv, events=sink, catalog=catalog, picker=chooser, clock=clock
         )
         stack.push_async_callback(sms.close)
-        subscribers = SubscriberStore(kv, prefix=settings.redis_prefix)
-        sessions = SessionStore(
-            kv,
-            prefix=settings.redis_prefix,
-            ttl=settings.ussd_session_ttl,
-            resume_ttl=settings.ussd_resume_ttl,
-            profiles=subscribers,
-        )
         services = Services(
             catalog=catalog,
-            sessions=sessions,
-            subscribers=subscribers,
+            subscribers=SubscriberStore(kv, prefix=settings.redis_prefix),
             picker=chooser,
             events=sink,
             clock=clock,
-            texter=sms.texter,
             alerts=feed,
         )
-        engine = UssdEngine(
-            journey=content.journey,
-            services=services,
-            page_chars=settings.ussd_page_chars,
-            pseudonym_key=settings.pseudonym_key.get_secret_value(),
+        ussd = UssdChannel.create(
+            settings=settings, journey=content.journey, kv=kv, services=services, texter=sms.texter
         )
+        stack.callback(ussd.close)
         audio = AudioLibrary(settings.audio_dir, base_url=settings.public_url)
         ivr = IvrChannel.create(
-            settings=settings,
-            flow=content.flow,
-            catalog=catalog,
-            kv=kv,
-            events=sink,
-            picker=chooser,
-            clock=clock,
-            audio=audio,
-            alerts=feed,
+            settings=settings, flow=content.flow, kv=kv, services=services, audio=audio
         )
         lite = LiteService(
             catalog=catalog,
             kv=kv,
-            subscribers=subscribers,
+            subscribers=services.subscribers,
             picker=chooser,
             events=sink,
             alerts=feed,
@@ -230,19 +226,18 @@ async def serving(
                 settings=settings,
                 catalog=content.full_catalog,
                 kv=kv,
-                ussd=engine,
+                ussd=ussd.engine,
                 ivr=ivr.engine,
                 audio=audio,
                 clock=clock,
             )
             stack.callback(studio.builder.close)
-        stack.callback(sessions.close)
         yield AppState(
             settings=settings,
             kv=kv,
             events=sink,
             catalog=catalog,
-            ussd=engine,
+            ussd=ussd,
             sms=sms,
             audio=audio,
             ivr=ivr,
@@ -259,8 +254,8 @@ async def open_sms_channel(settings: Settings) -> AsyncIterator[SmsChannel]:
     served = served_catalog(settings, catalog=catalog, today=utcnow().date())
     async with AsyncExitStack() as stack:
         shared = _open_services(settings, given=Given(), stack=stack)
-        yield SmsChannel.build(
-            settings,
+        yield SmsChannel.create(
+            settings=settings,
             kv=shared.kv,
             events=shared.events,
             catalog=served,

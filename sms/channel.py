@@ -40,10 +40,10 @@ class SmsChannel:
     texter: SmsTipTexter | None
 
     @classmethod
-    def build(
+    def create(
         cls,
-        settings: Settings,
         *,
+        settings: Settings,
         kv: KeyValueStore,
         events: EventSink,
         catalog: Catalog,

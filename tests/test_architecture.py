@@ -14,6 +14,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = [
     "willay",
+    "dialogue",
     "shell",
     "ussd",
     "recommender",
@@ -29,11 +30,12 @@ PACKAGES = [
 ALLOWED = {
     "willay": set(),
     "recommender": {"willay"},
-    "ussd": {"willay", "recommender"},
+    "dialogue": {"willay", "recommender"},
+    "ussd": {"willay", "recommender", "dialogue"},
     "sms": {"willay", "recommender"},
     "audio_cache": {"willay"},
     "telemetry": {"willay"},
-    "ivr": {"willay", "recommender", "audio_cache"},
+    "ivr": {"willay", "recommender", "audio_cache", "dialogue"},
     "studio": {"willay", "audio_cache", "ussd", "sms", "ivr"},
     "alerts": {"willay", "telemetry"},
     "app": {"willay", "recommender", "audio_cache"},

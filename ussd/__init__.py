@@ -1,5 +1,6 @@
 """The USSD channel: menu engine, journey definitions, GSM-7 paging, sessions, routes."""
 
+from ussd.channel import UssdChannel
 from ussd.engine import UssdEngine, UssdReply
 from ussd.menus import Journey, load_journey
 from ussd.paging import PageLayout, paginate
@@ -9,6 +10,7 @@ __all__ = [
     "Journey",
     "PageLayout",
     "SessionStore",
+    "UssdChannel",
     "UssdEngine",
     "UssdReply",
     "UssdSession",

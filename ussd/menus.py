@@ -3,7 +3,8 @@
 Shorthand is normalised on load (`next: x` becomes `{ok: x}`), so the engine handles one shape.
 `load_journey` gathers every problem (unknown type, dangling next screen, missing language,
 unknown action, a line over the page budget, a menu deeper than 4 levels) and raises
-`MenuDefinitionError` with all of them.
+`MenuDefinitionError` with all of them. `tip_fit_problems` and `alert_room` check content
+against the journey's screens: tips that a phone cannot show well, the room an alert line has.
 """
 
 from __future__ import annotations
@@ -13,10 +14,12 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from dialogue import MAX_DEPTH, ActionStep, menu_depths, read_definition
+from ussd.paging import Page, PageLayout, paginate
+from willay.catalog import Catalog, Tip
 from willay.errors import MenuDefinitionError
 from willay.gsm7 import septets, to_gsm7
-from willay.journeys import MAX_DEPTH, ActionStep, menu_depths, read_definition
-from willay.languages import REQUIRED_LANGUAGES
+from willay.languages import REQUIRED_LANGUAGES, pick_text
 
 __all__ = [
     "JOURNEY_FILE",
@@ -27,10 +30,16 @@ __all__ = [
     "Option",
     "Screen",
     "TipScreen",
+    "alert_room",
     "load_journey",
+    "option_lines",
+    "tip_fit_problems",
+    "tip_pages",
+    "tip_text",
 ]
 
 JOURNEY_FILE = Path(__file__).parent / "menus" / "journey.yaml"
+MAX_TIP_PAGES = 3
 
 Texts = dict[str, str]
 
@@ -45,6 +54,11 @@ class Option(_Model):
     value: str | None = None
 
 
+def option_lines(options: list[Option], lang: str) -> list[str]:
+    """Numbered option lines in `lang` (or its fallback)."""
+    return [f"{i} {pick_text(o.label, lang)[0]}" for i, o in enumerate(options, start=1)]
+
+
 class MenuScreen(_Model):
     """A text with numbered options; `source` fills the options from the catalog."""
 
@@ -55,12 +69,20 @@ class MenuScreen(_Model):
     field: Literal["region", "age_group", "pregnant", "child_under5"] | None = None
     next: str | None = None
 
+    def targets(self) -> list[str]:
+        """The screens one step away."""
+        return [o.next for o in self.options] + ([self.next] if self.next else [])
+
 
 class TipScreen(_Model):
     """The tip in the session, paginated, then its feedback options."""
 
     type: Literal["tip"]
     options: list[Option]
+
+    def targets(self) -> list[str]:
+        """The screens one step away."""
+        return [o.next for o in self.options]
 
 
 class EndScreen(_Model):
@@ -69,9 +91,17 @@ class EndScreen(_Model):
     type: Literal["end"]
     text: Texts
 
+    def targets(self) -> list[str]:
+        """None: the session ends here."""
+        return []
+
 
 class ActionScreen(ActionStep):
     """Runs an action (ussd/actions.py) and goes on to `next[outcome]`; never displayed."""
+
+    def targets(self) -> list[str]:
+        """The screens of its outcomes."""
+        return list(self.next.values())
 
 
 Screen = Annotated[MenuScreen | TipScreen | EndScreen | ActionScreen, Field(discriminator="type")]
@@ -80,6 +110,10 @@ Screen = Annotated[MenuScreen | TipScreen | EndScreen | ActionScreen, Field(disc
 class NavKey(_Model):
     key: str = Field(pattern=r"^\d{1,2}$")
     label: Texts
+
+    def line(self, lang: str) -> str:
+        """The key and its label in `lang`, as a screen shows it."""
+        return f"{self.key} {pick_text(self.label, lang)[0]}"
 
 
 class Navigation(_Model):
@@ -100,13 +134,20 @@ class Journey(_Model):
 
     def targets(self, name: str) -> list[str]:
         """The screens reachable in one step from screen `name`."""
-        screen = self.screens[name]
-        found = [o.next for o in getattr(screen, "options", [])]
-        if isinstance(screen, ActionScreen):
-            found += screen.next.values()
-        elif isinstance(screen, MenuScreen) and screen.next:
-            found.append(screen.next)
-        return found
+        return self.screens[name].targets()
+
+    def layout(self, lang: str, *, budget: int) -> PageLayout:
+        """Pages of `budget` septets, with the "more" line in `lang`."""
+        return PageLayout(budget=budget, more_line=self.navigation.more.line(lang))
+
+    def footers(self, lang: str, *, back: bool, home: bool, danger: bool) -> list[list[str]]:
+        """Navigation footers for a screen, fullest first: home goes first, then back."""
+        nav = self.navigation
+        back_keys = [nav.back] if back else []
+        home_keys = [nav.home] if home else []
+        danger_keys = [nav.danger] if danger else []
+        choices = [back_keys + home_keys + danger_keys, back_keys + danger_keys, danger_keys]
+        return [[k.line(lang) for k in keys] for keys in choices]
 
 
 def _texts_of(journey: Journey) -> list[tuple[str, Texts]]:
@@ -128,13 +169,13 @@ def _menu_depths(journey: Journey) -> dict[str, int]:
     return menu_depths(
         journey.screens,
         journey.home_screen,
-        journey.targets,
+        targets=journey.targets,
         counts=lambda screen: not isinstance(screen, ActionScreen),
         stop={journey.danger_screen},
     )
 
 
-def _problems(journey: Journey, actions: set[str], budget: int) -> list[str]:
+def _problems(journey: Journey, *, actions: set[str], budget: int) -> list[str]:
     problems: list[str] = []
     for field in ("initial_screen", "home_screen", "danger_screen", "tip_screen"):
         if getattr(journey, field) not in journey.screens:
@@ -143,8 +184,8 @@ def _problems(journey: Journey, actions: set[str], budget: int) -> list[str]:
         for target in journey.targets(name):
             if target not in journey.screens:
                 problems.append(f"screens.{name}: next screen {target!r} does not exist")
-        if isinstance(screen, ActionScreen) and screen.run not in actions:
-            problems.append(f"screens.{name}: unknown action {screen.run!r}")
+        if isinstance(screen, ActionScreen):
+            problems += screen.unknown_action(f"screens.{name}", actions)
         if isinstance(screen, EndScreen):
             for code in REQUIRED_LANGUAGES:
                 if septets(to_gsm7(screen.text.get(code, ""))) > budget:
@@ -176,7 +217,56 @@ def _problems(journey: Journey, actions: set[str], budget: int) -> list[str]:
 def load_journey(path: Path, *, actions: set[str], budget: int) -> Journey:
     """Parse and validate a journey file; raise `MenuDefinitionError` listing every problem."""
     journey = read_definition(path, Journey)
-    problems = _problems(journey, actions, budget)
+    problems = _problems(journey, actions=actions, budget=budget)
     if problems:
         raise MenuDefinitionError(problems)
     return journey
+
+
+def tip_text(journey: Journey, tip: Tip, *, lang: str) -> str:
+    """What a tip screen says: the tip in `lang` (or its fallback) and its source."""
+    source = pick_text(journey.notices["source"], lang)[0]
+    return f"{tip.text_for(lang)[0]} {source} {tip.source.short}"
+
+
+def tip_pages(journey: Journey, tip: Tip, *, lang: str, budget: int) -> list[Page]:
+    """A tip's screen page by page, as a phone shows it when the tip is picked from a menu."""
+    screen = journey.screens[journey.tip_screen]
+    options = option_lines(screen.options if isinstance(screen, TipScreen) else [], lang)
+    footers = journey.footers(lang, back=True, home=True, danger=True)
+    layout = journey.layout(lang, budget=budget)
+    return paginate(
+        tip_text(journey, tip, lang=lang), options=options, nav_choices=footers, layout=layout
+    )
+
+
+def tip_fit_problems(journey: Journey, catalog: Catalog, *, page_chars: int) -> list[str]:
+    """Tips whose text cannot be shown well on a phone: odd characters or too many pages."""
+    problems = []
+    for tip in catalog.tips:
+        for lang, raw in tip.text.items():
+            if to_gsm7(raw).count("?") > raw.count("?"):
+                problems.append(f"tip {tip.id}: {lang} text has characters a phone cannot show")
+            pages = tip_pages(journey, tip, lang=lang, budget=page_chars)
+            if len(pages) > MAX_TIP_PAGES:
+                problems.append(
+                    f"tip {tip.id}: {lang} text takes {len(pages)} pages of {page_chars} "
+                    f"septets (at most {MAX_TIP_PAGES})"
+                )
+    return problems
+
+
+def alert_room(journey: Journey, *, page_chars: int, lang: str) -> int:
+    """Septets an alert line may take above a known caller's first screen (home) in `lang`.
+
+    The screen's options and navigation always stay; its title gives way to a longer alert.
+    """
+    screen = journey.screens[journey.home_screen]
+    if not isinstance(screen, MenuScreen):
+        raise MenuDefinitionError([f"home_screen: {journey.home_screen!r} is not a menu"])
+    options = option_lines(screen.options, lang)
+    danger = [journey.navigation.danger.line(lang)]
+    layout = journey.layout(lang, budget=page_chars)
+    text = pick_text(screen.text, lang)[0]
+    page = paginate(text, options=options, nav_choices=[danger], layout=layout)[0]
+    return page_chars - septets("\n".join(page.tail)) - 1

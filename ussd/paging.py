@@ -69,7 +69,7 @@ def _take_text(lines: list[list[str]], room: int) -> list[str]:
 
 
 def paginate(
-    text: str, options: list[str], nav_choices: list[list[str]], layout: PageLayout
+    text: str, *, options: list[str], nav_choices: list[list[str]], layout: PageLayout
 ) -> list[Page]:
     """The pages of a screen, each within `layout.budget` septets once transliterated.
 

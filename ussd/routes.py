@@ -15,15 +15,14 @@ from fastapi.responses import HTMLResponse, PlainTextResponse
 from pydantic import ValidationError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from dialogue import record_failure
+from ussd.channel import UssdChannel
 from ussd.deps import UssdEngineDep
 from ussd.engine import UssdEngine
 from ussd.schemas import AtUssdForm, AtUssdNotice
 from willay.deps import CallbackGuard, SettingsDep
-from willay.errors import ServiceUnavailable
-from willay.events import Event, EventKind
 from willay.gsm7 import septets, to_gsm7
 from willay.languages import DEFAULT_LANGUAGE, pick_text
-from willay.profiles import event_subject
 from willay.retried import RetriedRoute
 
 __all__ = ["SCHEMA_COMPONENTS", "ProviderHops", "router", "simulator_router", "url_fields"]
@@ -104,7 +103,7 @@ async def _reply(engine: UssdEngine, form: AtUssdForm) -> tuple[str, dict[str, s
 async def ussd_hop(request: Request) -> PlainTextResponse:
     """One USSD hop: answers `CON <screen>` or `END <screen>` as text/plain."""
     form = await _hop_form(request)
-    body, headers = await _reply(cast(UssdEngine, request.state.ussd), form)
+    body, headers = await _reply(cast(UssdChannel, request.state.ussd).engine, form)
     return PlainTextResponse(body, headers=headers)
 
 
@@ -134,7 +133,8 @@ class ProviderHops:
         except ValidationError:
             await self.app(scope, _replay(body, receive), send)
             return
-        text, headers = await _reply(scope["state"]["ussd"], form)
+        channel: UssdChannel = scope["state"]["ussd"]
+        text, headers = await _reply(channel.engine, form)
         content = text.encode()
         raw = [
             (b"content-length", b"%d" % len(content)),
@@ -183,26 +183,20 @@ async def _failed(engine: UssdEngine, *, form: AtUssdForm, exc: Exception) -> st
     """The one answer to any failure of a hop: `END`, the apology and the emergency numbers in
     the caller's language (the session's, if it can still be read; else Spanish).
 
-    A backing service down is logged as such; anything else with its traceback. The caller and
-    the gateway never see internal detail.
+    The caller and the gateway never see internal detail.
     """
-    if isinstance(exc, ServiceUnavailable):
-        log.error("USSD hop %s failed: %s", form.sessionId, exc)
-    else:
-        log.error("USSD hop %s failed unexpectedly", form.sessionId, exc_info=exc)
+    record_failure(
+        engine.services.events,
+        channel="ussd",
+        what="USSD hop",
+        session_id=form.sessionId,
+        exc=exc,
+        input=form.text,
+    )
     try:
         session = await engine.services.sessions.get(form.sessionId)
     except Exception:  # noqa: BLE001 - the apology must not depend on what just failed
         session = None
-    engine.services.events.publish(
-        Event(
-            channel="ussd",
-            kind=EventKind.error,
-            subscriber=event_subject(None, form.sessionId),
-            session=form.sessionId,
-            data={"error": type(exc).__name__, "input": form.text},
-        )
-    )
     lang = session.lang if session is not None and session.lang else DEFAULT_LANGUAGE
     return _notice_end(engine, "unavailable", lang=lang)
 

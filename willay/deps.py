@@ -2,38 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Annotated, TypedDict, cast
+from typing import Annotated, cast
 
 from fastapi import Depends, Request
 
-from willay.catalog import Catalog
 from willay.config import Settings
-from willay.events import EventSink
 from willay.kv import KeyValueStore
 from willay.security import check_callback
 
 __all__ = [
-    "AppState",
     "CallbackGuard",
     "SettingsDep",
     "StoreDep",
     "get_settings",
     "guard_callback",
 ]
-
-
-class AppState(TypedDict):
-    settings: Settings
-    kv: KeyValueStore
-    events: EventSink
-    catalog: Catalog
-    ussd: object
-    sms: object
-    audio: object
-    ivr: object
-    studio: object
-    alerts: object
-    lite: object
 
 
 def get_settings(request: Request) -> Settings:

@@ -112,8 +112,7 @@ def alerts_publish(
 ) -> None:
     """Publish an alert for a region (or `all`), valid from one day to another."""
     from ussd.actions import ACTIONS
-    from ussd.engine import alert_room
-    from ussd.menus import JOURNEY_FILE, load_journey
+    from ussd.menus import JOURNEY_FILE, alert_room, load_journey
     from willay.catalog import load_catalog
 
     settings = settings_from()

@@ -32,8 +32,7 @@ app.add_typer(review_app, name="review")
 def content_check(content_dir: ContentDirOption = None) -> None:
     """Validate the catalog; the last line sums up tips, topics and languages."""
     from ussd.actions import ACTIONS
-    from ussd.engine import tip_fit_problems
-    from ussd.menus import JOURNEY_FILE, load_journey
+    from ussd.menus import JOURNEY_FILE, load_journey, tip_fit_problems
     from willay.catalog import load_catalog
     from willay.review import signoff_notices
 

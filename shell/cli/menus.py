@@ -1,6 +1,9 @@
-"""`willay menus`: check the USSD journey definitions."""
+"""`willay menus`: check the USSD journey and the IVR call flow."""
 
 from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
 
 import typer
 
@@ -8,7 +11,7 @@ from shell.cli.terminal import out, settings_from, user_errors
 
 __all__ = ["app"]
 
-app = typer.Typer(help="The USSD journey definitions.", no_args_is_help=True)
+app = typer.Typer(help="The USSD journey and the IVR call flow.", no_args_is_help=True)
 
 
 @app.command("check")
@@ -21,3 +24,19 @@ def menus_check() -> None:
     with user_errors():
         journey = load_journey(JOURNEY_FILE, actions=set(ACTIONS), budget=settings.ussd_page_chars)
     out.print(f"{len(journey.screens)} screens; page budget {settings.ussd_page_chars} septets")
+
+
+@app.command("check-flow")
+def menus_check_flow(
+    file: Annotated[
+        Path | None, typer.Argument(help="A call flow file (default: the shipped one).")
+    ] = None,
+) -> None:
+    """Validate the IVR call flow: nodes, prompts per language, keys, reach, depth."""
+    from ivr import FLOW_FILE, load_call_flow
+    from willay.catalog import load_catalog
+
+    settings = settings_from()
+    with user_errors():
+        flow = load_call_flow(load_catalog(settings.content_dir), path=file or FLOW_FILE)
+    out.print(f"{len(flow.nodes)} nodes; {len(flow.prompts)} prompts")

@@ -18,8 +18,7 @@ from tests.fixtures.environment import TEST_KEY
 from tests.fixtures.telemetry import wait_until
 from tests.fixtures.ussd import Phone
 from ussd.actions import ACTIONS
-from ussd.engine import alert_room
-from ussd.menus import JOURNEY_FILE, load_journey
+from ussd.menus import JOURNEY_FILE, alert_room, load_journey
 from willay.alerts import (
     ALL_REGIONS,
     AlertError,

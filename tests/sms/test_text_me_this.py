@@ -21,7 +21,7 @@ def reader(sms: SmsHarness, *, language: str = "1", accept: bool = True) -> Phon
     phone.dial()
     phone.press(language, "1" if accept else "2")
     tip = phone.press("1")
-    engine = sms.client.app_state["ussd"]
+    engine = sms.client.app_state["ussd"].engine
     shown = next(t for t in engine.services.catalog.tips if t.id == served_tip(sms, phone))
     lang = list(LANGUAGES)[int(language) - 1]  # the language screen lists them in this order
     assert not tip.end and tip.screen == to_gsm7(str(engine.tip_pages(shown, lang)[0]))

@@ -18,7 +18,7 @@ pytestmark = pytest.mark.redis
 def served_tip(phone: Phone, raw_redis, redis_prefix: str, lang: str) -> tuple[str, str]:
     """The tip this session served, in `lang` as the catalog has it, and its first page."""
     session = json.loads(raw_redis.get(f"{redis_prefix}:ussd:session:{phone.session_id}"))
-    engine = phone.client.app_state["ussd"]
+    engine = phone.client.app_state["ussd"].engine
     tip = next(t for t in engine.services.catalog.tips if t.id == session["tip_id"])
     return to_gsm7(tip.text_for(lang)[0]), to_gsm7(str(engine.tip_pages(tip, lang)[0]))
 

@@ -39,6 +39,10 @@ class ActionStep(BaseModel):
     def _shorthand(cls, value: object) -> object:
         return {"ok": value} if isinstance(value, str) else value
 
+    def unknown_action(self, where: str, actions: Collection[str]) -> list[str]:
+        """The problem of naming an action the channel does not have, if it does."""
+        return [] if self.run in actions else [f"{where}: unknown action {self.run!r}"]
+
 
 def read_definition(path: Path, model: type[M]) -> M:
     """The YAML file at `path` as `model`; `MenuDefinitionError` lists every problem."""
@@ -57,8 +61,8 @@ def read_definition(path: Path, model: type[M]) -> M:
 def menu_depths(
     steps: Mapping[str, S],
     start: str,
-    targets: Callable[[str], list[str]],
     *,
+    targets: Callable[[str], list[str]],
     counts: Callable[[S], bool],
     stop: Collection[str] = (),
 ) -> dict[str, int]:

@@ -1,0 +1,147 @@
+"""The actions every channel shares, by name: an explicit registry a channel extends.
+
+An action reads and changes the `Turn` and answers the outcome naming the step's `next` branch
+(or a `Jump`). The language and the answers go into the profile only for people who consented;
+the profile is one across channels, so a language chosen on one holds on all.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+from dialogue.turn import Jump, Turn
+from recommender import feedback_data, pick_for
+from willay.events import EventKind
+from willay.profiles import Feedback, Subscriber
+
+__all__ = ["ACTIONS", "Action", "start"]
+
+T = TypeVar("T", bound=Turn)
+
+Action = Callable[[T], Awaitable[str | Jump]]
+
+
+async def start(turn: Turn) -> str:
+    """Open a conversation: `known` if its language is known, else `new`."""
+    return "known" if turn.conversation.lang else "new"
+
+
+async def set_language(turn: Turn) -> str:
+    """Set the chosen language (kept in the profile of a person who consented).
+
+    Outcomes: `consented`; `new` (consent may be asked); `anonymous` (nothing can be kept: a
+    withheld number, or consent declined).
+    """
+    conversation = turn.conversation
+    conversation.lang = conversation.value
+    if turn.subscriber is not None:
+        turn.subscriber.language = turn.lang
+        turn.keep_subscriber()
+        turn.emit(EventKind.profile_update, field="language")
+        return "consented"
+    if conversation.subscriber is None or conversation.consent is False:
+        return "anonymous"
+    return "new"
+
+
+async def accept_consent(turn: Turn) -> str:
+    """Start the person's profile with their consent (a withheld number: nobody to keep)."""
+    conversation = turn.conversation
+    if conversation.subscriber is None:
+        return "ok"
+    turn.subscriber = Subscriber(
+        id=conversation.subscriber, language=turn.lang, consent_at=turn.services.clock()
+    )
+    turn.keep_subscriber()
+    conversation.consent = True
+    turn.emit(EventKind.consent, accepted=True)
+    return "ok"
+
+
+async def decline_consent(turn: Turn) -> str:
+    """Record that the person declined: nothing about them outlives the conversation."""
+    turn.conversation.consent = False
+    turn.emit(EventKind.consent, accepted=False)
+    return "ok"
+
+
+async def _serve_tip(turn: Turn, topic: str | None) -> str:
+    conversation, services = turn.conversation, turn.services
+    picked = pick_for(
+        turn.subscriber,
+        picker=services.picker,
+        catalog=services.catalog,
+        now=services.clock(),
+        channel=turn.channel,
+        language=turn.lang,
+        exclude=conversation.served,
+        topic=topic,
+    )
+    if picked is None:
+        if not services.catalog.current_tips(services.clock().date(), topic):
+            return "unsigned"  # nothing reviewed to serve here: the danger signs instead
+        turn.note("no_tip")
+        return "none"
+    conversation.topic, conversation.tip_id = topic, picked.tip.id
+    conversation.tip_done = False
+    conversation.served.append(picked.tip.id)
+    conversation.pick = picked.log
+    turn.tip_served()
+    turn.keep_subscriber()
+    turn.emit(EventKind.tip_served, **picked.served_data(language=turn.lang, region=turn.region))
+    return "ok"
+
+
+async def pick_for_me(turn: Turn) -> str:
+    """Serve the tip the picker ranks first for this person (`ok`, `none`, `unsigned`)."""
+    return await _serve_tip(turn, None)
+
+
+async def pick_in_topic(turn: Turn) -> str:
+    """Serve a tip of the topic just chosen (`ok`, `none`, `unsigned`)."""
+    return await _serve_tip(turn, turn.conversation.value)
+
+
+async def another_tip(turn: Turn) -> str:
+    """Serve another tip of the topic being served (`ok`, `none`, `unsigned`)."""
+    return await _serve_tip(turn, turn.conversation.topic)
+
+
+async def _feedback(turn: Turn, *, useful: bool) -> str:
+    conversation = turn.conversation
+    tip_id = conversation.tip_id
+    if tip_id is None:
+        return "ok"
+    if turn.subscriber is not None:
+        turn.subscriber.feedback.append(
+            Feedback(tip_id=tip_id, useful=useful, at=turn.services.clock())
+        )
+        turn.keep_subscriber()
+    data = feedback_data(turn.services.catalog, tip_id=tip_id, useful=useful, log=conversation.pick)
+    turn.emit(EventKind.feedback, **data)
+    turn.note("thanks")
+    return "ok"
+
+
+async def feedback_useful(turn: Turn) -> str:
+    """Record that the tip served was useful, and thank the person."""
+    return await _feedback(turn, useful=True)
+
+
+async def feedback_not_useful(turn: Turn) -> str:
+    """Record that the tip served was not useful, and thank the person."""
+    return await _feedback(turn, useful=False)
+
+
+ACTIONS: dict[str, Action[Turn]] = {
+    "start": start,
+    "set_language": set_language,
+    "accept_consent": accept_consent,
+    "decline_consent": decline_consent,
+    "pick_for_me": pick_for_me,
+    "pick_in_topic": pick_in_topic,
+    "another_tip": another_tip,
+    "feedback_useful": feedback_useful,
+    "feedback_not_useful": feedback_not_useful,
+}
