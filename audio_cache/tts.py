@@ -12,6 +12,7 @@ the file is closed, checks the file, and retries an empty one (about 1 in 100 on
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import io
 import re
@@ -48,7 +49,14 @@ def _get_engine() -> pyttsx3.Engine:
         import pyttsx3
 
         _engine = pyttsx3.init("espeak")
+        atexit.register(_drop_engine)
     return _engine
+
+
+def _drop_engine() -> None:
+    """Let the engine go at exit while pyttsx3's modules stand (its finaliser needs them)."""
+    global _engine
+    _engine = None
 
 
 def speakable(text: str, voice: str) -> str:
