@@ -84,6 +84,8 @@ MISTYPE_RATE = 0.05  # answers that come out the other way
 FATIGUE = 0.3  # logit lost per tip already served in the session
 ANOTHER_TIP = 0.35  # chance of asking for one more tip
 MAX_TIPS = 4
+RAINY_TOPICS = frozenset({"agua", "manos"})  # the second world's hidden rainy-season term
+RAINY_BONUS, RAINY_PENALTY = 2.0, 0.8
 TRAINING_EPSILON = 0.3  # exploration of the policy that logged the training data
 
 
@@ -441,7 +443,9 @@ class HabitsSimulator(CallerSimulator):
     tip length (a long tip tires a caller and overflows an SMS), age by topic, taste scaled by
     eagerness, a quality of each tip of its own, seasons of its own (frost in July only; dengue
     all year in the Amazon, which the corrected catalog now says too, so that term is no longer
-    hidden from the features), place mattering less, and a dislike that grows with each tip of
+    hidden from the features), the rainy season (`_rainy_season`: water and hand-washing tips
+    in the sierra and the selva from December to March, a product of month, zone and topic that
+    no feature or cross holds), place mattering less, and a dislike that grows with each tip of
     a topic heard in the same session. Only the broad facts stay: a tip for another audience is
     rarely useful.
     """
@@ -487,6 +491,7 @@ class HabitsSimulator(CallerSimulator):
             u += 1.6 if month == 7 and zone is Zone.sierra else -0.4
         elif topic == "agua":
             u += 0.6 if caller.channel == "ivr" else 0.0
+        u += _rainy_season(topic, month=month, zone=zone)
         same_session = sum(_topic(self.catalog.by_id, t) == topic for t in context.exclude)
         u -= 0.8 * same_session + FATIGUE * 0.5 * position
         u += 0.5 * min(liked.get(topic, 0), 1) - 0.3 * min(disliked.get(topic, 0), 3)
@@ -494,6 +499,19 @@ class HabitsSimulator(CallerSimulator):
 
 
 WORLDS: dict[str, type[CallerSimulator]] = {"regions": CallerSimulator, "habits": HabitsSimulator}
+
+
+def _rainy_season(topic: str, *, month: int, zone: Zone) -> float:
+    """The second world's hidden term: in the Andes' and the Amazon's rainy months water and
+    hand-washing tips matter far more (floods, turbid water, diarrhoea), in the dry months less.
+
+    A product of the month, the zone and the topic: no tip of these topics has a season or a
+    zone in the catalog, so no cross feature (in season, place match) moves with it, and a
+    model linear in the features ranks a request's candidates as if it were not there.
+    """
+    if topic not in RAINY_TOPICS or zone is Zone.costa:
+        return 0.0
+    return RAINY_BONUS if month in WARM_SEASON else -RAINY_PENALTY
 
 
 def _tip_quality(tip: Tip) -> float:
