@@ -44,6 +44,7 @@ __all__ = [
     "compare_quantized",
     "architecture",
     "float_model_file",
+    "parse_hidden",
     "recipe",
     "require_tensorflow",
     "train",
@@ -123,6 +124,19 @@ class TrainingResult:
     gate: GateResult
     published: bool
     heldout_auc: dict[str, float] = field(default_factory=dict)
+
+
+def parse_hidden(text: str) -> tuple[int, ...]:
+    """Hidden layer widths from `32,16`; `none` (or nothing) for a logistic regression."""
+    if text.strip().lower() in ("", "none"):
+        return ()
+    try:
+        widths = tuple(int(part) for part in text.split(","))
+    except ValueError:
+        widths = ()
+    if not widths or min(widths) < 1:
+        raise ConfigurationError(f"hidden layers {text!r}: widths like 32,16, or none")
+    return widths
 
 
 def require_tensorflow() -> Any:

@@ -451,6 +451,13 @@ def train(
         int, typer.Option(help="Random seed: the same seed and data give the same model.")
     ] = 7,
     epochs: Annotated[int, typer.Option(help="Passes over the data.", min=1, max=200)] = 6,
+    hidden: Annotated[
+        str,
+        typer.Option(
+            help="Hidden layer widths, comma-separated (32,16: an MLP); none: a logistic "
+            "regression (one dense layer and a sigmoid)."
+        ),
+    ] = "32,16",
     quantization: Annotated[
         str,
         typer.Option(help="dynamic (int8 weights) or int8 (int8 weights and activations)."),
@@ -484,14 +491,18 @@ def train(
     from recommender import ExplorationPolicy
     from recommender.interactions import interactions_from_events, read_event_lines
     from recommender.simulator import training_log
-    from recommender.training import TrainingConfig
+    from recommender.training import TrainingConfig, parse_hidden
     from recommender.training import train as train_model
     from willay.catalog import load_catalog
 
     settings = _settings(model_dir=out_dir)
     try:
         config = TrainingConfig(
-            seed=seed, epochs=epochs, quantization=quantization, repeat_days=settings.repeat_days
+            seed=seed,
+            epochs=epochs,
+            hidden=parse_hidden(hidden),
+            quantization=quantization,
+            repeat_days=settings.repeat_days,
         )
         catalog = load_catalog(settings.content_dir)
         with _progress() as progress:
