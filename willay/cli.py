@@ -480,7 +480,7 @@ def train(
 ) -> None:
     """Train the recommender, quantize it to TFLite, check it against the float model, and
     publish it only if it passes the release gate (else keep it in candidates/, exit 1)."""
-    from recommender.training import require_tensorflow
+    from recommender.offline.training import require_tensorflow
 
     if events is not None and from_influx:
         raise _fail("choose one source: --events or --from-influx")
@@ -489,10 +489,10 @@ def train(
     except WillayError as exc:
         raise _fail(exc.message) from None
     from recommender import ExplorationPolicy
-    from recommender.interactions import interactions_from_events, read_event_lines
-    from recommender.simulator import training_log
-    from recommender.training import TrainingConfig, parse_hidden
-    from recommender.training import train as train_model
+    from recommender.offline.interactions import interactions_from_events, read_event_lines
+    from recommender.offline.simulator import training_log
+    from recommender.offline.training import TrainingConfig, parse_hidden
+    from recommender.offline.training import train as train_model
     from willay.catalog import load_catalog
 
     settings = _settings(model_dir=out_dir)
@@ -592,10 +592,10 @@ def evaluate(
     import numpy as np
 
     from recommender import FixedModel, ModelPicker, load_model
-    from recommender.card import read_card, update_card
-    from recommender.evaluation import evaluate as run_evaluation
+    from recommender.offline.card import read_card, update_card
+    from recommender.offline.evaluation import evaluate as run_evaluation
+    from recommender.offline.training import TrainingConfig, recipe, require_tensorflow
     from recommender.registry import model_files
-    from recommender.training import TrainingConfig, recipe, require_tensorflow
     from willay.catalog import load_catalog
 
     settings = _settings()

@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from recommender import FixedModel, ModelPicker, feedback_data, load_model
-from recommender.simulator import CallerSimulator, LoggingPolicy
+from recommender.offline.simulator import CallerSimulator, LoggingPolicy
 from telemetry import InfluxClient, event_to_line
 from tests.telemetry.test_dashboards import (
     ONE_BUCKET,

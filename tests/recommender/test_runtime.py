@@ -14,8 +14,8 @@ import pytest
 from recommender import PickContext, RecommenderModel, load_model
 from recommender.candidates import candidates
 from recommender.features import CROSS_NAMES
+from recommender.offline.simulator import CallerSimulator, LoggingPolicy
 from recommender.runtime import card_path
-from recommender.simulator import CallerSimulator, LoggingPolicy
 from tests.fixtures.recommender import install_model
 from willay.catalog import Audience
 from willay.errors import ModelError

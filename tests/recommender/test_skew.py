@@ -11,8 +11,8 @@ from fastapi.testclient import TestClient
 
 from recommender import ExplorationPolicy, FixedModel, ModelPicker, load_model
 from recommender.features import FeatureEncoder
-from recommender.interactions import interactions_from_events
-from recommender.simulator import CallerSimulator, LoggingPolicy, log_events
+from recommender.offline.interactions import interactions_from_events
+from recommender.offline.simulator import CallerSimulator, LoggingPolicy, log_events
 from tests.fixtures.ussd import FixedClock, Phone
 from willay.app import create_app
 from willay.events import Event

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from recommender.features import FeatureEncoder
-from recommender.interactions import Interaction
+from recommender.offline.interactions import Interaction
 from recommender.picker import PickContext
 from recommender.rules import RuleBasedPicker
 from willay.catalog import Catalog, Tip

@@ -10,12 +10,18 @@ import numpy as np
 import pytest
 
 from recommender import ExplorationPolicy, FixedModel, ModelPicker, load_model
-from recommender.baselines import encode_served, fit_logistic
 from recommender.candidates import candidates
 from recommender.features import CROSS_NAMES, FeatureEncoder, FeatureSpec
-from recommender.metrics import bootstrap_mean, calibration
-from recommender.offpolicy import RewardModel, estimate, exploration_needs
-from recommender.simulator import RAINY_BONUS, RAINY_PENALTY, WORLDS, CallerSimulator, LoggingPolicy
+from recommender.offline.baselines import encode_served, fit_logistic
+from recommender.offline.metrics import bootstrap_mean, calibration
+from recommender.offline.offpolicy import RewardModel, estimate, exploration_needs
+from recommender.offline.simulator import (
+    RAINY_BONUS,
+    RAINY_PENALTY,
+    WORLDS,
+    CallerSimulator,
+    LoggingPolicy,
+)
 from willay.catalog import Zone
 
 

@@ -20,13 +20,13 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from recommender.features import FeatureEncoder, FeatureSpec
-from recommender.interactions import Interaction
-from recommender.metrics import Interval, bootstrap_mean
 from recommender.model_picker import FixedModel, ModelPicker
-from recommender.offpolicy import CLIP, RewardModel, dr_terms
+from recommender.offline.interactions import Interaction
+from recommender.offline.metrics import Interval, bootstrap_mean
+from recommender.offline.offpolicy import CLIP, RewardModel, dr_terms
+from recommender.offline.simulator import LoggingPolicy
 from recommender.policy import ExplorationPolicy
 from recommender.runtime import RecommenderModel
-from recommender.simulator import LoggingPolicy
 from willay.catalog import Catalog
 
 __all__ = ["DEFAULT_MARGIN", "GateResult", "release_gate"]

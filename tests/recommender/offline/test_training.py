@@ -12,14 +12,14 @@ import pytest
 from typer.testing import CliRunner
 
 from recommender import ExplorationPolicy, FixedModel, ModelPicker, load_model
-from recommender.evaluation import evaluate
-from recommender.gate import release_gate
-from recommender.interactions import interactions_from_events
-from recommender.metrics import Interval, auc, hit_and_ndcg
+from recommender.offline.evaluation import evaluate
+from recommender.offline.gate import release_gate
+from recommender.offline.interactions import interactions_from_events
+from recommender.offline.metrics import Interval, auc, hit_and_ndcg
+from recommender.offline.simulator import CallerSimulator, LoggingPolicy, log_events, training_log
+from recommender.offline.training import TrainingConfig, float_model_file, require_tensorflow, train
 from recommender.registry import model_files
 from recommender.runtime import card_path
-from recommender.simulator import CallerSimulator, LoggingPolicy, log_events, training_log
-from recommender.training import TrainingConfig, float_model_file, require_tensorflow, train
 from telemetry import event_to_line
 from willay.cli import app
 from willay.config import PROJECT_ROOT

@@ -27,9 +27,9 @@ from typing import Protocol
 import numpy as np
 
 from recommender.candidates import candidates
-from recommender.interactions import Interaction
+from recommender.offline.interactions import Interaction
+from recommender.offline.progress import SILENT, Steps
 from recommender.picker import PickContext, PickedTip
-from recommender.progress import SILENT, Steps
 from recommender.rules import RuleBasedPicker
 from willay.catalog import Audience, Catalog, Tip, Zone
 from willay.events import Event, EventKind
@@ -544,7 +544,7 @@ def training_log(
     steps.stage(f"simulating {callers} callers", total=callers)
     log = sim.run(sim.callers(callers), LoggingPolicy(epsilon=epsilon), progress=steps.advance)
     return log.interactions, {
-        "source": f"simulated callers, world {world} (recommender/simulator.py)",
+        "source": f"simulated callers, world {world} (recommender/offline/simulator.py)",
         "seed": seed,
         "callers": callers,
         "logging_policy": f"rule-based picker, uniform exploration with epsilon {epsilon:g}",

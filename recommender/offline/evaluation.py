@@ -25,17 +25,18 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from recommender.baselines import (
+from recommender.candidates import candidates
+from recommender.features import FeatureEncoder, FeatureSpec
+from recommender.model_picker import ModelPicker
+from recommender.offline.baselines import (
     ContextPopularity,
     encode_served,
     fit_logistic,
     popularity,
     rule_scores,
 )
-from recommender.candidates import candidates
-from recommender.features import FeatureEncoder, FeatureSpec
-from recommender.interactions import Interaction
-from recommender.metrics import (
+from recommender.offline.interactions import Interaction
+from recommender.offline.metrics import (
     Calibration,
     Interval,
     auc,
@@ -43,18 +44,22 @@ from recommender.metrics import (
     calibration,
     hit_and_ndcg,
 )
-from recommender.model_picker import ModelPicker
-from recommender.offpolicy import OffPolicyEstimate, RewardModel, estimate, exploration_needs
-from recommender.progress import SILENT, Steps
-from recommender.rules import RuleBasedPicker
-from recommender.runtime import RecommenderModel
-from recommender.simulator import (
+from recommender.offline.offpolicy import (
+    OffPolicyEstimate,
+    RewardModel,
+    estimate,
+    exploration_needs,
+)
+from recommender.offline.progress import SILENT, Steps
+from recommender.offline.simulator import (
     TRAINING_EPSILON,
     WORLDS,
     CallerSimulator,
     LoggingPolicy,
     SimulatedLog,
 )
+from recommender.rules import RuleBasedPicker
+from recommender.runtime import RecommenderModel
 from willay.catalog import Catalog
 
 __all__ = ["Evaluation", "Ranker", "WorldResult", "evaluate"]

@@ -23,10 +23,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from recommender.baselines import LogisticModel, encode_served, fit_logistic
 from recommender.features import FeatureEncoder
-from recommender.interactions import Interaction
-from recommender.metrics import Interval, bootstrap_mean
+from recommender.offline.baselines import LogisticModel, encode_served, fit_logistic
+from recommender.offline.interactions import Interaction
+from recommender.offline.metrics import Interval, bootstrap_mean
 from recommender.picker import PickContext
 from willay.catalog import Catalog, Tip
 

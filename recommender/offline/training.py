@@ -21,15 +21,15 @@ from typing import Any
 
 import numpy as np
 
-from recommender.baselines import encode_served, popularity
 from recommender.candidates import candidates
-from recommender.card import write_atomically, write_card
 from recommender.features import FeatureEncoder, FeatureSpec
-from recommender.gate import DEFAULT_MARGIN, GateResult, release_gate
-from recommender.interactions import Interaction
-from recommender.metrics import auc
+from recommender.offline.baselines import encode_served, popularity
+from recommender.offline.card import write_atomically, write_card
+from recommender.offline.gate import DEFAULT_MARGIN, GateResult, release_gate
+from recommender.offline.interactions import Interaction
+from recommender.offline.metrics import auc
+from recommender.offline.progress import SILENT, Steps
 from recommender.policy import ExplorationPolicy
-from recommender.progress import SILENT, Steps
 from recommender.registry import CANDIDATES, MODEL_NAME, ModelRegistry, model_file, model_files
 from recommender.runtime import RecommenderModel, card_path, sha256_hex
 from willay.catalog import Catalog
