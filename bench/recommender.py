@@ -175,7 +175,7 @@ def main() -> None:
         f"(1 thread: {single:,.0f} calls/s)"
     )
     if args.card:
-        update_card(path, "bench", figures)
+        update_card(path, section="bench", figures=figures)
         print(f"recorded in {path.with_suffix('.json').name}")
 
 

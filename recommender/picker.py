@@ -9,12 +9,13 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field, replace
-from typing import Protocol
+from typing import Protocol, TypedDict
 
 from willay.catalog import Audience, Catalog, Tip
 from willay.profiles import Subscriber
 
 __all__ = [
+    "EventProfile",
     "PickContext",
     "PickedTip",
     "TipPicker",
@@ -101,7 +102,14 @@ def _bands(audiences: Collection[Audience], age_group: str | None) -> dict[str, 
     return {"audiences": ",".join(specific), "age_group": age_group}
 
 
-def context_from_event(data: Mapping[str, object]) -> dict[str, object]:
+class EventProfile(TypedDict):
+    """The coarse context of a `tip_served` event, as `PickContext` fields."""
+
+    audiences: frozenset[Audience]
+    age_group: str | None
+
+
+def context_from_event(data: Mapping[str, object]) -> EventProfile:
     """What `PickedTip.served_data` put in a `tip_served` event of a known person, read back."""
     bands = set(str(data.get("audiences") or "").split(","))
     age = data.get("age_group")

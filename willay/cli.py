@@ -634,7 +634,7 @@ def evaluate(
         )
         steps.finish()
     if card:
-        update_card(path, "evaluation", result.to_json())
+        update_card(path, section="evaluation", figures=result.to_json())
         err.print(f"recorded in {path.with_suffix('.json').name}")
     for line in result.lines():
         out.print(line, soft_wrap=True)

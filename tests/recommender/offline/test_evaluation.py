@@ -30,9 +30,9 @@ def test_bootstrap_resamples_callers_not_requests() -> None:
     # two callers, each always the same: the spread is between callers only
     values = np.array([1.0] * 50 + [0.0] * 50)
     groups = np.array(["a"] * 50 + ["b"] * 50)
-    interval = bootstrap_mean(values, groups, rng)
+    interval = bootstrap_mean(values, groups, rng=rng)
     assert interval.mean == 0.5 and interval.low == 0.0 and interval.high == 1.0
-    many = bootstrap_mean(values, np.arange(100), rng)
+    many = bootstrap_mean(values, np.arange(100), rng=rng)
     assert 0.35 < many.low < 0.5 < many.high < 0.65
 
 
@@ -69,7 +69,12 @@ def _linear_fit_of_the_truth(world: str, catalog) -> float:
         caller = log.callers[item.caller]
         tips = candidates(item.context, catalog, repeat_days=30)
         history = sim._history(item.context)
-        truth = np.array([sim.logit(caller, tip, item.context, history, 0) for tip in tips])
+        truth = np.array(
+            [
+                sim.logit(caller, tip=tip, context=item.context, history=history, position=0)
+                for tip in tips
+            ]
+        )
         x = encoder.encode(item.context, tips, catalog)
         rows.append(x - x.mean(axis=0))
         truths.append(truth - truth.mean())
@@ -104,7 +109,9 @@ def test_the_rainy_season_moves_water_tips_where_no_cross_feature_does(content_c
     logits, rows = {}, {}
     for month in (1, 7):
         context = sim.context_for(caller, dt.date(2026, month, 15), heard={}, rated={})
-        logits[month] = sim.logit(caller, water, context, ({}, {}, set()), 0)
+        logits[month] = sim.logit(
+            caller, tip=water, context=context, history=({}, {}, set()), position=0
+        )
         rows[month] = encoder.encode(context, [water], content_catalog)[0, crosses]
     assert logits[1] - logits[7] == pytest.approx(RAINY_BONUS + RAINY_PENALTY)
     assert np.array_equal(rows[1], rows[7])
@@ -116,7 +123,7 @@ def test_off_policy_of_the_logging_policy_itself_is_its_mean(content_catalog) ->
     log = sim.run(sim.callers(150), logging)
     firsts = [i for i in log.interactions if i.position == 0]
     encoder = FeatureEncoder(FeatureSpec.for_catalog(content_catalog))
-    reward = RewardModel.fit(encoder, log.interactions, content_catalog)
+    reward = RewardModel.fit(encoder, items=log.interactions, catalog=content_catalog)
     found = estimate(
         lambda c: logging.distribution(c, content_catalog),
         firsts,
@@ -133,7 +140,7 @@ def test_off_policy_of_the_logging_policy_itself_is_its_mean(content_catalog) ->
         [i.context for i in firsts[:100]],
         catalog=content_catalog,
         reward=reward,
-        logging_at=lambda c, e: logging.mixture(c, content_catalog, e),
+        logging_at=lambda c, e: logging.mixture(c, catalog=content_catalog, epsilon=e),
         epsilons=(0.05, 0.3),
         half_width=0.02,
     )
