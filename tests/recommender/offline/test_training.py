@@ -201,6 +201,31 @@ def test_train_on_too_few_events_is_one_clear_line(train_extra, tmp_path, conten
     assert "broken.jsonl:1: not an event: channel: Field required; subscriber: Field" in said
 
 
+def test_train_hidden_none_is_a_logistic_regression_as_tflite(
+    train_extra, tmp_path, content_catalog
+) -> None:
+    """`--hidden none`: one dense layer and a sigmoid, 94 parameters on 93 features, that
+    LiteRT serves like any model; a malformed `--hidden` is one clear line."""
+    sim = CallerSimulator(content_catalog, seed=9)
+    log = sim.run(sim.callers(300), LoggingPolicy(epsilon=0.3))
+    exported = tmp_path / "events.jsonl"
+    exported.write_text(
+        "".join(e.to_json() + "\n" for e in log_events(log.interactions, content_catalog))
+    )
+    argv = ["train", "--events", str(exported), "--out-dir", str(tmp_path), "--hidden", "none"]
+    runner.invoke(app, argv)  # published or set aside: 60 held-out callers decide little
+    [(_, path)] = model_files(tmp_path) + model_files(tmp_path / "candidates")
+    card = json.loads(card_path(path).read_text())
+    assert card["architecture"].startswith("logistic regression on 93 features, 94 parameters")
+    assert card["training"]["config"]["hidden"] == []
+    model = load_model(path)
+    context = log.interactions[0].context
+    scores = model.score_tips(context, list(content_catalog.tips), content_catalog)
+    assert scores.shape == (len(content_catalog.tips),) and 0 < scores.min() < scores.max() < 1
+    bad = runner.invoke(app, [*argv[:-1], "32,zero"])
+    assert bad.exit_code == 1 and "hidden layers '32,zero'" in bad.stderr
+
+
 def test_train_without_tensorflow_names_the_extra(tmp_path) -> None:
     shadow = tmp_path / "no_tf" / "tensorflow"
     shadow.mkdir(parents=True)
