@@ -19,7 +19,7 @@ from typing import Any
 from app.pack import Packs
 from app.schemas import AppEvent, AppEvents, QueueRequest
 from app.watch import AlertWatch
-from recommender import PickContext, TipPicker, feedback_data
+from recommender import PickContext, TipPicker, feedback_data, served_profile
 from willay.alerts import Alert, AlertFeed, alert_data
 from willay.catalog import Catalog
 from willay.errors import BadRequest
@@ -142,7 +142,7 @@ class LiteService:
                 region = subscriber.region if subscriber else None
                 text_lang = tip.text_for(event.lang)[1]
                 data = {"tip_id": tip.id, "topic": tip.topic, "text_lang": text_lang}
-                data |= {"region": region, **log}
+                data |= {"region": region, **log, **served_profile(subscriber)}
             else:
                 if event.useful is None:
                     raise BadRequest("useful: required for feedback")

@@ -27,11 +27,11 @@ sys.path[0] = str(Path(__file__).resolve().parent.parent)
 import numpy as np
 
 from recommender import ExplorationPolicy, FixedModel, ModelPicker, RecommenderModel, load_model
-from recommender.card import update_card
+from recommender.offline.card import update_card
+from recommender.offline.simulator import CallerSimulator, LoggingPolicy
+from recommender.offline.training import float_model_file
 from recommender.picker import PickContext
 from recommender.registry import model_files
-from recommender.simulator import CallerSimulator, LoggingPolicy
-from recommender.training import float_model_file
 from willay.catalog import Catalog, load_catalog
 from willay.config import Settings
 
@@ -175,7 +175,7 @@ def main() -> None:
         f"(1 thread: {single:,.0f} calls/s)"
     )
     if args.card:
-        update_card(path, "bench", figures)
+        update_card(path, section="bench", figures=figures)
         print(f"recorded in {path.with_suffix('.json').name}")
 
 

@@ -1,7 +1,14 @@
 """Choosing the tip each person is most likely to find useful."""
 
 from recommender.model_picker import FixedModel, ModelPicker
-from recommender.picker import PickContext, PickedTip, TipPicker, feedback_data, pick_for
+from recommender.picker import (
+    PickContext,
+    PickedTip,
+    TipPicker,
+    feedback_data,
+    pick_for,
+    served_profile,
+)
 from recommender.policy import Exploration, ExplorationPolicy
 from recommender.registry import ModelRegistry
 from recommender.rules import RuleBasedPicker
@@ -21,4 +28,5 @@ __all__ = [
     "feedback_data",
     "load_model",
     "pick_for",
+    "served_profile",
 ]

@@ -32,7 +32,7 @@ def fits_audience(tip: Tip, context: PickContext) -> bool:
     return bool(tip.audiences & context.audiences)
 
 
-def in_season(tip: Tip, context: PickContext, catalog: Catalog) -> bool:
+def in_season(tip: Tip, context: PickContext, *, catalog: Catalog) -> bool:
     """True when the tip is in season this month in the person's zone (any zone if unknown)."""
     return tip.in_season(context.today.month, catalog.zone_of(context.region))
 
@@ -48,7 +48,7 @@ def candidates(context: PickContext, catalog: Catalog, *, repeat_days: int) -> l
             t
             for t in pool
             if context.topic is not None
-            or (fits_audience(t, context) and in_season(t, context, catalog))
+            or (fits_audience(t, context) and in_season(t, context, catalog=catalog))
         ]
         if tips:
             return tips

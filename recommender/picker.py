@@ -9,18 +9,20 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field, replace
-from typing import Protocol
+from typing import Protocol, TypedDict
 
 from willay.catalog import Audience, Catalog, Tip
 from willay.profiles import Subscriber
 
 __all__ = [
+    "EventProfile",
     "PickContext",
     "PickedTip",
     "TipPicker",
     "context_from_event",
     "feedback_data",
     "pick_for",
+    "served_profile",
 ]
 
 
@@ -83,11 +85,31 @@ class PickContext:
         Audience and age bands, never the answers behind them; with the tips heard and rated
         before (other events), this rebuilds the very row the model scored.
         """
-        specific = sorted(a.value for a in self.audiences - {Audience.general})
-        return {"audiences": ",".join(specific), "age_group": self.age_group}
+        return _bands(self.audiences, self.age_group)
 
 
-def context_from_event(data: Mapping[str, object]) -> dict[str, object]:
+def served_profile(subscriber: Subscriber | None) -> dict[str, object]:
+    """What a `tip_served` event says of the person: `consented` and, only if they did, the
+    coarse context a model reads (`PickContext.profile`). For channels that log a tip served
+    apart from its pick (the light app), by the rule `PickedTip.served_data` follows."""
+    if subscriber is None:
+        return {"consented": False}
+    return {"consented": True, **_bands(subscriber.audiences, subscriber.age_group)}
+
+
+def _bands(audiences: Collection[Audience], age_group: str | None) -> dict[str, object]:
+    specific = sorted(a.value for a in set(audiences) - {Audience.general})
+    return {"audiences": ",".join(specific), "age_group": age_group}
+
+
+class EventProfile(TypedDict):
+    """The coarse context of a `tip_served` event, as `PickContext` fields."""
+
+    audiences: frozenset[Audience]
+    age_group: str | None
+
+
+def context_from_event(data: Mapping[str, object]) -> EventProfile:
     """What `PickedTip.served_data` put in a `tip_served` event of a known person, read back."""
     bands = set(str(data.get("audiences") or "").split(","))
     age = data.get("age_group")

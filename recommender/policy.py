@@ -53,7 +53,8 @@ class ExplorationPolicy:
 
     def _greedy(self, scores: np.ndarray) -> np.ndarray:
         best = scores == scores.max()
-        return best / best.sum()
+        share: np.ndarray = best / best.sum()
+        return share
 
     def _thompson(self, scores: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         p = np.clip(scores.astype(np.float64), 0.0, 1.0)
@@ -73,8 +74,9 @@ class ExplorationPolicy:
             if self.kind is Exploration.epsilon
             else self._thompson(scores, rng)
         )
-        probabilities = (1.0 - self.epsilon) * exploit + self.epsilon / count
-        return probabilities / probabilities.sum()
+        probabilities: np.ndarray = (1.0 - self.epsilon) * exploit + self.epsilon / count
+        probabilities /= probabilities.sum()
+        return probabilities
 
     def choose(self, scores: np.ndarray, rng: np.random.Generator) -> tuple[int, np.ndarray]:
         """The index drawn and the probability vector it was drawn from."""

@@ -23,7 +23,7 @@ class RuleBasedPicker:
         self._repeat_days = repeat_days
         self._rng = rng or random.Random()
 
-    def fit(self, tip: Tip, context: PickContext, catalog: Catalog) -> float | None:
+    def fit(self, tip: Tip, *, context: PickContext, catalog: Catalog) -> float | None:
         """How well `tip` fits, or None when it does not fit at all."""
         strict = context.topic is None
         score = 0.0
@@ -52,7 +52,7 @@ class RuleBasedPicker:
             scored = [
                 (score, tip)
                 for tip in pool
-                if (score := self.fit(tip, context, catalog)) is not None
+                if (score := self.fit(tip, context=context, catalog=catalog)) is not None
             ]
             if scored:
                 best = max(score for score, _ in scored)

@@ -122,6 +122,13 @@ def train(
         int, typer.Option(help="Random seed: the same seed and data give the same model.")
     ] = 7,
     epochs: Annotated[int, typer.Option(help="Passes over the data.", min=1, max=200)] = 6,
+    hidden: Annotated[
+        str,
+        typer.Option(
+            help="Hidden layer widths, comma-separated (32,16: an MLP); none: a logistic "
+            "regression (one dense layer and a sigmoid)."
+        ),
+    ] = "32,16",
     quantization: Annotated[
         str,
         typer.Option(help="dynamic (int8 weights) or int8 (int8 weights and activations)."),
@@ -139,23 +146,27 @@ def train(
 ) -> None:
     """Train the recommender, quantize it to TFLite, check it against the float model, and
     publish it only if it passes the release gate (else keep it in candidates/, exit 1)."""
-    from recommender.training import require_tensorflow
+    from recommender.offline.training import require_tensorflow
 
     if events is not None and from_influx:
         raise fail("choose one source: --events or --from-influx")
     with user_errors():
         require_tensorflow()
     from recommender import ExplorationPolicy
-    from recommender.interactions import interactions_from_events, read_event_lines
-    from recommender.simulator import training_log
-    from recommender.training import TrainingConfig
-    from recommender.training import train as train_model
+    from recommender.offline.interactions import interactions_from_events, read_event_lines
+    from recommender.offline.simulator import training_log
+    from recommender.offline.training import TrainingConfig, parse_hidden
+    from recommender.offline.training import train as train_model
     from willay.catalog import load_catalog
 
     settings = settings_from(model_dir=out_dir)
     with user_errors(), _steps() as steps:
         config = TrainingConfig(
-            seed=seed, epochs=epochs, quantization=quantization, repeat_days=settings.repeat_days
+            seed=seed,
+            epochs=epochs,
+            hidden=parse_hidden(hidden),
+            quantization=quantization,
+            repeat_days=settings.repeat_days,
         )
         catalog = load_catalog(settings.content_dir)
         if events is not None:
@@ -238,10 +249,10 @@ def evaluate(
     import numpy as np
 
     from recommender import FixedModel, ModelPicker, load_model
-    from recommender.card import read_card, update_card
-    from recommender.evaluation import evaluate as run_evaluation
+    from recommender.offline.card import read_card, update_card
+    from recommender.offline.evaluation import evaluate as run_evaluation
+    from recommender.offline.training import TrainingConfig, recipe, require_tensorflow
     from recommender.registry import model_files
-    from recommender.training import TrainingConfig, recipe, require_tensorflow
     from willay.catalog import load_catalog
 
     settings = settings_from()
@@ -274,7 +285,7 @@ def evaluate(
             steps=steps,
         )
     if card:
-        update_card(path, "evaluation", result.to_json())
+        update_card(path, section="evaluation", figures=result.to_json())
         err.print(f"recorded in {path.with_suffix('.json').name}")
     for line in result.lines():
         out.print(line, soft_wrap=True)

@@ -21,7 +21,7 @@ def served(events) -> list[dict]:
     return [e.data for e in events.events if e.kind == "tip_served"]
 
 
-def test_a_tip_for_me_comes_from_the_model(settings, events, clock) -> None:
+def test_a_tip_for_me_comes_from_the_model(settings, events, clock, shipped_model) -> None:
     greedy = settings.model_copy(update={"exploration_epsilon": 0.0, "recommender_holdout": 0.0})
     with TestClient(create_app(greedy, events=events, clock=clock)) as client:
         phone = Phone(client)
@@ -32,7 +32,7 @@ def test_a_tip_for_me_comes_from_the_model(settings, events, clock) -> None:
         assert not tip.end and tip.status == 200
         phone.press("3")  # another tip
     first, second = served(events)
-    assert first["model_version"] == second["model_version"] == "willay-recommender-v1"
+    assert first["model_version"] == second["model_version"] == shipped_model.stem
     assert first["topic"] == "heladas" and first["region"] == "cusco"
     assert first["tip_id"] != second["tip_id"]
     assert 0 < first["score"] < 1 and first["propensity"] > 0.9
@@ -83,7 +83,9 @@ def test_a_newer_model_is_served_without_a_restart(
     assert served(events)[0]["model_version"] == "willay-recommender-v1"
 
 
-def test_the_app_leaves_its_holdout_share_to_the_rule_picker(settings, events, clock) -> None:
+def test_the_app_leaves_its_holdout_share_to_the_rule_picker(
+    settings, events, clock, shipped_model
+) -> None:
     half = settings.model_copy(update={"recommender_holdout": 0.5})
     with TestClient(create_app(half, events=events, clock=clock)) as client:
         phone = Phone(client)
@@ -92,4 +94,4 @@ def test_the_app_leaves_its_holdout_share_to_the_rule_picker(settings, events, c
         for _ in range(19):  # both arms, but for a chance of 2 in a million
             phone.press("3")  # another tip
     arms = {(d["arm"], d["model_version"]) for d in served(events)}
-    assert arms == {("model", "willay-recommender-v1"), ("holdout", "rules-1")}, arms
+    assert arms == {("model", shipped_model.stem), ("holdout", "rules-1")}, arms

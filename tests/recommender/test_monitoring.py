@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from recommender import FixedModel, ModelPicker, feedback_data, load_model
-from recommender.simulator import CallerSimulator, LoggingPolicy
+from recommender.offline.simulator import CallerSimulator, LoggingPolicy
 from telemetry import InfluxClient, event_to_line
 from tests.telemetry.test_dashboards import (
     ONE_BUCKET,
@@ -47,7 +47,9 @@ def served_events(catalog, model, *, callers: int, now: dt.datetime) -> list[Eve
         at = now - dt.timedelta(seconds=number + 1)
         data = picked.served_data(language=item.context.language, region=item.context.region)
         events.append(Event(ts=at, kind=EventKind.tip_served, data=data, **common))
-        odds = sim.useful_probabilities(log.callers[item.caller], [picked.tip], item.context)[0]
+        odds = sim.useful_probabilities(
+            log.callers[item.caller], tips=[picked.tip], context=item.context
+        )[0]
         if number % 5:  # some never answer
             useful = bool(np.random.default_rng(number).random() < odds)
             answer = feedback_data(catalog, tip_id=picked.tip.id, useful=useful, log=picked.log)

@@ -13,10 +13,10 @@ import pytest
 from typer.testing import CliRunner
 
 from recommender import ExplorationPolicy, ModelPicker, ModelRegistry, PickContext, load_model
-from recommender.registry import PIN_FILE, clear_pin, model_file, read_pin, write_pin
+from recommender.registry import PIN_FILE, clear_pin, model_file, model_files, read_pin, write_pin
 from recommender.runtime import card_path
 from shell.cli import app
-from tests.fixtures.recommender import install_model
+from tests.fixtures.recommender import SHIPPED_DIR, install_model
 from willay.errors import ModelError
 
 runner = CliRunner()
@@ -69,9 +69,7 @@ def test_a_model_without_its_card_never_serves(model_dir, shipped_model) -> None
     assert registry.current.version == "willay-recommender-v1"
 
 
-def test_hot_swap_under_concurrent_requests(
-    model_dir, shipped_model, float_twin, content_catalog
-) -> None:
+def test_hot_swap_under_concurrent_requests(model_dir, content_catalog) -> None:
     """Threads pick while v2 is written slowly, in pieces, in place (not atomically) and the
     registry reloads over and over: every answer comes whole from v1 or from v2."""
     registry = ModelRegistry(model_dir, poll_seconds=0)
@@ -81,7 +79,8 @@ def test_hot_swap_under_concurrent_requests(
     expected = {
         "willay-recommender-v1": registry.current.score_tips(CONTEXT, tips, content_catalog)
     }
-    v2 = install_model(shipped_model, model_dir / "staging", 2, content=float_twin)
+    # another shipped model (the oldest), whose scores differ from the newest's
+    v2 = install_model(model_files(SHIPPED_DIR)[-1][1], model_dir / "staging", 2)
     expected["willay-recommender-v2"] = load_model(v2).score_tips(CONTEXT, tips, content_catalog)
     assert not np.allclose(*expected.values()), "v2 must score differently to tell them apart"
 

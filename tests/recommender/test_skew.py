@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import datetime as dt
+import secrets
+import uuid
 
 import numpy as np
 from fastapi.testclient import TestClient
 
 from recommender import ExplorationPolicy, FixedModel, ModelPicker, load_model
 from recommender.features import FeatureEncoder
-from recommender.interactions import interactions_from_events
-from recommender.simulator import CallerSimulator, LoggingPolicy, log_events
+from recommender.offline.interactions import interactions_from_events
+from recommender.offline.simulator import CallerSimulator, LoggingPolicy, log_events
 from shell.app import create_app
 from tests.fixtures.ussd import FixedClock, Phone
 from willay.events import Event
@@ -78,6 +80,62 @@ def test_serving_and_events_build_identical_rows(
     assert first[names.index("age=18-39")] == 1.0
     later = row_of(encoder, rebuilt[3], content_catalog)
     assert later[names.index("history_rated")] > 0, "the second call knows the first's answers"
+
+
+def test_the_light_app_serving_and_its_events_build_identical_rows(
+    settings, events, shipped_model, content_catalog
+) -> None:
+    """The app ranks (`/app/queue`) apart from telling what it served (`/app/events`): its
+    `tip_served` carries the same coarse context as the USSD's, with consent only."""
+    clock = FixedClock(dt.datetime.now(dt.UTC))
+    recording = RecordingModel(load_model(shipped_model))
+    picker = ModelPicker(FixedModel(recording), policy=ExplorationPolicy(epsilon=0.0))
+    with TestClient(create_app(settings, events=events, clock=clock, picker=picker)) as client:
+        lite = client.app_state["lite"]
+
+        def send(install: str, *batch: dict) -> None:
+            accepted = client.post("/app/events", json={"install": install, "events": batch})
+            assert accepted.json()["accepted"] == len(batch), accepted.json()
+
+        def app_event(kind: str, **fields) -> dict:
+            ts = clock().isoformat()
+            known = {"id": uuid.uuid4().hex, "ts": ts, "kind": kind, "session": "sess-0000"}
+            return known | {"lang": "es"} | fields
+
+        def serve(install: str, session: str, *, exclude: list[str], useful: bool) -> str:
+            body = {"install": install, "lang": "es", "n": 1, "exclude": exclude}
+            [tip] = client.post("/app/queue", json=body).json()["tips"]
+            served = {"tip_id": tip["id"], "pick": tip["pick"], "session": session}
+            send(install, app_event("tip_served", **served))
+            send(install, app_event("feedback", useful=useful, **served))
+            return tip["id"]
+
+        carla, dina = secrets.token_hex(16), secrets.token_hex(16)
+        send(carla, app_event("consent", accepted=True))
+        send(carla, app_event("profile_update", region="cusco"))
+        # the answers a profile screen would store (the app has none yet; USSD's does)
+        store = lite.subscribers
+        person = client.portal.call(store.get, lite.pseudonym(carla))
+        person.pregnant, person.age_group = True, "18-39"
+        client.portal.call(store.save, person)
+        first = serve(carla, "sess-0001", exclude=[], useful=True)
+        serve(carla, "sess-0001", exclude=[first], useful=False)
+        serve(dina, "sess-0002", exclude=[], useful=True)  # never consented
+
+    served = [e.data for e in events.events if e.kind == "tip_served"]
+    assert served[0]["consented"] is True
+    assert (served[0]["audiences"], served[0]["age_group"]) == ("pregnant", "18-39")
+    assert served[-1]["consented"] is False and "audiences" not in served[-1]
+    rebuilt = interactions_from_events(events.events)
+    assert len(rebuilt) == 3
+    encoder = FeatureEncoder(recording.model.spec)
+    for item in rebuilt:
+        key = (item.tip_id, item.context.exclude, item.context.today)
+        assert row_of(encoder, item, content_catalog).tolist() == recording.rows[key].tolist()
+    names = recording.model.spec.names
+    second = row_of(encoder, rebuilt[1], content_catalog)
+    assert second[names.index("person=pregnant")] == 1.0
+    assert second[names.index("history_rated")] > 0, "the second tip knows the first's answer"
 
 
 def test_simulated_logs_and_their_events_give_the_same_rows(content_catalog, shipped_model) -> None:

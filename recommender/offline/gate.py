@@ -20,13 +20,13 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from recommender.features import FeatureEncoder, FeatureSpec
-from recommender.interactions import Interaction
-from recommender.metrics import Interval, bootstrap_mean
 from recommender.model_picker import FixedModel, ModelPicker
-from recommender.offpolicy import CLIP, RewardModel, dr_terms
+from recommender.offline.interactions import Interaction
+from recommender.offline.metrics import Interval, bootstrap_mean
+from recommender.offline.offpolicy import CLIP, RewardModel, dr_terms
+from recommender.offline.simulator import LoggingPolicy
 from recommender.policy import ExplorationPolicy
 from recommender.runtime import RecommenderModel
-from recommender.simulator import LoggingPolicy
 from willay.catalog import Catalog
 
 __all__ = ["DEFAULT_MARGIN", "GateResult", "release_gate"]
@@ -77,7 +77,9 @@ def release_gate(
     """Compare the candidate's policy with the rule picker's and the serving model's."""
     rng = np.random.default_rng([seed, 23])
     items = [i for i in heldout if i.tip_id in catalog.by_id]
-    reward = RewardModel.fit(FeatureEncoder(FeatureSpec.for_catalog(catalog)), trained, catalog)
+    reward = RewardModel.fit(
+        FeatureEncoder(FeatureSpec.for_catalog(catalog)), items=trained, catalog=catalog
+    )
     rules = LoggingPolicy(epsilon=0.0, repeat_days=repeat_days)
 
     def terms(model: RecommenderModel) -> np.ndarray:
@@ -98,11 +100,17 @@ def release_gate(
     groups = np.array([i.caller for i in items])
     mine = terms(candidate)
     by_rules, _ = dr_terms(
-        lambda c: rules.mixture(c, catalog, 0.0), items, catalog=catalog, reward=reward, clip=CLIP
+        lambda c: rules.mixture(c, catalog=catalog, epsilon=0.0),
+        items,
+        catalog=catalog,
+        reward=reward,
+        clip=CLIP,
     )
-    versus = {"rule picker": bootstrap_mean(mine - by_rules, groups, rng)}
+    versus = {"rule picker": bootstrap_mean(mine - by_rules, groups, rng=rng)}
     if serving is not None:
-        versus[f"serving {serving.version}"] = bootstrap_mean(mine - terms(serving), groups, rng)
+        versus[f"serving {serving.version}"] = bootstrap_mean(
+            mine - terms(serving), groups, rng=rng
+        )
     reasons = []
     for name, difference in versus.items():
         floor = 0.0 if name == "rule picker" else -margin
@@ -115,7 +123,7 @@ def release_gate(
         passed=not reasons,
         reasons=reasons,
         events=len(items),
-        candidate=bootstrap_mean(mine, groups, rng),
+        candidate=bootstrap_mean(mine, groups, rng=rng),
         versus=versus,
         margin=margin,
     )

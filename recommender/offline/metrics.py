@@ -33,7 +33,7 @@ def auc(scores: np.ndarray, labels: np.ndarray) -> float:
     return float((ranks[labels].sum() - positives * (positives + 1) / 2) / (positives * negatives))
 
 
-def hit_and_ndcg(scores: np.ndarray, labels: np.ndarray, k: int = 5) -> tuple[float, float]:
+def hit_and_ndcg(scores: np.ndarray, labels: np.ndarray, *, k: int = 5) -> tuple[float, float]:
     """Hit@1 and NDCG@k of one ranked list with binary relevance (best first, stable ties)."""
     order = np.argsort(-np.asarray(scores), kind="stable")
     gains = np.asarray(labels, dtype=np.float64)[order][:k]
@@ -56,7 +56,7 @@ class Interval:
         return f"{self.mean:+.3f} [{self.low:+.3f}, {self.high:+.3f}]"
 
 
-def bootstrap_mean(values: np.ndarray, groups: np.ndarray, rng: np.random.Generator) -> Interval:
+def bootstrap_mean(values: np.ndarray, groups: np.ndarray, *, rng: np.random.Generator) -> Interval:
     """The mean of `values` with a 95% percentile interval, resampling whole groups (callers):
     one person's requests are not independent of each other."""
     values = np.asarray(values, dtype=np.float64)

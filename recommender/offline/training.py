@@ -21,15 +21,15 @@ from typing import Any
 
 import numpy as np
 
-from recommender.baselines import encode_served, popularity
 from recommender.candidates import candidates
-from recommender.card import write_atomically, write_card
 from recommender.features import FeatureEncoder, FeatureSpec
-from recommender.gate import DEFAULT_MARGIN, GateResult, release_gate
-from recommender.interactions import Interaction
-from recommender.metrics import auc
+from recommender.offline.baselines import encode_served, popularity
+from recommender.offline.card import write_atomically, write_card
+from recommender.offline.gate import DEFAULT_MARGIN, GateResult, release_gate
+from recommender.offline.interactions import Interaction
+from recommender.offline.metrics import auc
+from recommender.offline.progress import SILENT, Steps
 from recommender.policy import ExplorationPolicy
-from recommender.progress import SILENT, Steps
 from recommender.registry import CANDIDATES, MODEL_NAME, ModelRegistry, model_file, model_files
 from recommender.runtime import RecommenderModel, card_path, sha256_hex
 from willay.catalog import Catalog
@@ -44,6 +44,7 @@ __all__ = [
     "compare_quantized",
     "architecture",
     "float_model_file",
+    "parse_hidden",
     "recipe",
     "require_tensorflow",
     "train",
@@ -125,6 +126,19 @@ class TrainingResult:
     heldout_auc: dict[str, float] = field(default_factory=dict)
 
 
+def parse_hidden(text: str) -> tuple[int, ...]:
+    """Hidden layer widths from `32,16`; `none` (or nothing) for a logistic regression."""
+    if text.strip().lower() in ("", "none"):
+        return ()
+    try:
+        widths = tuple(int(part) for part in text.split(","))
+    except ValueError:
+        widths = ()
+    if not widths or min(widths) < 1:
+        raise ConfigurationError(f"hidden layers {text!r}: widths like 32,16, or none")
+    return widths
+
+
 def require_tensorflow() -> Any:
     """The `tensorflow` module; `ConfigurationError` naming the `train` extra if it is missing."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -138,7 +152,9 @@ def require_tensorflow() -> Any:
     return tf
 
 
-def _split(interactions: list[Interaction], share: float, seed: int) -> tuple[list, list]:
+def _split(
+    interactions: list[Interaction], *, share: float, seed: int
+) -> tuple[list[Interaction], list[Interaction]]:
     """Split by caller: nobody is in both parts."""
     callers = sorted({i.caller for i in interactions})
     order = np.random.default_rng([seed, 7]).permutation(len(callers))
@@ -149,7 +165,7 @@ def _split(interactions: list[Interaction], share: float, seed: int) -> tuple[li
     )
 
 
-def _build(tf: Any, size: int, config: TrainingConfig) -> Any:
+def _build(tf: Any, *, size: int, config: TrainingConfig) -> Any:
     keras = tf.keras
     keras.utils.set_random_seed(config.seed)
     inputs = keras.Input(shape=(size,), name="features")
@@ -170,17 +186,17 @@ def _build(tf: Any, size: int, config: TrainingConfig) -> Any:
 def _fit(
     tf: Any,
     config: TrainingConfig,
+    *,
     data: tuple[np.ndarray, np.ndarray],
     heldout: tuple[np.ndarray, np.ndarray],
-    *,
     steps: Steps = SILENT,
 ) -> Any:
     """The Keras model of `config` fitted on `data`, its held-out loss logged per epoch."""
-    keras_model = _build(tf, data[0].shape[1], config)
+    keras_model = _build(tf, size=data[0].shape[1], config=config)
     steps.stage("training", total=config.epochs)
 
-    class _Epochs(tf.keras.callbacks.Callback):
-        def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+    class _Epochs(tf.keras.callbacks.Callback):  # type: ignore[misc]  # TensorFlow is untyped
+        def on_epoch_end(self, epoch: int, logs: dict[str, float] | None = None) -> None:
             logs = logs or {}
             steps.advance()
             steps.log(
@@ -206,15 +222,15 @@ def recipe(config: TrainingConfig, catalog: Catalog) -> Callable[[list[Interacti
 
     def fit(interactions: list[Interaction]) -> RecommenderModel:
         usable = [i for i in interactions if i.useful is not None and i.tip_id in catalog.by_id]
-        train_items, heldout = _split(usable, config.heldout_share, config.seed)
+        train_items, heldout = _split(usable, share=config.heldout_share, seed=config.seed)
         spec = FeatureSpec.for_catalog(catalog)
         encoder = FeatureEncoder(spec)
         tf = require_tensorflow()
         keras_model = _fit(
             tf,
             config,
-            encode_served(encoder, train_items, catalog=catalog),
-            encode_served(encoder, heldout, catalog=catalog),
+            data=encode_served(encoder, train_items, catalog=catalog),
+            heldout=encode_served(encoder, heldout, catalog=catalog),
         )
         content = _convert(tf, keras_model, quantization=None, representative=np.zeros(0))
         version = f"{MODEL_NAME} recipe ({architecture(spec, config)}) trained on these logs"
@@ -253,9 +269,9 @@ def _convert(tf: Any, model: Any, *, quantization: str | None, representative: n
 def compare_quantized(
     quantized: RecommenderModel,
     floating: RecommenderModel,
+    *,
     items: list[Interaction],
     catalog: Catalog,
-    *,
     repeat_days: int = 30,
 ) -> tuple[int, int, float, float, float, float]:
     """Requests, scores, max and mean |difference|, top-1 agreement over held-out requests,
@@ -333,7 +349,7 @@ def train(
     """
     config = config or TrainingConfig()
     usable = [i for i in interactions if i.useful is not None and i.tip_id in catalog.by_id]
-    train_items, heldout = _split(usable, config.heldout_share, config.seed)
+    train_items, heldout = _split(usable, share=config.heldout_share, seed=config.seed)
     if len(train_items) < 50 or len(heldout) < 10:
         raise ConfigurationError(
             f"too little data to train: {len(usable)} answered interactions "
@@ -348,7 +364,7 @@ def train(
     steps.advance()
 
     tf = require_tensorflow()
-    keras_model = _fit(tf, config, (x_train, y_train), (x_held, y_held), steps=steps)
+    keras_model = _fit(tf, config, data=(x_train, y_train), heldout=(x_held, y_held), steps=steps)
 
     steps.stage(f"converting to TFLite (float, then {config.quantization})", total=2)
     pick = np.random.default_rng([config.seed, 11]).permutation(len(x_train))
@@ -368,7 +384,7 @@ def train(
     steps.stage("checking the quantized model against the float one", total=None)
     keras_scores = keras_model.predict(x_held, verbose=0)[:, 0]
     requests, count, max_diff, mean_diff, agreement, score_loss = compare_quantized(
-        quantized, floating, heldout, catalog, repeat_days=config.repeat_days
+        quantized, floating, items=heldout, catalog=catalog, repeat_days=config.repeat_days
     )
     report = QuantizationReport(
         requests=requests,

@@ -23,10 +23,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from recommender.baselines import LogisticModel, encode_served, fit_logistic
 from recommender.features import FeatureEncoder
-from recommender.interactions import Interaction
-from recommender.metrics import Interval, bootstrap_mean
+from recommender.offline.baselines import LogisticModel, encode_served, fit_logistic
+from recommender.offline.interactions import Interaction
+from recommender.offline.metrics import Interval, bootstrap_mean
 from recommender.picker import PickContext
 from willay.catalog import Catalog, Tip
 
@@ -54,7 +54,7 @@ class RewardModel:
 
     @classmethod
     def fit(
-        cls, encoder: FeatureEncoder, items: list[Interaction], catalog: Catalog
+        cls, encoder: FeatureEncoder, *, items: list[Interaction], catalog: Catalog
     ) -> RewardModel:
         """Fit on logged picks; no answer counts as not useful (the reward is a useful answer)."""
         known = [i for i in items if i.tip_id in catalog.by_id]
@@ -63,7 +63,7 @@ class RewardModel:
         )
         return cls(encoder, fit_logistic(rows, labels))
 
-    def __call__(self, context: PickContext, tips: list[Tip], catalog: Catalog) -> np.ndarray:
+    def __call__(self, context: PickContext, *, tips: list[Tip], catalog: Catalog) -> np.ndarray:
         if not tips:
             return np.zeros(0)
         return self.model.predict(self.encoder.encode(context, tips, catalog))
@@ -86,10 +86,10 @@ def dr_terms(
         choices = policy(item.context)
         tips = [t for t, _ in choices]
         pi = np.array([p for _, p in choices])
-        q = reward(item.context, tips, catalog)
+        q = reward(item.context, tips=tips, catalog=catalog)
         target = dict(zip((t.id for t in tips), pi, strict=True))
         logged = catalog.by_id[item.tip_id]
-        q_logged = float(reward(item.context, [logged], catalog)[0])
+        q_logged = float(reward(item.context, tips=[logged], catalog=catalog)[0])
         weight = target.get(item.tip_id, 0.0) / item.propensity
         r = 1.0 if item.useful else 0.0
         used = weight if clip is None else min(weight, clip)
@@ -129,8 +129,8 @@ def estimate(
         events=len(items),
         ips=float((w * r).mean()),
         snips=float((w * r).sum() / w.sum()) if w.sum() else 0.0,
-        dr=bootstrap_mean(terms, groups, rng),
-        clipped_dr=bootstrap_mean(clipped, groups, rng),
+        dr=bootstrap_mean(terms, groups, rng=rng),
+        clipped_dr=bootstrap_mean(clipped, groups, rng=rng),
         effective_events=float(w.sum() ** 2 / (w**2).sum()) if (w**2).sum() else 0.0,
         max_weight=float(w.max()),
     )
@@ -155,7 +155,7 @@ def exploration_needs(
         choices = policy(context)
         tips = [t for t, _ in choices]
         pi = np.array([p for _, p in choices])
-        q = reward(context, tips, catalog)
+        q = reward(context, tips=tips, catalog=catalog)
         direct.append(float(pi @ q))
         noise = pi**2 * q * (1 - q)
         for epsilon in epsilons:

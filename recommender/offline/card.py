@@ -26,7 +26,8 @@ def write_atomically(path: Path, content: bytes) -> None:
 
 def read_card(model_path: Path) -> dict[str, Any]:
     """The JSON card of a model."""
-    return json.loads(card_path(model_path).read_text(encoding="utf-8"))
+    card: dict[str, Any] = json.loads(card_path(model_path).read_text(encoding="utf-8"))
+    return card
 
 
 def write_card(model_path: Path, card: dict[str, Any]) -> None:
@@ -36,7 +37,7 @@ def write_card(model_path: Path, card: dict[str, Any]) -> None:
     write_atomically(model_path.with_suffix(".md"), render_markdown(card).encode())
 
 
-def update_card(model_path: Path, section: str, figures: dict[str, Any]) -> None:
+def update_card(model_path: Path, *, section: str, figures: dict[str, Any]) -> None:
     """Replace one section of a model's card (evaluation, bench) and re-render it."""
     card = read_card(model_path)
     card[section] = figures

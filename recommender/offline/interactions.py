@@ -10,6 +10,7 @@ who did not consent carry none of it, and their picks were made without any (ano
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -17,11 +18,15 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from recommender.picker import PickContext, context_from_event
+from recommender.picker import EventProfile, PickContext, context_from_event
+from willay.catalog import Audience
 from willay.errors import ConfigurationError
 from willay.events import Event, EventKind
 
 __all__ = ["Interaction", "interactions_from_events", "read_event_lines"]
+
+# what the events of a person who did not consent say of them: nothing
+ANONYMOUS: EventProfile = {"audiences": frozenset({Audience.general}), "age_group": None}
 
 
 @dataclass(frozen=True)
@@ -71,7 +76,7 @@ def interactions_from_events(events: Iterable[Event]) -> list[Interaction]:
     for event in ordered:
         if event.kind == EventKind.feedback and event.session and "tip_id" in event.data:
             answers[(event.session, str(event.data["tip_id"]))] = bool(event.data.get("useful"))
-    heard: dict[str, dict] = {}
+    heard: dict[str, dict[str, dt.datetime]] = {}
     rated: dict[str, dict[str, bool]] = {}
     served_in: dict[str, list[str]] = {}
     found = []
@@ -97,7 +102,7 @@ def interactions_from_events(events: Iterable[Event]) -> list[Interaction]:
             heard=dict(heard.get(event.subscriber, {})) if known else {},
             exclude=frozenset(earlier),
             rated=dict(rated.get(event.subscriber, {})) if known else {},
-            **(context_from_event(event.data) if known else {}),
+            **(context_from_event(event.data) if known else ANONYMOUS),
         )
         found.append(
             Interaction(

@@ -12,14 +12,14 @@ import pytest
 from typer.testing import CliRunner
 
 from recommender import ExplorationPolicy, FixedModel, ModelPicker, load_model
-from recommender.evaluation import evaluate
-from recommender.gate import release_gate
-from recommender.interactions import interactions_from_events
-from recommender.metrics import Interval, auc, hit_and_ndcg
+from recommender.offline.evaluation import evaluate
+from recommender.offline.gate import release_gate
+from recommender.offline.interactions import interactions_from_events
+from recommender.offline.metrics import Interval, auc, hit_and_ndcg
+from recommender.offline.simulator import CallerSimulator, LoggingPolicy, log_events, training_log
+from recommender.offline.training import TrainingConfig, float_model_file, require_tensorflow, train
 from recommender.registry import model_files
 from recommender.runtime import card_path
-from recommender.simulator import CallerSimulator, LoggingPolicy, log_events, training_log
-from recommender.training import TrainingConfig, float_model_file, require_tensorflow, train
 from shell.cli import app
 from telemetry import event_to_line
 from willay.config import PROJECT_ROOT
@@ -175,11 +175,12 @@ def test_the_gate_refuses_a_model_worse_than_the_serving_one(
     }
     small, shipped = load_model(small_model.model_path), load_model(shipped_model)
     refused = release_gate(small, shipped, **common)
-    versus = refused.versus["serving willay-recommender-v1"]
+    serving = f"serving {shipped.version}"
+    versus = refused.versus[serving]
     assert not refused.passed and versus.low < -0.01, refused.lines()
-    assert any("not better than the serving willay-recommender-v1" in r for r in refused.reasons)
+    assert any(f"not better than the {serving}" in r for r in refused.reasons)
     same = release_gate(shipped, shipped, **common)
-    assert same.versus["serving willay-recommender-v1"] == Interval(0.0, 0.0, 0.0)
+    assert same.versus[serving] == Interval(0.0, 0.0, 0.0)
     assert same.passed, same.lines()
 
 
@@ -199,6 +200,31 @@ def test_train_on_too_few_events_is_one_clear_line(train_extra, tmp_path, conten
     said = " ".join(result.stderr.split())
     assert result.exit_code == 1
     assert "broken.jsonl:1: not an event: channel: Field required; subscriber: Field" in said
+
+
+def test_train_hidden_none_is_a_logistic_regression_as_tflite(
+    train_extra, tmp_path, content_catalog
+) -> None:
+    """`--hidden none`: one dense layer and a sigmoid, 94 parameters on 93 features, that
+    LiteRT serves like any model; a malformed `--hidden` is one clear line."""
+    sim = CallerSimulator(content_catalog, seed=9)
+    log = sim.run(sim.callers(300), LoggingPolicy(epsilon=0.3))
+    exported = tmp_path / "events.jsonl"
+    exported.write_text(
+        "".join(e.to_json() + "\n" for e in log_events(log.interactions, content_catalog))
+    )
+    argv = ["train", "--events", str(exported), "--out-dir", str(tmp_path), "--hidden", "none"]
+    runner.invoke(app, argv)  # published or set aside: 60 held-out callers decide little
+    [(_, path)] = model_files(tmp_path) + model_files(tmp_path / "candidates")
+    card = json.loads(card_path(path).read_text())
+    assert card["architecture"].startswith("logistic regression on 93 features, 94 parameters")
+    assert card["training"]["config"]["hidden"] == []
+    model = load_model(path)
+    context = log.interactions[0].context
+    scores = model.score_tips(context, list(content_catalog.tips), content_catalog)
+    assert scores.shape == (len(content_catalog.tips),) and 0 < scores.min() < scores.max() < 1
+    bad = runner.invoke(app, [*argv[:-1], "32,zero"])
+    assert bad.exit_code == 1 and "hidden layers '32,zero'" in bad.stderr
 
 
 def test_train_without_tensorflow_names_the_extra(tmp_path) -> None:

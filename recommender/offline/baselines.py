@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from recommender.features import FeatureEncoder
-from recommender.interactions import Interaction
+from recommender.offline.interactions import Interaction
 from recommender.picker import PickContext
 from recommender.rules import RuleBasedPicker
 from willay.catalog import Catalog, Tip
@@ -84,7 +84,10 @@ def rule_scores(
 ) -> np.ndarray:
     """The rule picker's fit of each tip (`UNFIT` where it would never serve it)."""
     return np.asarray(
-        [UNFIT if (fit := rules.fit(tip, context, catalog)) is None else fit for tip in tips]
+        [
+            UNFIT if (fit := rules.fit(tip, context=context, catalog=catalog)) is None else fit
+            for tip in tips
+        ]
     )
 
 
@@ -96,7 +99,8 @@ class LogisticModel:
     bias: float
 
     def predict(self, rows: np.ndarray) -> np.ndarray:
-        return 1.0 / (1.0 + np.exp(-(rows @ self.weights + self.bias)))
+        odds: np.ndarray = 1.0 / (1.0 + np.exp(-(rows @ self.weights + self.bias)))
+        return odds
 
 
 def fit_logistic(

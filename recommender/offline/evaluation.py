@@ -25,17 +25,18 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from recommender.baselines import (
+from recommender.candidates import candidates
+from recommender.features import FeatureEncoder, FeatureSpec
+from recommender.model_picker import ModelPicker
+from recommender.offline.baselines import (
     ContextPopularity,
     encode_served,
     fit_logistic,
     popularity,
     rule_scores,
 )
-from recommender.candidates import candidates
-from recommender.features import FeatureEncoder, FeatureSpec
-from recommender.interactions import Interaction
-from recommender.metrics import (
+from recommender.offline.interactions import Interaction
+from recommender.offline.metrics import (
     Calibration,
     Interval,
     auc,
@@ -43,19 +44,25 @@ from recommender.metrics import (
     calibration,
     hit_and_ndcg,
 )
-from recommender.model_picker import ModelPicker
-from recommender.offpolicy import OffPolicyEstimate, RewardModel, estimate, exploration_needs
-from recommender.progress import SILENT, Steps
-from recommender.rules import RuleBasedPicker
-from recommender.runtime import RecommenderModel
-from recommender.simulator import (
+from recommender.offline.offpolicy import (
+    OffPolicyEstimate,
+    RewardModel,
+    estimate,
+    exploration_needs,
+)
+from recommender.offline.progress import SILENT, Steps
+from recommender.offline.simulator import (
     TRAINING_EPSILON,
     WORLDS,
     CallerSimulator,
     LoggingPolicy,
     SimulatedLog,
+    TipDistribution,
 )
-from willay.catalog import Catalog
+from recommender.picker import PickContext
+from recommender.rules import RuleBasedPicker
+from recommender.runtime import RecommenderModel
+from willay.catalog import Catalog, Tip
 
 __all__ = ["Evaluation", "Ranker", "WorldResult", "evaluate"]
 
@@ -79,6 +86,8 @@ WORLD_NOTES = {
 }
 
 ModelFor = Callable[[list[Interaction]], RecommenderModel | None]
+Scorer = Callable[[PickContext, list[Tip]], np.ndarray]
+PolicyOf = Callable[[PickContext], TipDistribution]
 
 
 @dataclass(frozen=True)
@@ -187,7 +196,7 @@ class Evaluation:
         return asdict(self)
 
 
-def _policy(picker: ModelPicker, model: RecommenderModel, catalog: Catalog):
+def _policy(picker: ModelPicker, model: RecommenderModel, *, catalog: Catalog) -> PolicyOf:
     served = picker.serving(model)
     return lambda context: served.distribution(context, catalog)
 
@@ -198,7 +207,7 @@ def _rank(
     log: SimulatedLog,
     sim: CallerSimulator,
     catalog: Catalog,
-    scorers: dict[str, Callable],
+    scorers: dict[str, Scorer],
     repeat_days: int,
     steps: Steps,
 ) -> tuple[dict[str, list[tuple[float, float]]], list[str], list[int]]:
@@ -212,13 +221,13 @@ def _rank(
         steps.advance()
         caller = log.callers[item.caller]
         tips = candidates(item.context, catalog, repeat_days=repeat_days)
-        relevant = sim.labels(caller, tips, item.context)
+        relevant = sim.labels(caller, tips=tips, context=item.context)
         if not relevant.any():
             continue
         callers.append(item.caller)
         sizes.append(len(tips))
         scores = {name: score(item.context, tips) for name, score in scorers.items()}
-        scores[CEILING] = sim.useful_probabilities(caller, tips, item.context)
+        scores[CEILING] = sim.useful_probabilities(caller, tips=tips, context=item.context)
         if model is not None:
             scores["model"] = model.score_tips(item.context, tips, catalog)
         for name in names:
@@ -229,8 +238,8 @@ def _rank(
 def _world(
     world: str,
     picker: ModelPicker,
-    catalog: Catalog,
     *,
+    catalog: Catalog,
     model_for: ModelFor,
     seed: int,
     callers: int,
@@ -261,12 +270,14 @@ def _world(
     in_context = ContextPopularity(trained, catalog)
     rules = RuleBasedPicker(repeat_days=repeat_days)
 
-    def by_rules(context, tips, with_popularity: bool = False):
+    def by_rules(
+        context: PickContext, tips: list[Tip], *, with_popularity: bool = False
+    ) -> np.ndarray:
         fit = rule_scores(rules, context, tips=tips, catalog=catalog)
         tiebreak = np.array([popular.get(t.id, 0.5) for t in tips]) if with_popularity else 0
         return fit + 0.5 * tiebreak + 1e-6 * rng.random(len(tips))
 
-    scorers: dict[str, Callable] = {
+    scorers: dict[str, Scorer] = {
         "logistic": lambda c, tips: logistic.predict(encoder.encode(c, tips, catalog)),
         "rules": by_rules,
         "rules+popularity": lambda c, tips: by_rules(c, tips, with_popularity=True),
@@ -295,8 +306,8 @@ def _world(
         if "model" in columns and name != "model":
             model_hits, model_ndcgs = columns["model"]
             versus = {
-                "hit_vs_model": bootstrap_mean(model_hits - hits, groups, rng),
-                "ndcg_vs_model": bootstrap_mean(model_ndcgs - ndcgs, groups, rng),
+                "hit_vs_model": bootstrap_mean(model_hits - hits, groups, rng=rng),
+                "ndcg_vs_model": bootstrap_mean(model_ndcgs - ndcgs, groups, rng=rng),
             }
         rankers[name] = Ranker(float(hits.mean()), float(ndcgs.mean()), **versus)
 
@@ -313,13 +324,15 @@ def _world(
 
     off_policy = None
     if model is not None:
-        reward = RewardModel.fit(encoder, trained, catalog)
+        reward = RewardModel.fit(encoder, items=trained, catalog=catalog)
+        logged_sim, logged = runs["logged"]
         off_policy = _off_policy(
-            _policy(picker, model, catalog),
-            *runs["logged"],
-            catalog,
-            reward,
-            rng,
+            _policy(picker, model, catalog=catalog),
+            sim=logged_sim,
+            log=logged,
+            catalog=catalog,
+            reward=reward,
+            rng=rng,
             epsilon=logging_epsilon,
             repeat_days=repeat_days,
             steps=steps,
@@ -339,13 +352,13 @@ def _world(
 
 
 def _off_policy(
-    policy: Callable,
+    policy: PolicyOf,
+    *,
     sim: CallerSimulator,
     log: SimulatedLog,
     catalog: Catalog,
     reward: RewardModel,
     rng: np.random.Generator,
-    *,
     epsilon: float,
     repeat_days: int,
     steps: Steps,
@@ -361,12 +374,12 @@ def _off_policy(
         chance = dict(
             zip(
                 (t.id for t in tips),
-                sim.useful_answer_probabilities(caller, tips, item.context),
+                sim.useful_answer_probabilities(caller, tips=tips, context=item.context),
                 strict=True,
             )
         )
         for column, choices in enumerate(
-            (policy(item.context), logging.mixture(item.context, catalog, 0.0))
+            (policy(item.context), logging.mixture(item.context, catalog=catalog, epsilon=0.0))
         ):
             truths[row, column] = sum(p * chance.get(t.id, 0.0) for t, p in choices)
         truths[row, 2] = max(chance.values(), default=0.0)
@@ -376,7 +389,7 @@ def _off_policy(
         [i.context for i in firsts[:NEEDS_CONTEXTS]],
         catalog=catalog,
         reward=reward,
-        logging_at=lambda context, e: logging.mixture(context, catalog, e),
+        logging_at=lambda context, e: logging.mixture(context, catalog=catalog, epsilon=e),
         epsilons=EXPLORATION_RATES,
         half_width=HALF_WIDTH,
     )
@@ -423,7 +436,7 @@ def evaluate(
             _world(
                 world,
                 picker,
-                catalog,
+                catalog=catalog,
                 model_for=model_for,
                 seed=seed,
                 callers=callers,

@@ -22,14 +22,15 @@ import math
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Protocol
 
 import numpy as np
 
 from recommender.candidates import candidates
-from recommender.interactions import Interaction
+from recommender.offline.interactions import Interaction
+from recommender.offline.progress import SILENT, Steps
 from recommender.picker import PickContext, PickedTip
-from recommender.progress import SILENT, Steps
 from recommender.rules import RuleBasedPicker
 from willay.catalog import Audience, Catalog, Tip, Zone
 from willay.events import Event, EventKind
@@ -84,6 +85,8 @@ MISTYPE_RATE = 0.05  # answers that come out the other way
 FATIGUE = 0.3  # logit lost per tip already served in the session
 ANOTHER_TIP = 0.35  # chance of asking for one more tip
 MAX_TIPS = 4
+RAINY_TOPICS = frozenset({"agua", "manos"})  # the second world's hidden rainy-season term
+RAINY_BONUS, RAINY_PENALTY = 2.0, 0.8
 TRAINING_EPSILON = 0.3  # exploration of the policy that logged the training data
 
 
@@ -161,9 +164,9 @@ class LoggingPolicy:
 
     def distribution(self, context: PickContext, catalog: Catalog) -> TipDistribution:
         """Each tip that may be served with its probability (they sum to 1)."""
-        return self.mixture(context, catalog, self.epsilon)
+        return self.mixture(context, catalog=catalog, epsilon=self.epsilon)
 
-    def mixture(self, context: PickContext, catalog: Catalog, epsilon: float) -> TipDistribution:
+    def mixture(self, context: PickContext, *, catalog: Catalog, epsilon: float) -> TipDistribution:
         """The distribution of this policy had it explored with `epsilon` instead."""
         allowed = candidates(context, catalog, repeat_days=self._repeat_days)
         top, _ = self._rules.best(context, catalog)
@@ -247,7 +250,7 @@ class CallerSimulator:
         return [self.caller(i) for i in range(count)]
 
     @staticmethod
-    def affinity(caller: SimulatedCaller, tip: Tip, month: int) -> float:
+    def affinity(caller: SimulatedCaller, tip: Tip, *, month: int) -> float:
         """How much the person cares about the tip this month (a logit), before history."""
         home, zone, topic = caller.home, caller.zone, tip.topic
         u = TOPIC_BASE.get(topic, UNKNOWN_TOPIC_BASE) + caller.taste.get(topic, 0.0)
@@ -309,17 +312,23 @@ class CallerSimulator:
         return liked, disliked, recent
 
     def useful_probabilities(
-        self, caller: SimulatedCaller, tips: list[Tip], context: PickContext, *, position: int = 0
+        self, caller: SimulatedCaller, *, tips: list[Tip], context: PickContext, position: int = 0
     ) -> np.ndarray:
         """The chance the person finds each tip useful, given what they heard and rated."""
         history = self._history(context)
         return np.asarray(
-            [_sigmoid(self.logit(caller, tip, context, history, position)) for tip in tips]
+            [
+                _sigmoid(
+                    self.logit(caller, tip=tip, context=context, history=history, position=position)
+                )
+                for tip in tips
+            ]
         )
 
     def logit(
         self,
         caller: SimulatedCaller,
+        *,
         tip: Tip,
         context: PickContext,
         history: History,
@@ -327,15 +336,19 @@ class CallerSimulator:
     ) -> float:
         """The log-odds of "useful": affinity, eagerness, fatigue, topics rated and heard."""
         liked, disliked, recent = history
-        u = self.affinity(caller, tip, context.today.month) + caller.eagerness - FATIGUE * position
+        u = (
+            self.affinity(caller, tip, month=context.today.month)
+            + caller.eagerness
+            - FATIGUE * position
+        )
         u += 0.3 * min(liked.get(tip.topic, 0), 2) - 0.6 * min(disliked.get(tip.topic, 0), 2)
         return u - (0.4 if tip.topic in recent else 0.0)
 
     def useful_answer_probabilities(
-        self, caller: SimulatedCaller, tips: list[Tip], context: PickContext
+        self, caller: SimulatedCaller, *, tips: list[Tip], context: PickContext
     ) -> np.ndarray:
         """The chance each tip, served first, gets a "useful" answer (answer rate, mistypes)."""
-        odds = self.useful_probabilities(caller, tips, context)
+        odds = self.useful_probabilities(caller, tips=tips, context=context)
         return ANSWER_RATE * (odds * (1 - MISTYPE_RATE) + (1 - odds) * MISTYPE_RATE)
 
     def context_for(
@@ -394,7 +407,7 @@ class CallerSimulator:
                         break
                     index = int(rng.choice(len(choices), p=_normalised(choices)))
                     tip, propensity = choices[index]
-                    useful = self._answer(caller, tip, context, position)
+                    useful = self._answer(caller, tip=tip, context=context, position=position)
                     log.append(
                         Interaction(
                             context=context,
@@ -416,18 +429,20 @@ class CallerSimulator:
         return SimulatedLog(interactions=log, callers={c.id: c for c in callers})
 
     def _answer(
-        self, caller: SimulatedCaller, tip: Tip, context: PickContext, position: int
+        self, caller: SimulatedCaller, *, tip: Tip, context: PickContext, position: int
     ) -> bool | None:
         """The person's answer, or None when they hang up without one."""
         if self._rng.random() >= ANSWER_RATE * ANSWER_DECAY**position:
             return None
-        odds = self.useful_probabilities(caller, [tip], context, position=position)[0]
+        odds = self.useful_probabilities(caller, tips=[tip], context=context, position=position)[0]
         useful = bool(self._rng.random() < odds)
         return useful if self._rng.random() >= MISTYPE_RATE else not useful
 
-    def labels(self, caller: SimulatedCaller, tips: list[Tip], context: PickContext) -> np.ndarray:
+    def labels(
+        self, caller: SimulatedCaller, *, tips: list[Tip], context: PickContext
+    ) -> np.ndarray:
         """What the person would answer about each tip if it came first (for ranking metrics)."""
-        odds = self.useful_probabilities(caller, tips, context)
+        odds = self.useful_probabilities(caller, tips=tips, context=context)
         return (self._rng.random(len(tips)) < odds).astype(np.float32)
 
 
@@ -441,7 +456,9 @@ class HabitsSimulator(CallerSimulator):
     tip length (a long tip tires a caller and overflows an SMS), age by topic, taste scaled by
     eagerness, a quality of each tip of its own, seasons of its own (frost in July only; dengue
     all year in the Amazon, which the corrected catalog now says too, so that term is no longer
-    hidden from the features), place mattering less, and a dislike that grows with each tip of
+    hidden from the features), the rainy season (`_rainy_season`: water and hand-washing tips
+    in the sierra and the selva from December to March, a product of month, zone and topic that
+    no feature or cross holds), place mattering less, and a dislike that grows with each tip of
     a topic heard in the same session. Only the broad facts stay: a tip for another audience is
     rarely useful.
     """
@@ -449,6 +466,7 @@ class HabitsSimulator(CallerSimulator):
     def logit(
         self,
         caller: SimulatedCaller,
+        *,
         tip: Tip,
         context: PickContext,
         history: History,
@@ -487,6 +505,7 @@ class HabitsSimulator(CallerSimulator):
             u += 1.6 if month == 7 and zone is Zone.sierra else -0.4
         elif topic == "agua":
             u += 0.6 if caller.channel == "ivr" else 0.0
+        u += _rainy_season(topic, month=month, zone=zone)
         same_session = sum(_topic(self.catalog.by_id, t) == topic for t in context.exclude)
         u -= 0.8 * same_session + FATIGUE * 0.5 * position
         u += 0.5 * min(liked.get(topic, 0), 1) - 0.3 * min(disliked.get(topic, 0), 3)
@@ -494,6 +513,19 @@ class HabitsSimulator(CallerSimulator):
 
 
 WORLDS: dict[str, type[CallerSimulator]] = {"regions": CallerSimulator, "habits": HabitsSimulator}
+
+
+def _rainy_season(topic: str, *, month: int, zone: Zone) -> float:
+    """The second world's hidden term: in the Andes' and the Amazon's rainy months water and
+    hand-washing tips matter far more (floods, turbid water, diarrhoea), in the dry months less.
+
+    A product of the month, the zone and the topic: no tip of these topics has a season or a
+    zone in the catalog, so no cross feature (in season, place match) moves with it, and a
+    model linear in the features ranks a request's candidates as if it were not there.
+    """
+    if topic not in RAINY_TOPICS or zone is Zone.costa:
+        return 0.0
+    return RAINY_BONUS if month in WARM_SEASON else -RAINY_PENALTY
 
 
 def _tip_quality(tip: Tip) -> float:
@@ -509,7 +541,8 @@ def _topic(by_id: dict[str, Tip], tip_id: str) -> str | None:
 
 def _normalised(choices: TipDistribution) -> np.ndarray:
     p = np.array([prob for _, prob in choices], dtype=np.float64)
-    return p / p.sum()
+    normalised: np.ndarray = p / p.sum()
+    return normalised
 
 
 def training_log(
@@ -526,7 +559,7 @@ def training_log(
     steps.stage(f"simulating {callers} callers", total=callers)
     log = sim.run(sim.callers(callers), LoggingPolicy(epsilon=epsilon), progress=steps.advance)
     return log.interactions, {
-        "source": f"simulated callers, world {world} (recommender/simulator.py)",
+        "source": f"simulated callers, world {world} (recommender/offline/simulator.py)",
         "seed": seed,
         "callers": callers,
         "logging_policy": f"rule-based picker, uniform exploration with epsilon {epsilon:g}",
@@ -543,12 +576,13 @@ def log_events(interactions: list[Interaction], catalog: Catalog) -> list[Event]
         # event (InfluxDB keeps one point per series and time; the order stays the log's)
         served = dt.datetime.combine(item.context.today, dt.time(12), tzinfo=dt.UTC)
         served += dt.timedelta(microseconds=2 * number)
-        common = {
-            "channel": item.context.channel,
-            "subscriber": item.caller,
-            "session": item.session,
-            "lang": item.context.language,
-        }
+        event = partial(
+            Event,
+            channel=item.context.channel,
+            subscriber=item.caller,
+            session=item.session,
+            lang=item.context.language,
+        )
         picked = PickedTip(
             tip=catalog.by_id[item.tip_id],
             score=0.5,
@@ -558,14 +592,13 @@ def log_events(interactions: list[Interaction], catalog: Catalog) -> list[Event]
             consented=True,
         )
         data = picked.served_data(language=item.context.language, region=item.context.region)
-        events.append(Event(ts=served, kind=EventKind.tip_served, data=data, **common))
+        events.append(event(ts=served, kind=EventKind.tip_served, data=data))
         if item.useful is not None:
             events.append(
-                Event(
+                event(
                     ts=served + dt.timedelta(microseconds=1),
                     kind=EventKind.feedback,
                     data={"tip_id": item.tip_id, "useful": item.useful},
-                    **common,
                 )
             )
     return events
