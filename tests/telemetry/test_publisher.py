@@ -77,7 +77,8 @@ def test_a_full_queue_spills_to_disk_and_order_holds(own_broker, listener, tmp_p
     sent = events(10)
     for event in sent:
         sink.publish(event)
-    assert sink._spool.pending >= 7
+    # off the disk: at most one queue's worth (2) in the window's one message, 2 more queued
+    assert sink._spool.pending >= 10 - 2 * 2
     own_broker.resume()
     wait_until(lambda: len(listener.ids()) >= 10, what="every event")
     assert listener.ids() == [e.id for e in sent]
