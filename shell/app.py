@@ -78,7 +78,7 @@ def create_app(
     content = Content(
         catalog=catalog,
         full_catalog=full_catalog,
-        journey=load_journey(JOURNEY_FILE, actions=set(ACTIONS), budget=settings.ussd_page_chars),
+        journey=load_journey(JOURNEY_FILE, actions=ACTIONS, budget=settings.ussd_page_chars),
         flow=load_call_flow(catalog),
     )
     given = Given(store=store, events=events, picker=picker, alert_board=alert_board)

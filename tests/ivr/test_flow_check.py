@@ -28,7 +28,8 @@ def test_a_broken_flow_lists_every_problem_and_fails() -> None:
     assert "prompts.main: missing language quy" in result.stderr
     assert "nodes.orphan: never reached from 'start'" in result.stderr
     assert "nodes.deep1: prompt 'missing_prompt' does not exist" in result.stderr
-    assert "15 problem(s) found" in result.stderr
+    assert "nodes.pick: no next for outcome 'unsigned' of pick_for_me" in result.stderr
+    assert "18 problem(s) found" in result.stderr
 
 
 def test_an_unreadable_flow_is_one_problem(tmp_path: Path) -> None:
