@@ -13,13 +13,13 @@ __all__ = ["app"]
 
 app = typer.Typer(help="The USSD journey and the IVR call flow.", no_args_is_help=True)
 
+DefinitionFile = Annotated[
+    Path | None, typer.Argument(help="The file to check (default: the shipped one).")
+]
+
 
 @app.command("check")
-def menus_check(
-    file: Annotated[
-        Path | None, typer.Argument(help="A journey file (default: the shipped one).")
-    ] = None,
-) -> None:
+def menus_check(file: DefinitionFile = None) -> None:
     """Validate the USSD journey: screens, actions' outcomes, languages, page budget, depth."""
     from ussd.actions import ACTIONS
     from ussd.menus import JOURNEY_FILE, load_journey
@@ -33,11 +33,7 @@ def menus_check(
 
 
 @app.command("check-flow")
-def menus_check_flow(
-    file: Annotated[
-        Path | None, typer.Argument(help="A call flow file (default: the shipped one).")
-    ] = None,
-) -> None:
+def menus_check_flow(file: DefinitionFile = None) -> None:
     """Validate the IVR call flow: nodes, actions' outcomes, prompts per language, keys, reach,
     depth."""
     from ivr import FLOW_FILE, load_call_flow
