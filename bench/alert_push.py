@@ -70,7 +70,7 @@ def main() -> None:
         spool_dir=folder / "spool",
     )
     catalog = load_catalog(settings.content_dir)
-    journey = load_journey(JOURNEY_FILE, actions=set(ACTIONS), budget=settings.ussd_page_chars)
+    journey = load_journey(JOURNEY_FILE, actions=ACTIONS, budget=settings.ussd_page_chars)
     server, port = serve(settings)
     editor = MqttAlertBoard.from_settings(settings)
     assert editor.wait_ready(), "no broker"

@@ -1,7 +1,7 @@
 """The dialogue layer both voice and menu channels share: a turn over a small conversation
 protocol, the action runner, the shared actions, journey and flow definitions, failure records."""
 
-from dialogue.actions import ACTIONS, Action
+from dialogue.actions import ACTIONS, Action, answers
 from dialogue.failure import record_failure
 from dialogue.journeys import MAX_DEPTH, ActionStep, menu_depths, read_definition
 from dialogue.runner import MAX_ACTION_CHAIN, run_actions
@@ -17,6 +17,7 @@ __all__ = [
     "MAX_DEPTH",
     "Services",
     "Turn",
+    "answers",
     "menu_depths",
     "read_definition",
     "record_failure",

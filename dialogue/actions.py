@@ -1,32 +1,54 @@
 """The actions every channel shares, by name: an explicit registry a channel extends.
 
 An action reads and changes the `Turn` and answers the outcome naming the step's `next` branch
-(or a `Jump`). The language and the answers go into the profile only for people who consented;
-the profile is one across channels, so a language chosen on one holds on all.
+(or a `Jump`); it declares the outcomes it can answer with `answers`, so a loader can refuse a
+step whose `next` misses one. The language and the answers go into the profile only for people
+who consented; the profile is one across channels, so a language chosen on one holds on all.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from typing import Protocol, TypeVar, cast
 
 from dialogue.turn import Jump, Turn
 from recommender import feedback_data, pick_for
 from willay.events import EventKind
 from willay.profiles import Feedback, Subscriber
 
-__all__ = ["ACTIONS", "Action", "start"]
+__all__ = ["ACTIONS", "Action", "answers", "start"]
 
 T = TypeVar("T", bound=Turn)
+T_contra = TypeVar("T_contra", bound=Turn, contravariant=True)
 
-Action = Callable[[T], Awaitable[str | Jump]]
+Run = Callable[[T], Awaitable[str | Jump]]
 
 
+class Action(Protocol[T_contra]):
+    """A step's action: answers one of its `outcomes` (or a `Jump`, which needs no branch)."""
+
+    outcomes: frozenset[str]
+
+    def __call__(self, turn: T_contra, /) -> Awaitable[str | Jump]: ...
+
+
+def answers(*outcomes: str) -> Callable[[Run[T]], Action[T]]:
+    """Declare the outcomes an action can answer: the `next` branches its step must give."""
+
+    def declare(run: Run[T]) -> Action[T]:
+        run.outcomes = frozenset(outcomes)  # type: ignore[attr-defined]
+        return cast("Action[T]", run)
+
+    return declare
+
+
+@answers("known", "new")
 async def start(turn: Turn) -> str:
     """Open a conversation: `known` if its language is known, else `new`."""
     return "known" if turn.conversation.lang else "new"
 
 
+@answers("consented", "new", "anonymous")
 async def set_language(turn: Turn) -> str:
     """Set the chosen language (kept in the profile of a person who consented).
 
@@ -45,6 +67,7 @@ async def set_language(turn: Turn) -> str:
     return "new"
 
 
+@answers("ok")
 async def accept_consent(turn: Turn) -> str:
     """Start the person's profile with their consent (a withheld number: nobody to keep)."""
     conversation = turn.conversation
@@ -59,11 +82,15 @@ async def accept_consent(turn: Turn) -> str:
     return "ok"
 
 
+@answers("ok")
 async def decline_consent(turn: Turn) -> str:
     """Record that the person declined: nothing about them outlives the conversation."""
     turn.conversation.consent = False
     turn.emit(EventKind.consent, accepted=False)
     return "ok"
+
+
+SERVED = ("ok", "none", "unsigned")  # a tip served; none left; nothing signed off to serve
 
 
 async def _serve_tip(turn: Turn, topic: str | None) -> str:
@@ -93,16 +120,19 @@ async def _serve_tip(turn: Turn, topic: str | None) -> str:
     return "ok"
 
 
+@answers(*SERVED)
 async def pick_for_me(turn: Turn) -> str:
     """Serve the tip the picker ranks first for this person (`ok`, `none`, `unsigned`)."""
     return await _serve_tip(turn, None)
 
 
+@answers(*SERVED)
 async def pick_in_topic(turn: Turn) -> str:
     """Serve a tip of the topic just chosen (`ok`, `none`, `unsigned`)."""
     return await _serve_tip(turn, turn.conversation.value)
 
 
+@answers(*SERVED)
 async def another_tip(turn: Turn) -> str:
     """Serve another tip of the topic being served (`ok`, `none`, `unsigned`)."""
     return await _serve_tip(turn, turn.conversation.topic)
@@ -124,11 +154,13 @@ async def _feedback(turn: Turn, *, useful: bool) -> str:
     return "ok"
 
 
+@answers("ok")
 async def feedback_useful(turn: Turn) -> str:
     """Record that the tip served was useful, and thank the person."""
     return await _feedback(turn, useful=True)
 
 
+@answers("ok")
 async def feedback_not_useful(turn: Turn) -> str:
     """Record that the tip served was not useful, and thank the person."""
     return await _feedback(turn, useful=False)

@@ -1,6 +1,7 @@
 """What the USSD journey and the IVR call flow share: both are YAML files of named steps.
 
-`ActionStep` is the step that runs a named action and follows `next[outcome]`; `read_definition`
+`ActionStep` is the step that runs a named action and follows `next[outcome]` (its `next` must
+give a branch for every outcome the action declares, and none it never answers); `read_definition`
 parses a definition file into its model, gathering every error; `menu_depths` measures how many
 menus deep each step sits, for the "no menu deeper than 4 levels" rule.
 """
@@ -10,11 +11,12 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable, Collection, Mapping
 from pathlib import Path
-from typing import Literal, TypeVar
+from typing import Any, Literal, TypeVar
 
 import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
+from dialogue.actions import Action
 from willay.errors import MenuDefinitionError
 
 __all__ = ["MAX_DEPTH", "ActionStep", "menu_depths", "read_definition"]
@@ -39,9 +41,17 @@ class ActionStep(BaseModel):
     def _shorthand(cls, value: object) -> object:
         return {"ok": value} if isinstance(value, str) else value
 
-    def unknown_action(self, where: str, actions: Collection[str]) -> list[str]:
-        """The problem of naming an action the channel does not have, if it does."""
-        return [] if self.run in actions else [f"{where}: unknown action {self.run!r}"]
+    def action_problems(self, where: str, actions: Mapping[str, Action[Any]]) -> list[str]:
+        """An action the channel does not have, an outcome of it with no branch, a branch for
+        an outcome it never answers."""
+        action = actions.get(self.run)
+        if action is None:
+            return [f"{where}: unknown action {self.run!r}"]
+        missing = sorted(action.outcomes - self.next.keys())
+        stray = sorted(self.next.keys() - action.outcomes)
+        return [f"{where}: no next for outcome {o!r} of {self.run}" for o in missing] + [
+            f"{where}: {self.run} never answers {o!r}" for o in stray
+        ]
 
 
 def read_definition(path: Path, model: type[M]) -> M:

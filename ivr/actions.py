@@ -4,12 +4,13 @@ only a call has (hear the tip again)."""
 from __future__ import annotations
 
 from dialogue import ACTIONS as SHARED_ACTIONS
-from dialogue import Action
+from dialogue import Action, answers
 from ivr.turn import CallTurn
 
 __all__ = ["ACTIONS"]
 
 
+@answers("ok")
 async def repeat_tip(turn: CallTurn) -> str:
     """Play the tip being served once more."""
     turn.call.play_tip = turn.call.tip_id is not None

@@ -35,7 +35,7 @@ def load_call_flow(catalog: Catalog, *, path: Path = FLOW_FILE) -> Flow:
     actions, the catalog's topics, the languages and the prompts the engine plays."""
     return load_flow(
         path,
-        actions=set(ACTIONS),
+        actions=ACTIONS,
         choices={"set_language": set(LANGUAGES), "pick_in_topic": {t.id for t in catalog.topics}},
         notices=NOTICES,
     )

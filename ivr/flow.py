@@ -2,21 +2,22 @@
 
 Shorthand is normalised on load (`"1": main` becomes `{next: main}`, `next: x` on an action
 becomes `{ok: x}`, a prompt's languages sit beside its `mixed` flag), so the engine handles one
-shape. `load_flow` gathers every problem (unknown type or action, dangling next node, a missing
-prompt or language, a key that is not one digit, an option value the action cannot take, a node
-never reached, a menu deeper than 4 levels) and raises `MenuDefinitionError` with all of them.
+shape. `load_flow` gathers every problem (unknown type or action, an outcome with no branch,
+dangling next node, a missing prompt or language, a key that is not one digit, an option value
+the action cannot take, a node never reached, a menu deeper than 4 levels) and raises
+`MenuDefinitionError` with all of them.
 """
 
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from audio_cache import MIXED, Segment, Utterance
-from dialogue import MAX_DEPTH, ActionStep, menu_depths, read_definition
+from dialogue import MAX_DEPTH, Action, ActionStep, menu_depths, read_definition
 from willay.errors import ConfigurationError, MenuDefinitionError
 from willay.languages import REQUIRED_LANGUAGES, pick_text
 
@@ -174,7 +175,7 @@ def _depths(flow: Flow, start: str) -> dict[str, int]:
 
 
 def _node_problems(
-    flow: Flow, *, actions: Collection[str], choices: Mapping[str, Collection[str]]
+    flow: Flow, *, actions: Mapping[str, Action[Any]], choices: Mapping[str, Collection[str]]
 ) -> list[str]:
     problems = []
     for name, node in flow.nodes.items():
@@ -183,7 +184,7 @@ def _node_problems(
             if target not in flow.nodes:
                 problems.append(f"{where}: next node {target!r} does not exist")
         if isinstance(node, ActionNode):
-            problems += node.unknown_action(where, actions)
+            problems += node.action_problems(where, actions)
         prompt = getattr(node, "prompt", None)
         if prompt is not None and prompt not in flow.prompts:
             problems.append(f"{where}: prompt {prompt!r} does not exist")
@@ -238,13 +239,13 @@ def _reach_problems(flow: Flow) -> list[str]:
 def load_flow(
     path: Path,
     *,
-    actions: Collection[str],
+    actions: Mapping[str, Action[Any]],
     choices: Mapping[str, Collection[str]],
     notices: Collection[str],
 ) -> Flow:
     """Parse and validate a flow file; raise `MenuDefinitionError` listing every problem.
 
-    `actions` are the names ivr/actions.py defines, `choices` the option values an action
+    `actions` are ivr/actions.py's, by name, `choices` the option values an action
     accepts (languages, topics), `notices` the prompts the engine plays by name.
     """
     flow = read_definition(path, Flow)

@@ -12,11 +12,11 @@ from ivr.deps import IvrChannelDep
 from ivr.engine import IvrEngine, IvrReply
 from ivr.schemas import AtVoiceForm
 from ivr.turn import CHANNEL
-from willay.deps import CallbackGuard
+from willay.security import CALLBACK_TAG
 
 __all__ = ["router"]
 
-router = APIRouter(prefix="/ivr", tags=["ivr"], dependencies=[CallbackGuard])
+router = APIRouter(prefix="/ivr", tags=["ivr", CALLBACK_TAG])
 
 
 @router.post("/africastalking", response_class=Response)

@@ -40,12 +40,12 @@ from willay import __version__
 from willay.alerts import AlertBoard
 from willay.catalog import load_catalog
 from willay.config import Settings
-from willay.deps import StoreDep, guard_callback
+from willay.deps import StoreDep
 from willay.errors import ConfigurationError, ServiceUnavailable
 from willay.events import EventSink
 from willay.kv import KeyValueStore, MemoryStore
 from willay.openapi import install_openapi
-from willay.security import RequestGuard
+from willay.security import CALLBACK_TAG, RequestGuard
 
 __all__ = [
     "CALLBACK_BODY_BYTES",
@@ -78,7 +78,7 @@ def create_app(
     content = Content(
         catalog=catalog,
         full_catalog=full_catalog,
-        journey=load_journey(JOURNEY_FILE, actions=set(ACTIONS), budget=settings.ussd_page_chars),
+        journey=load_journey(JOURNEY_FILE, actions=ACTIONS, budget=settings.ussd_page_chars),
         flow=load_call_flow(catalog),
     )
     given = Given(store=store, events=events, picker=picker, alert_board=alert_board)
@@ -165,7 +165,7 @@ def _guard_requests(
 ) -> frozenset[str]:
     """Callbacks authenticated before their body is read, every body capped (`RequestGuard`).
 
-    A route guarded by `CallbackGuard` is a callback, capped at `CALLBACK_BODY_BYTES`; a route
+    A route tagged `CALLBACK_TAG` is a callback, capped at `CALLBACK_BODY_BYTES`; a route
     under one of `uploads`' path prefixes gets that prefix's cap; a route with its own
     `max_body_size` keeps it; any other gets `DEFAULT_BODY_BYTES`. Answers the callbacks' paths.
     """
@@ -176,7 +176,7 @@ def _guard_requests(
         original, path = route.original_route, route.path
         if not isinstance(original, APIRoute) or path is None:
             continue
-        callback = any(d.dependency is guard_callback for d in route.dependencies)
+        callback = CALLBACK_TAG in original.tags
         if callback:
             callbacks.add(path)
         upload = next((n for prefix, n in uploads.items() if path.startswith(prefix)), None)

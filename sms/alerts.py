@@ -1,42 +1,37 @@
 """An alert by SMS to the subscribers of its region, once each, in bulk requests.
 
-Like the weekly send: each person's attempt is claimed in the store (`SET NX`) before the
-provider is called, and the provider's answer is recorded per person (`sent`, `retry`,
-`failed`), so running it again (a retry from cron, two runs at once) texts nobody twice. A
-request the provider failed leaves its people on `retry` for the next run; a request that got no
-answer leaves them `pending`, counted as unconfirmed and not sent again (at most once).
+Like the weekly send (through the same `sms.delivery` steps): each person's attempt is claimed
+in the store (`SET NX`) before the provider is called, and the provider's answer is recorded per
+person (`sent`, `retry`, `failed`), so running it again (a retry from cron, two runs at once)
+texts nobody twice. A request the provider failed leaves its people on `retry` for the next run;
+a request that got no answer leaves them `pending`, counted as unconfirmed and not sent again
+(at most once).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sms.gateway import RETRYABLE
+from sms.delivery import Tally, settle_request
+from sms.gateway import Receipt
 from sms.message import SmsText, compose_alert
 from sms.schedule import MAX_ATTEMPTS
 from sms.services import Recipient, SmsServices
 from sms.store import WeekRecord, WeekState
 from willay.alerts import Alert, alert_data
-from willay.errors import ProviderError, ProviderTimeout
 from willay.events import EventKind
 
 __all__ = ["AlertSendReport", "AlertTexter"]
 
 
-@dataclass
-class AlertSendReport:
+@dataclass(kw_only=True)
+class AlertSendReport(Tally):
     """What one run did for one alert."""
 
     alert_id: str
     region: str
-    sent: int = 0
     already: int = 0
-    failed: int = 0
-    retry: int = 0
-    unconfirmed: int = 0
-    requests: int = 0
     other_region: int = 0
-    error: str | None = None
 
     def summary(self) -> str:
         """One line, for scripts."""
@@ -106,46 +101,27 @@ class AlertTexter:
     async def _deliver(
         self, alert: Alert, message: SmsText, *, people: list[_Claimed], report: AlertSendReport
     ) -> None:
-        services = self.services
-        report.requests += 1
-        try:
-            receipts = await services.deliver(
-                message, [p.recipient for p in people], purpose="alert"
-            )
-        except ProviderTimeout as exc:
-            report.unconfirmed += len(people)
-            report.error = exc.message
-            return
-        except ProviderError as exc:
-            for person in people:
-                await self._record(alert, person, state="retry")
-            report.retry += len(people)
-            report.error = exc.message
+        claimed = {p.recipient.subscriber: p for p in people}
+
+        async def record(
+            subscriber_id: str, /, *, state: WeekState, receipt: Receipt | None = None
+        ) -> None:
+            at = self.services.clock()
+            message_id = receipt.message_id if receipt is not None else None
+            attempt = claimed[subscriber_id].attempt
+            kept = WeekRecord(state=state, attempt=attempt, at=at, message_id=message_id)
+            await self.services.store.put_alert(alert.id, subscriber_id, record=kept)
+
+        request = self.services.deliver(message, [p.recipient for p in people], purpose="alert")
+        receipts = await settle_request(request, people=list(claimed), tally=report, record=record)
+        if receipts is None:
             return
         for person in people:
             receipt = receipts.get(person.recipient.subscriber)
-            if receipt is None:
-                report.unconfirmed += 1
-            elif receipt.accepted:
-                await self._record(alert, person, state="sent", message_id=receipt.message_id)
-                report.sent += 1
-                services.emit(
+            if receipt is not None and receipt.accepted:
+                self.services.emit(
                     EventKind.alert_delivered,
                     subscriber=person.recipient.subscriber,
                     lang=person.recipient.lang,
                     **alert_data(alert, region=person.region),
                 )
-            elif receipt.status_code in RETRYABLE:
-                await self._record(alert, person, state="retry")
-                report.retry += 1
-            else:
-                await self._record(alert, person, state="failed")
-                report.failed += 1
-
-    async def _record(
-        self, alert: Alert, person: _Claimed, *, state: WeekState, message_id: str | None = None
-    ) -> None:
-        record = WeekRecord(
-            state=state, attempt=person.attempt, at=self.services.clock(), message_id=message_id
-        )
-        await self.services.store.put_alert(alert.id, person.recipient.subscriber, record=record)

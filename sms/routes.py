@@ -8,15 +8,14 @@ from fastapi import APIRouter, Form
 
 from sms.deps import SmsInboxDep
 from sms.schemas import AtDeliveryReport, AtInboundSms, DeliveryPublic, InboundPublic
-from willay.deps import CallbackGuard
 from willay.retried import RetriedRoute
+from willay.security import CALLBACK_TAG
 
 __all__ = ["router"]
 
 router = APIRouter(
     prefix="/sms/africastalking",
-    tags=["sms"],
-    dependencies=[CallbackGuard],
+    tags=["sms", CALLBACK_TAG],
     route_class=RetriedRoute,
 )
 

@@ -19,14 +19,15 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
+from functools import partial
 
 from recommender import PickContext, PickedTip
-from sms.gateway import BLACKLISTED, RETRYABLE, Receipt
+from sms.delivery import Tally, settle_request
+from sms.gateway import BLACKLISTED, Receipt
 from sms.message import SmsText, compose_tip
 from sms.schedule import MAX_ATTEMPTS, Verdict
 from sms.services import Recipient, SmsServices
 from sms.store import WeekRecord, WeekState
-from willay.errors import ProviderError, ProviderTimeout
 from willay.events import EventKind
 from willay.profiles import Subscriber
 
@@ -46,21 +47,15 @@ class Batch:
 
 
 @dataclass
-class SendReport:
+class SendReport(Tally):
     """What a run did, for the command's summary and for tests."""
 
     week: str = ""
     subscribers: int = 0
     due: int = 0
-    sent: int = 0
     segments: int = 0
-    requests: int = 0
-    failed: int = 0
-    retry: int = 0
-    unconfirmed: int = 0
     no_tip: int = 0
     skipped: Counter[str] = field(default_factory=Counter)
-    error: str | None = None
 
     def summary(self) -> str:
         """One line: sent, segments, requests, failures and why the others were skipped."""
@@ -177,50 +172,28 @@ class WeeklySender:
 
     async def deliver(self, batch: Batch, report: SendReport) -> bool:
         """Send one batch and record each answer; False if the provider failed the request."""
-        services = self.services
         picks = {sid: p.log for sid, p in batch.picks.items()}
-        report.requests += 1
-        try:
-            receipts = await services.deliver(
-                batch.message,
-                batch.recipients,
-                purpose="weekly",
-                week=batch.week,
-                tip_id=batch.tip_id,
-                per_recipient=picks,
-            )
-        except ProviderTimeout as exc:
-            report.unconfirmed += len(batch.recipients)
-            report.error = exc.message
-            return False
-        except ProviderError as exc:
-            for recipient in batch.recipients:
-                await self._record(batch, recipient.subscriber, state="retry")
-            report.retry += len(batch.recipients)
-            report.error = exc.message
+        request = self.services.deliver(
+            batch.message,
+            batch.recipients,
+            purpose="weekly",
+            week=batch.week,
+            tip_id=batch.tip_id,
+            per_recipient=picks,
+        )
+        people = [r.subscriber for r in batch.recipients]
+        receipts = await settle_request(
+            request, people=people, tally=report, record=partial(self._record, batch)
+        )
+        if receipts is None:
             return False
         for subscriber_id, receipt in receipts.items():
-            await self._settle(batch, subscriber_id, receipt=receipt, report=report)
-        return True
-
-    async def _settle(
-        self, batch: Batch, subscriber_id: str, *, receipt: Receipt | None, report: SendReport
-    ) -> None:
-        if receipt is None:
-            report.unconfirmed += 1
-        elif receipt.accepted:
-            await self._record(batch, subscriber_id, receipt=receipt, state="sent")
-            await self._mark_heard(subscriber_id, batch.tip_id)
-            report.sent += 1
-            report.segments += batch.message.segments
-        elif receipt.status_code in RETRYABLE:
-            await self._record(batch, subscriber_id, receipt=receipt, state="retry")
-            report.retry += 1
-        else:
-            await self._record(batch, subscriber_id, receipt=receipt, state="failed")
-            report.failed += 1
-            if receipt.status_code == BLACKLISTED:
+            if receipt is not None and receipt.accepted:
+                await self._mark_heard(subscriber_id, batch.tip_id)
+                report.segments += batch.message.segments
+            elif receipt is not None and receipt.status_code == BLACKLISTED:
                 report.skipped["opted_out_with_provider"] += 1
+        return True
 
     async def _record(
         self, batch: Batch, subscriber_id: str, *, state: WeekState, receipt: Receipt | None = None

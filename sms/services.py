@@ -117,6 +117,7 @@ class SmsServices:
                 continue
             extra = (per_recipient or {}).get(recipient.subscriber, {})
             common = {"purpose": purpose, "tip_id": tip_id, "status": receipt.status, **extra}
+            common |= {"lang": recipient.lang, "session": session}
             if receipt.accepted:
                 if receipt.message_id is not None:
                     await self.store.put_message(
@@ -134,8 +135,6 @@ class SmsServices:
                 self.emit(
                     EventKind.sms_sent,
                     subscriber=recipient.subscriber,
-                    lang=recipient.lang,
-                    session=session,
                     segments=message.segments,
                     septets=message.septets,
                     message_id=receipt.message_id,
@@ -145,8 +144,6 @@ class SmsServices:
             self.emit(
                 EventKind.sms_failed,
                 subscriber=recipient.subscriber,
-                lang=recipient.lang,
-                session=session,
                 status_code=receipt.status_code,
                 **common,
             )

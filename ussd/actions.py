@@ -8,7 +8,7 @@ An action reads and changes the `UssdTurn` and answers an outcome naming the `ne
 from __future__ import annotations
 
 from dialogue import ACTIONS as SHARED_ACTIONS
-from dialogue import Action, Jump
+from dialogue import Action, Jump, answers
 from dialogue.actions import start as open_conversation
 from ussd.store import UssdSession
 from ussd.turn import UssdTurn
@@ -21,7 +21,8 @@ RESUME_KEEPS |= {"consent", "notice"}
 KEPT_ON_ERASURE = {"id", "subscriber", "screen", "page", "lang", "hops", "started_at"}
 
 
-async def start(turn: UssdTurn) -> str:
+@answers("resume", "known", "new")
+async def start(turn: UssdTurn) -> str | Jump:
     """Open a session: `resume` if one was cut short, else `known` or `new` by language."""
     snapshot = turn.resume
     if snapshot is not None:
@@ -30,6 +31,7 @@ async def start(turn: UssdTurn) -> str:
     return await open_conversation(turn)
 
 
+@answers("ok")
 async def resume(turn: UssdTurn) -> str | Jump:
     """Take up the session cut short where it stood (its screen and page)."""
     snapshot = turn.resume
@@ -42,12 +44,14 @@ async def resume(turn: UssdTurn) -> str | Jump:
     return Jump(snapshot.screen, snapshot.page)
 
 
-async def start_over(turn: UssdTurn) -> str:
+@answers("known", "new")
+async def start_over(turn: UssdTurn) -> str | Jump:
     """Forget the session cut short and open this one afresh."""
     turn.drop_resume()
     return await open_conversation(turn)
 
 
+@answers("given", "missing")
 async def need_consent(turn: UssdTurn) -> str:
     """`given` for a person who consented; else `missing`, saying consent is needed."""
     if turn.subscriber is not None:
@@ -60,6 +64,7 @@ def _answer(field: str, value: str) -> str | bool:
     return value == "yes" if field in {"pregnant", "child_under5"} else value
 
 
+@answers("ok")
 async def save_profile(turn: UssdTurn) -> str:
     """Store the profile answers this session gathered (for a person who consented)."""
     pending, turn.session.pending = turn.session.pending, {}
@@ -75,6 +80,7 @@ async def save_profile(turn: UssdTurn) -> str:
     return "ok"
 
 
+@answers("subscribed", "not_subscribed", "missing")
 async def sms_status(turn: UssdTurn) -> str:
     """`subscribed` or `not_subscribed` to the weekly SMS; `missing` without consent."""
     if turn.subscriber is None:
@@ -83,6 +89,7 @@ async def sms_status(turn: UssdTurn) -> str:
     return "subscribed" if turn.subscriber.sms_since else "not_subscribed"
 
 
+@answers("ok")
 async def subscribe_sms(turn: UssdTurn) -> str:
     """Subscribe this number to the weekly SMS, on the day chosen."""
     day = turn.session.value
@@ -95,6 +102,7 @@ async def subscribe_sms(turn: UssdTurn) -> str:
     return "ok"
 
 
+@answers("ok")
 async def unsubscribe_sms(turn: UssdTurn) -> str:
     """Stop the weekly SMS and forget the number."""
     if turn.subscriber is not None:
@@ -104,6 +112,7 @@ async def unsubscribe_sms(turn: UssdTurn) -> str:
     return "ok"
 
 
+@answers("ok")
 async def delete_data(turn: UssdTurn) -> str:
     """Erase the person's profile and everything this session knows of them but where it is."""
     turn.drop_resume()

@@ -2,19 +2,21 @@
 
 Shorthand is normalised on load (`next: x` becomes `{ok: x}`), so the engine handles one shape.
 `load_journey` gathers every problem (unknown type, dangling next screen, missing language,
-unknown action, a line over the page budget, a menu deeper than 4 levels) and raises
-`MenuDefinitionError` with all of them. `tip_fit_problems` and `alert_room` check content
-against the journey's screens: tips that a phone cannot show well, the room an alert line has.
+unknown action or an outcome of it with no branch, a line over the page budget, a menu deeper
+than 4 levels) and raises `MenuDefinitionError` with all of them. `tip_fit_problems` and
+`alert_room` check content against the journey's screens: tips that a phone cannot show well,
+the room an alert line has.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from dialogue import MAX_DEPTH, ActionStep, menu_depths, read_definition
+from dialogue import MAX_DEPTH, Action, ActionStep, menu_depths, read_definition
 from ussd.paging import Page, PageLayout, paginate
 from willay.catalog import Catalog, Tip
 from willay.errors import MenuDefinitionError
@@ -175,7 +177,7 @@ def _menu_depths(journey: Journey) -> dict[str, int]:
     )
 
 
-def _problems(journey: Journey, *, actions: set[str], budget: int) -> list[str]:
+def _problems(journey: Journey, *, actions: Mapping[str, Action[Any]], budget: int) -> list[str]:
     problems: list[str] = []
     for field in ("initial_screen", "home_screen", "danger_screen", "tip_screen"):
         if getattr(journey, field) not in journey.screens:
@@ -185,7 +187,7 @@ def _problems(journey: Journey, *, actions: set[str], budget: int) -> list[str]:
             if target not in journey.screens:
                 problems.append(f"screens.{name}: next screen {target!r} does not exist")
         if isinstance(screen, ActionScreen):
-            problems += screen.unknown_action(f"screens.{name}", actions)
+            problems += screen.action_problems(f"screens.{name}", actions)
         if isinstance(screen, EndScreen):
             for code in REQUIRED_LANGUAGES:
                 if septets(to_gsm7(screen.text.get(code, ""))) > budget:
@@ -214,7 +216,7 @@ def _problems(journey: Journey, *, actions: set[str], budget: int) -> list[str]:
     return problems
 
 
-def load_journey(path: Path, *, actions: set[str], budget: int) -> Journey:
+def load_journey(path: Path, *, actions: Mapping[str, Action[Any]], budget: int) -> Journey:
     """Parse and validate a journey file; raise `MenuDefinitionError` listing every problem."""
     journey = read_definition(path, Journey)
     problems = _problems(journey, actions=actions, budget=budget)

@@ -20,10 +20,11 @@ from ussd.channel import UssdChannel
 from ussd.deps import UssdEngineDep
 from ussd.engine import UssdEngine
 from ussd.schemas import AtUssdForm, AtUssdNotice
-from willay.deps import CallbackGuard, SettingsDep
+from willay.deps import SettingsDep
 from willay.gsm7 import septets, to_gsm7
 from willay.languages import DEFAULT_LANGUAGE, pick_text
 from willay.retried import RetriedRoute
+from willay.security import CALLBACK_TAG
 
 __all__ = ["SCHEMA_COMPONENTS", "ProviderHops", "router", "simulator_router", "url_fields"]
 
@@ -37,7 +38,7 @@ PLAIN_TEXT = b"text/plain; charset=utf-8"
 # the hop's form, read by hand (`_hop_form`, `ProviderHops`), so FastAPI does not list it
 SCHEMA_COMPONENTS = {"AtUssdForm": AtUssdForm}
 
-router = APIRouter(prefix="/ussd", tags=["ussd"], dependencies=[CallbackGuard])
+router = APIRouter(prefix="/ussd", tags=["ussd", CALLBACK_TAG])
 simulator_router = APIRouter(tags=["simulator"])
 
 

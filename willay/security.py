@@ -2,7 +2,8 @@
 
 Africa's Talking does not sign callbacks, so the callback URL carries `?token=<secret>`; it is
 compared in constant time, and the caller's address is checked against the allowed networks.
-`RequestGuard`, a pure ASGI middleware, does this before a byte of the body is read, then caps
+`RequestGuard`, a pure ASGI middleware, does this (once: routes do not check again) for the
+routes tagged `CALLBACK_TAG`, before a byte of the body is read, then caps
 the body of every route (`Content-Length` refused at once, streamed bytes counted) and gives up
 on a body that does not arrive in time. Rejections close the connection, are logged (never with
 the token) and carry the app's one error shape, `{"error": <name>, "detail": <reason>}`.
@@ -19,7 +20,6 @@ import re
 from collections.abc import Mapping, Sequence
 from urllib.parse import unquote_plus
 
-from fastapi import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from willay.config import Settings
@@ -31,9 +31,12 @@ from willay.errors import (
     WillayError,
 )
 
-__all__ = ["RequestGuard", "callback_refusal", "check_callback", "error_body"]
+__all__ = ["CALLBACK_TAG", "RequestGuard", "callback_refusal", "error_body"]
 
 log = logging.getLogger(__name__)
+
+CALLBACK_TAG = "provider callback"
+"""Marks a router's routes as provider callbacks: `RequestGuard` alone authenticates them."""
 
 
 def error_body(name: str, detail: str) -> bytes:
@@ -70,16 +73,6 @@ def _token(query_string: bytes | str) -> str:
         if name == "token" or unquote_plus(name) == "token":
             found = unquote_plus(value)
     return found
-
-
-def check_callback(request: Request, settings: Settings) -> None:
-    """Raise `Forbidden` unless the request carries the secret and comes from an allowed network."""
-    client = request.client.host if request.client else ""
-    refusal = callback_refusal(
-        client, query_string=request.scope.get("query_string", b""), settings=settings
-    )
-    if refusal is not None:
-        raise Forbidden(refusal)
 
 
 class _BodyRefused(Exception):

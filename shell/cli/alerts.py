@@ -119,9 +119,7 @@ def alerts_publish(
     try:
         with user_errors():
             catalog = load_catalog(settings.content_dir)
-            journey = load_journey(
-                JOURNEY_FILE, actions=set(ACTIONS), budget=settings.ussd_page_chars
-            )
+            journey = load_journey(JOURNEY_FILE, actions=ACTIONS, budget=settings.ussd_page_chars)
         alert = draft_alert(
             region=region,
             starts=_moment(starts, settings=settings, end=False),

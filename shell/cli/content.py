@@ -39,7 +39,7 @@ def content_check(content_dir: ContentDirOption = None) -> None:
     settings = settings_from(content_dir=content_dir)
     with user_errors():
         catalog = load_catalog(settings.content_dir)
-        journey = load_journey(JOURNEY_FILE, actions=set(ACTIONS), budget=settings.ussd_page_chars)
+        journey = load_journey(JOURNEY_FILE, actions=ACTIONS, budget=settings.ussd_page_chars)
     today = dt.date.today()
     for tip in catalog.tips:
         if not tip.is_current(today):

@@ -13,26 +13,29 @@ __all__ = ["app"]
 
 app = typer.Typer(help="The USSD journey and the IVR call flow.", no_args_is_help=True)
 
+DefinitionFile = Annotated[
+    Path | None, typer.Argument(help="The file to check (default: the shipped one).")
+]
+
 
 @app.command("check")
-def menus_check() -> None:
-    """Validate the USSD journey: screens, languages, page budget, depth."""
+def menus_check(file: DefinitionFile = None) -> None:
+    """Validate the USSD journey: screens, actions' outcomes, languages, page budget, depth."""
     from ussd.actions import ACTIONS
     from ussd.menus import JOURNEY_FILE, load_journey
 
     settings = settings_from()
     with user_errors():
-        journey = load_journey(JOURNEY_FILE, actions=set(ACTIONS), budget=settings.ussd_page_chars)
+        journey = load_journey(
+            file or JOURNEY_FILE, actions=ACTIONS, budget=settings.ussd_page_chars
+        )
     out.print(f"{len(journey.screens)} screens; page budget {settings.ussd_page_chars} septets")
 
 
 @app.command("check-flow")
-def menus_check_flow(
-    file: Annotated[
-        Path | None, typer.Argument(help="A call flow file (default: the shipped one).")
-    ] = None,
-) -> None:
-    """Validate the IVR call flow: nodes, prompts per language, keys, reach, depth."""
+def menus_check_flow(file: DefinitionFile = None) -> None:
+    """Validate the IVR call flow: nodes, actions' outcomes, prompts per language, keys, reach,
+    depth."""
     from ivr import FLOW_FILE, load_call_flow
     from willay.catalog import load_catalog
 

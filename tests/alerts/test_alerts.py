@@ -37,7 +37,7 @@ runner = CliRunner()
 
 def refusal(settings, **changes) -> list[str]:
     catalog = load_catalog(settings.content_dir)
-    journey = load_journey(JOURNEY_FILE, actions=set(ACTIONS), budget=160)
+    journey = load_journey(JOURNEY_FILE, actions=ACTIONS, budget=160)
     fields = {
         "region": "puno",
         "starts": NOW,
@@ -75,7 +75,7 @@ class TestRefused:
         assert problem.startswith("unknown region 'atlantis' (use 'all' or one of: amazonas")
 
     def test_text_over_the_page_budget(self, settings):
-        journey = load_journey(JOURNEY_FILE, actions=set(ACTIONS), budget=160)
+        journey = load_journey(JOURNEY_FILE, actions=ACTIONS, budget=160)
         room = alert_room(journey, page_chars=160, lang="quy")
         (problem,) = refusal(settings, text={"es": "Helada.", "quy": "a" * (room + 1)})
         assert problem == (
@@ -312,7 +312,7 @@ def test_sms_subscribers_of_the_region_get_it_once(sms, sms_settings):
 
 @pytest.mark.redis
 def test_a_longest_alert_keeps_the_menu_and_drops_the_title(redis_client, redis_settings, events):
-    journey = load_journey(JOURNEY_FILE, actions=set(ACTIONS), budget=160)
+    journey = load_journey(JOURNEY_FILE, actions=ACTIONS, budget=160)
     room = alert_room(journey, page_chars=redis_settings.ussd_page_chars, lang="es")
     board = FileAlertBoard(redis_settings.alerts_file)
     longest = make_alert(redis_settings, es="Helada " + "x" * (room - 7))

@@ -19,7 +19,7 @@ CHOICES = {"set_language": {"es", "quy", "quz"}, "pick_in_topic": {"tbc"}}
 
 
 def load(name: str):
-    return load_flow(FLOWS / name, actions=set(ACTIONS), choices=CHOICES, notices=NOTICES)
+    return load_flow(FLOWS / name, actions=ACTIONS, choices=CHOICES, notices=NOTICES)
 
 
 @pytest.fixture(scope="module")
@@ -76,7 +76,10 @@ def test_every_problem_is_reported_at_once():
         "nodes.main: key '12' is not one digit",
         "nodes.main: key '*' is not one digit",
         "nodes.main.options.2: pick_in_topic cannot take 'dinosaurios'",
+        "nodes.topic: no next for outcome 'unsigned' of pick_in_topic",
         "nodes.deep1: prompt 'missing_prompt' does not exist",
+        "nodes.pick: no next for outcome 'none' of pick_for_me",
+        "nodes.pick: no next for outcome 'unsigned' of pick_for_me",
         "prompts: missing 'invalid' (the engine plays it)",
         "prompts: missing 'thanks' (the engine plays it)",
         "prompts: missing 'no_tip' (the engine plays it)",
@@ -99,4 +102,4 @@ def test_unreadable_file_is_one_problem(tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text("nodes: [", encoding="utf-8")
     with pytest.raises(MenuDefinitionError, match="cannot read YAML"):
-        load_flow(bad, actions=set(ACTIONS), choices=CHOICES, notices=NOTICES)
+        load_flow(bad, actions=ACTIONS, choices=CHOICES, notices=NOTICES)

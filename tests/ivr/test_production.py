@@ -1,4 +1,5 @@
-"""The IVR in production: a caller hears only signed-off texts, in the language signed."""
+"""The IVR in production: a caller hears only signed-off texts, in the language signed, else
+the danger signs (as USSD shows its danger screen)."""
 
 from __future__ import annotations
 
@@ -22,9 +23,7 @@ NOW = dt.datetime(2026, 11, 29, 12, tzinfo=dt.UTC)
 TIP = "manos-como-lavar"
 
 
-@pytest.fixture
-def production_caller(ivr_settings, built_audio, tmp_path):
-    content = shutil.copytree(ivr_settings.content_dir, tmp_path / "content")
+def sign_spanish(content) -> None:
     catalog = load_catalog(content)
     record_signoff(
         content,
@@ -38,6 +37,13 @@ def production_caller(ivr_settings, built_audio, tmp_path):
         date=dt.date(2026, 11, 20),
         now=NOW,
     )
+
+
+@pytest.fixture
+def production_caller(request, ivr_settings, built_audio, tmp_path):
+    content = shutil.copytree(ivr_settings.content_dir, tmp_path / "content")
+    if request.param:
+        sign_spanish(content)
     settings = ivr_settings.model_copy(
         update={"environment": Environment.production, "content_dir": content}
     )
@@ -46,6 +52,7 @@ def production_caller(ivr_settings, built_audio, tmp_path):
         yield Caller(client, VoiceChecker(client, built_audio.manifest))
 
 
+@pytest.mark.parametrize("production_caller", [True], indirect=True)
 def test_a_quechua_caller_hears_the_signed_spanish_audio_not_the_unsigned_quechua(
     production_caller: Caller,
 ) -> None:
@@ -54,3 +61,16 @@ def test_a_quechua_caller_hears_the_signed_spanish_audio_not_the_unsigned_quechu
     production_caller.press("1")  # consent
     reply = production_caller.press("1")  # a tip for me
     assert [p for p in reply.plays if p.startswith("tip:")] == [f"tip:{TIP}.es"]
+
+
+@pytest.mark.parametrize("production_caller", [False], indirect=True)
+@pytest.mark.parametrize("key", ["1", "3"])  # a tip for me; tips in a row
+def test_with_nothing_signed_a_caller_hears_the_danger_signs_never_a_tip(
+    production_caller: Caller, key: str
+) -> None:
+    production_caller.dial()
+    production_caller.press("1")  # español
+    production_caller.press("1")  # consent
+    reply = production_caller.press(key)
+    assert not [p for p in reply.plays if p.startswith("tip:")]
+    assert "prompt:danger_signs.es" in reply.plays, reply.plays

@@ -12,7 +12,9 @@ from fastapi.testclient import TestClient
 from pydantic import SecretStr
 
 from shell.app import CALLBACK_BODY_BYTES, DEFAULT_BODY_BYTES, create_app
+from willay import security
 from willay.config import Settings
+from willay.security import error_body
 
 TOKEN = "guard-test-token-0123456789abcdef"
 FORM = "sessionId=ATUid_1&serviceCode=%2A123%23&phoneNumber=%2B51987654321&text="
@@ -160,3 +162,36 @@ def test_the_guard_knows_every_callback_route(settings) -> None:
         "/sms/africastalking/inbound",
         "/sms/africastalking/delivery",
     }
+
+
+CALLBACK_PATHS = [
+    "/ussd/africastalking",
+    "/ussd/africastalking/events",
+    "/ivr/africastalking",
+    "/sms/africastalking/inbound",
+    "/sms/africastalking/delivery",
+]
+
+
+@pytest.mark.parametrize("path", CALLBACK_PATHS)
+@pytest.mark.parametrize("query", ["", "?token=nope"])
+def test_an_unauthenticated_callback_is_refused_once_with_one_body(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch, path: str, query: str
+) -> None:
+    """Multipart goes through the framework's routing: still one check, the guard's 403."""
+    checks: list[str] = []
+    refusal = security.callback_refusal
+
+    def counted(client: str, **kwargs: object) -> str | None:
+        checks.append(client)
+        return refusal(client, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(security, "callback_refusal", counted)
+    secured = settings.model_copy(update={"callback_token": SecretStr(TOKEN)})
+    with TestClient(create_app(secured)) as client:
+        refused = client.post(path + query, data={"a": "b"}, files={"x": ("x", b"")})
+        served = client.post(f"{path}?token={TOKEN}", files={"x": ("x", b"")})
+    assert refused.status_code == 403
+    assert refused.content == error_body("Forbidden", "missing or wrong callback token")
+    assert served.status_code != 403  # past the guard: the route itself answers
+    assert len(checks) == 2  # one per request, the guard's alone

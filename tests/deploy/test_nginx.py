@@ -17,7 +17,7 @@ from tests.fixtures.requirements import missing_service
 from tests.fixtures.services import free_port
 from willay.config import Settings
 
-CONF = Path(__file__).resolve().parent.parent / "deploy" / "nginx" / "willay.conf"
+CONF = Path(__file__).resolve().parents[2] / "deploy" / "nginx" / "willay.conf"
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 
 
