@@ -7,6 +7,7 @@ across processes: see `UssdEngine.handle` and `ussd.store`.
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import re
@@ -47,6 +48,11 @@ class UssdReply:
     def body(self) -> str:
         """The response body: `CON ...` or `END ...`."""
         return ("END " if self.end else "CON ") + self.text
+
+    @functools.cached_property
+    def septets(self) -> int:
+        """The septets of the text in GSM-7 (the cost event and the route's header both ask)."""
+        return septets(self.text)
 
 
 def new_inputs(seen: str, text: str) -> list[str]:
@@ -163,7 +169,7 @@ class UssdEngine:
         cost = {
             "screen": turn.session.screen,
             "elapsed_ms": round((time.perf_counter() - started) * 1000, 3),
-            "bytes": math.ceil(septets(reply.text) * 7 / 8),
+            "bytes": math.ceil(reply.septets * 7 / 8),
         }
         if fresh:
             turn.emit(EventKind.session_start, network=form.networkCode, region=turn.region, **cost)

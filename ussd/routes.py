@@ -7,7 +7,7 @@ import logging
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, cast
-from urllib.parse import unquote_plus
+from urllib.parse import unquote
 
 from fastapi import APIRouter, Form, Request
 from fastapi.exceptions import RequestValidationError
@@ -67,7 +67,26 @@ def url_fields(body: bytes) -> dict[str, str]:
 
 
 def _unquoted(text: str) -> str:
-    return unquote_plus(text) if "%" in text or "+" in text else text
+    """`unquote_plus(text)`; escapes of ASCII characters (the service code's `*` and `#`, the
+    number's `+`, the text's `*`) are looked up, any other escape goes to `unquote`."""
+    if "+" in text:
+        text = text.replace("+", " ")
+    if "%" not in text:
+        return text
+    head, *escaped = text.split("%")
+    try:
+        return head + "".join([_ASCII_ESCAPES[part[:2]] + part[2:] for part in escaped])
+    except KeyError:  # a non-ASCII or malformed escape
+        return unquote(text)
+
+
+# "2A" (and "2a") -> "*": the escapes of the 128 ASCII characters, in any case of hex digits
+_ASCII_ESCAPES = {
+    f"{high}{low}": chr(code)
+    for code in range(128)
+    for high in {f"{code >> 4:x}", f"{code >> 4:X}"}
+    for low in {f"{code & 15:x}", f"{code & 15:X}"}
+}
 
 
 async def _reply(engine: UssdEngine, form: AtUssdForm) -> tuple[str, dict[str, str]]:
@@ -84,6 +103,8 @@ async def _reply(engine: UssdEngine, form: AtUssdForm) -> tuple[str, dict[str, s
             body = reply.body
             if reply.draft:
                 headers["X-Willay-Draft"] = "borrador"
+            headers["X-Willay-Septets"] = str(reply.septets)
+            return body, headers
     except Exception as exc:  # noqa: BLE001 - every failure of a hop ends the session politely
         body = await _failed(engine, form=form, exc=exc)
     headers["X-Willay-Septets"] = str(septets(body[4:]))
