@@ -111,3 +111,15 @@ def test_hops_of_one_session_take_turns_and_leave_no_lock_behind() -> None:
     order = asyncio.run(scenario())
     assert order.index("b1 out") < order.index("a1 out")  # another session does not wait
     assert order.index("a1 out") < order.index("a2 in") and "a3 in" not in order
+
+
+def test_the_septets_header_counts_the_screen_shown(client) -> None:
+    """Counted once for the cost event and the header: both are the screen's septets."""
+    first = client.post("/ussd/africastalking", data={**FORM, "sessionId": "ATUid_sep"})
+    retried = client.post("/ussd/africastalking", data={**FORM, "sessionId": "ATUid_sep"})
+    too_long = client.post(
+        "/ussd/africastalking", data={**FORM, "sessionId": "ATUid_sep2", "text": "1*" * 600}
+    )
+    for reply in (first, retried, too_long):
+        assert reply.headers["X-Willay-Septets"] == str(septets(reply.text[4:]))
+    assert too_long.text.startswith("END ")
