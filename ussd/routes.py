@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import html
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Annotated, cast
 from urllib.parse import unquote
@@ -135,17 +135,24 @@ class ProviderHops:
     answered here, by the same `_reply` as `ussd_hop`, without routing, dependency solving or
     request and response objects (they cost as much CPU as the hop itself). Anything else goes
     on to the app, and so does a form that does not validate, for the documented route's 400.
-    It goes inside `RequestGuard`, which has authenticated the callback and caps and times the
-    body by the time a hop gets here.
+
+    It sits in front of the app's whole middleware stack, so a hop also skips the framework's
+    outer layers (each one a frame that every suspension of the hop passes through twice);
+    `guard` wraps the hop's own answer in the app's `RequestGuard` (a callback authenticated
+    before its body is read, the body capped and timed), as it wraps every other request.
     """
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, *, guard: Callable[[ASGIApp], ASGIApp]) -> None:
         self.app = app
+        self._guarded_hop = guard(self._answer)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:  # noqa: PLR0917 - ASGI
-        if not _provider_hop(scope):
+        if _provider_hop(scope):
+            await self._guarded_hop(scope, receive, send)
+        else:
             await self.app(scope, receive, send)
-            return
+
+    async def _answer(self, scope: Scope, receive: Receive, send: Send) -> None:  # noqa: PLR0917 - ASGI
         body = await _read_body(receive)
         if body is None:
             return  # the provider went away: nobody to answer
