@@ -7,6 +7,7 @@ across processes: see `UssdEngine.handle` and `ussd.store`.
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import logging
 import math
@@ -86,6 +87,7 @@ class UssdEngine:
         # rendering depends only on these keys, and the catalog and journey never change here
         self._page_cache: dict[tuple[str, str, str | None, bool, bool], list[Page]] = {}
         self._end_texts: dict[tuple[str, str], str] = {}
+        self._signed: dict[tuple[str, str, dt.date], bool] = {}  # (tip, language, day)
         self._queue = SessionLocks()
 
     # -- hops ---------------------------------------------------------------------------------
@@ -339,8 +341,10 @@ class UssdEngine:
         """True when the tip on screen is shown in a text nobody has signed off."""
         catalog = self.services.catalog
         tip = catalog.by_id[turn.session.tip_id or ""]
-        lang = tip.text_for(turn.lang)[1]
-        return not catalog.is_signed(tip.id, lang=lang, today=self.services.clock().date())
+        key = (tip.id, tip.text_for(turn.lang)[1], self.services.clock().date())
+        if key not in self._signed:  # a sign-off is checked by hashing the tip's texts
+            self._signed[key] = catalog.is_signed(key[0], lang=key[1], today=key[2])
+        return not self._signed[key]
 
     # -- end of session -------------------------------------------------------------------------
 
