@@ -62,8 +62,8 @@ MsisdnInput = Annotated[
 
 def pseudonym(number: str, key: str) -> str:
     """The keyed pseudonym of a phone number: 32 hex digits of HMAC-SHA256."""
-    # the one-shot `hmac.digest` (OpenSSL's in C), not an `HMAC` object: the same bytes
-    return hmac.digest(key.encode(), normalise_msisdn(number).encode(), "sha256").hex()[:32]
+    digest = hmac.new(key.encode(), normalise_msisdn(number).encode(), hashlib.sha256)
+    return digest.hexdigest()[:32]
 
 
 def event_subject(subscriber: Subscriber | None, session_id: str) -> str:

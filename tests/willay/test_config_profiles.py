@@ -1,6 +1,4 @@
 import datetime as dt
-import hashlib
-import hmac
 
 import pytest
 from pydantic import ValidationError
@@ -57,8 +55,3 @@ def test_event_subject_is_the_pseudonym_only_after_consent() -> None:
         id="abc", language="es", consent_at=dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
     )
     assert event_subject(subscriber, "ATUid_1") == "abc"
-
-
-def test_the_pseudonym_is_the_hmac_sha256_of_the_normalised_number() -> None:
-    expected = hmac.new(b"k", b"+51987654321", hashlib.sha256).hexdigest()[:32]
-    assert pseudonym("+51 987 654 321", "k") == pseudonym("+51987654321", "k") == expected
