@@ -87,7 +87,8 @@ class UssdEngine:
         # rendering depends only on these keys, and the catalog and journey never change here
         self._page_cache: dict[tuple[str, str, str | None, bool, bool], list[Page]] = {}
         self._end_texts: dict[tuple[str, str], str] = {}
-        self._signed: dict[tuple[str, str, dt.date], bool] = {}  # (tip, language, day)
+        self._signed: dict[tuple[str, str], bool] = {}  # (tip, language) on `_signed_on`
+        self._signed_on: dt.date | None = None
         self._queue = SessionLocks()
 
     # -- hops ---------------------------------------------------------------------------------
@@ -341,9 +342,11 @@ class UssdEngine:
         """True when the tip on screen is shown in a text nobody has signed off."""
         catalog = self.services.catalog
         tip = catalog.by_id[turn.session.tip_id or ""]
-        key = (tip.id, tip.text_for(turn.lang)[1], self.services.clock().date())
+        today, key = self.services.clock().date(), (tip.id, tip.text_for(turn.lang)[1])
+        if today != self._signed_on:  # sign-offs expire: what held yesterday is asked again
+            self._signed_on, self._signed = today, {}
         if key not in self._signed:  # a sign-off is checked by hashing the tip's texts
-            self._signed[key] = catalog.is_signed(key[0], lang=key[1], today=key[2])
+            self._signed[key] = catalog.is_signed(key[0], lang=key[1], today=today)
         return not self._signed[key]
 
     # -- end of session -------------------------------------------------------------------------
