@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import functools
 import gc
 import logging
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from contextlib import AbstractAsyncContextManager
 
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute, iter_route_contexts
 from fastapi.telemetry import TelemetryConfig
+from starlette.types import ASGIApp
 
 from app import router as app_router
 from audio_cache.routes import router as audio_router
@@ -91,8 +93,7 @@ def create_app(
     # FastAPI's built-in OpenTelemetry looks for providers on every request; Willay's telemetry
     # is its own events, so it is off (a third of the framework's cost on a USSD hop)
     off: TelemetryConfig = {"tracing": False, "metrics": False, "logs": False}
-    app = FastAPI(title="Willay", version=__version__, lifespan=lifespan, telemetry=off)
-    app.add_middleware(ProviderHops)  # the provider's hops, inside RequestGuard (added last)
+    app = _HopsFirst(title="Willay", version=__version__, lifespan=lifespan, telemetry=off)
     app.include_router(ussd_router)
     app.include_router(sms_router)
     app.include_router(ivr_router)
@@ -143,6 +144,21 @@ def create_app(
     return app
 
 
+class _HopsFirst(FastAPI):
+    """FastAPI with `ProviderHops` in front of its whole middleware stack.
+
+    The provider's hops then pass through `RequestGuard` (`hop_guard`, the app's own guard) and
+    are answered, without the framework's outer layers; any other request meets the stack as
+    FastAPI builds it, `RequestGuard` included.
+    """
+
+    hop_guard: Callable[[ASGIApp], ASGIApp]  # set by `_guard_requests`
+
+    def build_middleware_stack(self) -> ASGIApp:
+        """The framework's stack, behind the provider's hops."""
+        return ProviderHops(super().build_middleware_stack(), guard=self.hop_guard)
+
+
 def app_from_environment() -> FastAPI:
     """The app on settings from the environment: what each `willay serve --workers` process runs."""
     app = create_app(Settings())
@@ -161,7 +177,7 @@ def freeze_startup() -> None:
 
 
 def _guard_requests(
-    app: FastAPI, *, settings: Settings, uploads: Mapping[str, int]
+    app: _HopsFirst, *, settings: Settings, uploads: Mapping[str, int]
 ) -> frozenset[str]:
     """Callbacks authenticated before their body is read, every body capped (`RequestGuard`).
 
@@ -186,7 +202,7 @@ def _guard_requests(
             patterns.append((original.path_regex, limit))
         else:
             limits[path] = limit
-    app.add_middleware(
+    guard = functools.partial(
         RequestGuard,
         settings=settings,
         callbacks=frozenset(callbacks),
@@ -195,4 +211,6 @@ def _guard_requests(
         default_limit=DEFAULT_BODY_BYTES,
         body_timeout=settings.body_timeout,
     )
+    app.add_middleware(RequestGuard, **guard.keywords)
+    app.hop_guard = guard
     return frozenset(callbacks)

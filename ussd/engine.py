@@ -7,6 +7,8 @@ across processes: see `UssdEngine.handle` and `ussd.store`.
 
 from __future__ import annotations
 
+import datetime as dt
+import functools
 import logging
 import math
 import re
@@ -48,6 +50,11 @@ class UssdReply:
         """The response body: `CON ...` or `END ...`."""
         return ("END " if self.end else "CON ") + self.text
 
+    @functools.cached_property
+    def septets(self) -> int:
+        """The septets of the text in GSM-7 (the cost event and the route's header both ask)."""
+        return septets(self.text)
+
 
 def new_inputs(seen: str, text: str) -> list[str]:
     """The inputs in `text` that were not in `seen`, the text of the previous hop."""
@@ -80,6 +87,8 @@ class UssdEngine:
         # rendering depends only on these keys, and the catalog and journey never change here
         self._page_cache: dict[tuple[str, str, str | None, bool, bool], list[Page]] = {}
         self._end_texts: dict[tuple[str, str], str] = {}
+        self._signed: dict[tuple[str, str], bool] = {}  # (tip, language) on `_signed_on`
+        self._signed_on: dt.date | None = None
         self._queue = SessionLocks()
 
     # -- hops ---------------------------------------------------------------------------------
@@ -163,7 +172,7 @@ class UssdEngine:
         cost = {
             "screen": turn.session.screen,
             "elapsed_ms": round((time.perf_counter() - started) * 1000, 3),
-            "bytes": math.ceil(septets(reply.text) * 7 / 8),
+            "bytes": math.ceil(reply.septets * 7 / 8),
         }
         if fresh:
             turn.emit(EventKind.session_start, network=form.networkCode, region=turn.region, **cost)
@@ -333,8 +342,12 @@ class UssdEngine:
         """True when the tip on screen is shown in a text nobody has signed off."""
         catalog = self.services.catalog
         tip = catalog.by_id[turn.session.tip_id or ""]
-        lang = tip.text_for(turn.lang)[1]
-        return not catalog.is_signed(tip.id, lang=lang, today=self.services.clock().date())
+        today, key = self.services.clock().date(), (tip.id, tip.text_for(turn.lang)[1])
+        if today != self._signed_on:  # sign-offs expire: what held yesterday is asked again
+            self._signed_on, self._signed = today, {}
+        if key not in self._signed:  # a sign-off is checked by hashing the tip's texts
+            self._signed[key] = catalog.is_signed(key[0], lang=key[1], today=today)
+        return not self._signed[key]
 
     # -- end of session -------------------------------------------------------------------------
 

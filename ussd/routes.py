@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import html
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Annotated, cast
-from urllib.parse import unquote_plus
+from urllib.parse import unquote
 
 from fastapi import APIRouter, Form, Request
 from fastapi.exceptions import RequestValidationError
@@ -68,7 +68,26 @@ def url_fields(body: bytes) -> dict[str, str]:
 
 
 def _unquoted(text: str) -> str:
-    return unquote_plus(text) if "%" in text or "+" in text else text
+    """`unquote_plus(text)`; escapes of ASCII characters (the service code's `*` and `#`, the
+    number's `+`, the text's `*`) are looked up, any other escape goes to `unquote`."""
+    if "+" in text:
+        text = text.replace("+", " ")
+    if "%" not in text:
+        return text
+    head, *escaped = text.split("%")
+    try:
+        return head + "".join([_ASCII_ESCAPES[part[:2]] + part[2:] for part in escaped])
+    except KeyError:  # a non-ASCII or malformed escape
+        return unquote(text)
+
+
+# "2A" (and "2a") -> "*": the escapes of the 128 ASCII characters, in any case of hex digits
+_ASCII_ESCAPES = {
+    f"{high}{low}": chr(code)
+    for code in range(128)
+    for high in {f"{code >> 4:x}", f"{code >> 4:X}"}
+    for low in {f"{code & 15:x}", f"{code & 15:X}"}
+}
 
 
 async def _reply(engine: UssdEngine, form: AtUssdForm) -> tuple[str, dict[str, str]]:
@@ -85,6 +104,8 @@ async def _reply(engine: UssdEngine, form: AtUssdForm) -> tuple[str, dict[str, s
             body = reply.body
             if reply.draft:
                 headers["X-Willay-Draft"] = "borrador"
+            headers["X-Willay-Septets"] = str(reply.septets)
+            return body, headers
     except Exception as exc:  # noqa: BLE001 - every failure of a hop ends the session politely
         body = await _failed(engine, form=form, exc=exc)
     headers["X-Willay-Septets"] = str(septets(body[4:]))
@@ -115,17 +136,24 @@ class ProviderHops:
     answered here, by the same `_reply` as `ussd_hop`, without routing, dependency solving or
     request and response objects (they cost as much CPU as the hop itself). Anything else goes
     on to the app, and so does a form that does not validate, for the documented route's 400.
-    It goes inside `RequestGuard`, which has authenticated the callback and caps and times the
-    body by the time a hop gets here.
+
+    It sits in front of the app's whole middleware stack, so a hop also skips the framework's
+    outer layers (each one a frame that every suspension of the hop passes through twice);
+    `guard` wraps the hop's own answer in the app's `RequestGuard` (a callback authenticated
+    before its body is read, the body capped and timed), as it wraps every other request.
     """
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, *, guard: Callable[[ASGIApp], ASGIApp]) -> None:
         self.app = app
+        self._guarded_hop = guard(self._answer)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:  # noqa: PLR0917 - ASGI
-        if not _provider_hop(scope):
+        if _provider_hop(scope):
+            await self._guarded_hop(scope, receive, send)
+        else:
             await self.app(scope, receive, send)
-            return
+
+    async def _answer(self, scope: Scope, receive: Receive, send: Send) -> None:  # noqa: PLR0917 - ASGI
         body = await _read_body(receive)
         if body is None:
             return  # the provider went away: nobody to answer

@@ -4,9 +4,15 @@ from __future__ import annotations
 
 from urllib.parse import parse_qsl
 
+import pytest
+from fastapi import FastAPI, Request
+from fastapi.testclient import TestClient
 from hypothesis import given
 from hypothesis import strategies as st
+from pydantic import SecretStr
+from starlette.middleware.base import BaseHTTPMiddleware
 
+from shell.app import CALLBACK_BODY_BYTES, create_app
 from tests.fixtures.ussd import Phone
 from ussd.routes import url_fields
 from willay.gsm7 import EXTENSION, septets
@@ -19,7 +25,7 @@ def test_septets_count_extension_characters_twice(text: str) -> None:
     assert septets(text) == sum(2 if c in EXTENSION else 1 for c in text)
 
 
-BODIES = st.text("ab=&%+2AF ñ*#").map(str.encode) | st.binary()
+BODIES = st.text("ab=&%+257AFf ñ*#").map(str.encode) | st.binary()
 
 
 @given(BODIES)
@@ -111,3 +117,62 @@ def test_hops_of_one_session_take_turns_and_leave_no_lock_behind() -> None:
     order = asyncio.run(scenario())
     assert order.index("b1 out") < order.index("a1 out")  # another session does not wait
     assert order.index("a1 out") < order.index("a2 in") and "a3 in" not in order
+
+
+def test_the_septets_header_counts_the_screen_shown(client) -> None:
+    """Counted once for the cost event and the header: both are the screen's septets."""
+    first = client.post("/ussd/africastalking", data={**FORM, "sessionId": "ATUid_sep"})
+    retried = client.post("/ussd/africastalking", data={**FORM, "sessionId": "ATUid_sep"})
+    too_long = client.post(
+        "/ussd/africastalking", data={**FORM, "sessionId": "ATUid_sep2", "text": "1*" * 600}
+    )
+    for reply in (first, retried, too_long):
+        assert reply.headers["X-Willay-Septets"] == str(septets(reply.text[4:]))
+    assert too_long.text.startswith("END ")
+
+
+class TestTheHopGoesFirst:
+    """The provider's hop is answered in front of the framework's middleware, still guarded."""
+
+    @pytest.fixture
+    def seen(self) -> list[str]:
+        return []
+
+    @pytest.fixture
+    def app(self, settings, events, clock, seen: list[str]) -> FastAPI:
+        app = create_app(
+            settings.model_copy(update={"callback_token": SecretStr("hop-token")}),
+            events=events,
+            clock=clock,
+        )
+
+        async def outermost_of_the_framework(request: Request, call_next):  # noqa: ANN202
+            seen.append(request.url.path)
+            return await call_next(request)
+
+        app.add_middleware(BaseHTTPMiddleware, dispatch=outermost_of_the_framework)
+        return app
+
+    def test_a_hop_skips_the_framework_and_anything_else_does_not(self, app, seen) -> None:
+        with TestClient(app) as client:
+            hop = client.post("/ussd/africastalking?token=hop-token", data=FORM)
+            health = client.get("/healthz")
+        assert hop.status_code == health.status_code == 200 and hop.text.startswith("CON ")
+        assert seen == ["/healthz"]
+
+    def test_a_hop_is_still_guarded(self, app, seen) -> None:
+        with TestClient(app) as client:
+            wrong = client.post("/ussd/africastalking?token=wrong", data=FORM)
+            big = client.post(
+                "/ussd/africastalking?token=hop-token",
+                data={**FORM, "text": "1" * (CALLBACK_BODY_BYTES + 1)},
+            )
+        assert (wrong.status_code, wrong.json()["error"]) == (403, "Forbidden")
+        assert (big.status_code, big.json()["error"]) == (413, "PayloadTooLarge")
+        assert seen == []
+
+    def test_a_hop_that_does_not_validate_gets_the_routes_400(self, app, seen) -> None:
+        with TestClient(app) as client:
+            bad = client.post("/ussd/africastalking?token=hop-token", data={"text": "1"})
+        assert bad.status_code == 400
+        assert seen == ["/ussd/africastalking"]

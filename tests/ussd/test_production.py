@@ -196,3 +196,16 @@ class TestDrafts:
         late = press(phone, "1")  # a late retry of the tip, after the menu
         assert late.text == first.text
         assert late.headers["X-Willay-Draft"] == "borrador"
+
+    def test_the_draft_mark_follows_the_day_a_signoff_expires(self, serve, content) -> None:
+        """Whether a tip is signed off is kept for the day only: the next day asks again."""
+        for tip_id in load_catalog(content).by_id:
+            sign(content, "es", tip_id=tip_id, expires_on=dt.date(2026, 12, 1))
+        clock = FixedClock(NOW)
+        phone = serve(environment=Environment.testing, clock=clock)
+        today = tip_for_me(phone)
+        assert not screen(today).startswith("URGENCIA")
+        assert "X-Willay-Draft" not in today.headers
+        clock.now = dt.datetime(2026, 12, 1, 8, tzinfo=dt.UTC)
+        tomorrow = press(phone, "98")  # the same tip (its next page, or itself), the next day
+        assert tomorrow.headers["X-Willay-Draft"] == "borrador"
