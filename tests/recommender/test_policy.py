@@ -86,7 +86,7 @@ class TestPropensities:
                 shares = dict((t.id, p) for t, p in chooser.distribution(context, content_catalog))
                 assert sum(shares.values()) == pytest.approx(1.0)
                 assert picked.propensity == pytest.approx(shares[picked.tip.id])
-            scores = model.score_tips(context, [picked.tip], content_catalog)
+            scores = model.score_tips(context, tips=[picked.tip], catalog=content_catalog)
             assert picked.score == pytest.approx(float(scores[0]), abs=1e-6)
 
 
@@ -160,7 +160,7 @@ class TestColdStart:
             audiences=frozenset({Audience.general, Audience.pregnant}),
         )
         tips = [t for t, _ in picker(model).distribution(context, content_catalog)]
-        scores = model.score_tips(context, tips, content_catalog)
+        scores = model.score_tips(context, tips=tips, catalog=content_catalog)
         top = [tips[i].topic for i in np.argsort(-scores)[:5]]
         # frost and prenatal tips lead; the simulator's truth puts frost first (log-odds 1.6
         # against 1.1: pregnancy x frost region x cold season, which a logistic regression on
