@@ -32,7 +32,7 @@ def test_the_serving_modules_never_import_the_offline_side() -> None:
 def test_the_app_in_a_fresh_interpreter_loads_no_offline_module_nor_tensorflow() -> None:
     modules = ", ".join(f"recommender.{p.stem}" for p in SERVING if p.stem != "__init__")
     script = (
-        f"import sys, json, willay.app, recommender, {modules}\n"
+        f"import sys, json, shell.app, recommender, {modules}\n"
         "print(json.dumps(sorted(sys.modules)))"
     )
     done = subprocess.run(
