@@ -118,7 +118,7 @@ def main() -> None:
         source=str(float_model_file(path)),
     )
     requests = contexts(catalog, 600)
-    everything = quantized.encoder.encode(requests[0], list(catalog.tips), catalog)
+    everything = quantized.encoder.encode(requests[0], tips=list(catalog.tips), catalog=catalog)
     candidates = statistics.mean(
         len(ModelPicker(FixedModel(quantized)).distribution(c, catalog)) for c in requests[:200]
     )

@@ -308,7 +308,9 @@ class FeatureEncoder:
             for topic in liked.keys() | disliked.keys() | recent.keys()
         }
 
-    def cross_matrix(self, context: PickContext, tips: list[Tip], catalog: Catalog) -> np.ndarray:
+    def cross_matrix(
+        self, context: PickContext, *, tips: list[Tip], catalog: Catalog
+    ) -> np.ndarray:
         """How each tip meets the person: audience, place, season, topics rated or heard."""
         placement = self._placement(
             tips,
@@ -322,7 +324,7 @@ class FeatureEncoder:
             [placement, np.asarray(topical, dtype=np.float32).reshape(len(tips), 3)], axis=1
         )
 
-    def encode(self, context: PickContext, tips: list[Tip], catalog: Catalog) -> np.ndarray:
+    def encode(self, context: PickContext, *, tips: list[Tip], catalog: Catalog) -> np.ndarray:
         """One row per tip: context, tip and cross features, float32 `[len(tips), size]`.
 
         The catalog's own tips are gathered from arrays kept per catalog (and per kind of
@@ -331,7 +333,8 @@ class FeatureEncoder:
         table = self._table(catalog)
         rows = table.rows_of(tips)
         if rows is None:
-            tip_part, cross = self._tip_matrix(tips), self.cross_matrix(context, tips, catalog)
+            tip_part = self._tip_matrix(tips)
+            cross = self.cross_matrix(context, tips=tips, catalog=catalog)
             context_part = np.broadcast_to(
                 self.context_vector(context, catalog), (len(tips), len(self.spec.context_names))
             )

@@ -185,7 +185,7 @@ class ModelPicker:
     def _scored(self, context: PickContext, catalog: Catalog) -> tuple[_Choices, np.ndarray, str]:
         model = self.registry.current
         choices = self._choices(context, catalog)
-        return choices, model.score_tips(context, choices.tips, catalog), model.version
+        return choices, model.score_tips(context, tips=choices.tips, catalog=catalog), model.version
 
     def distribution(self, context: PickContext, catalog: Catalog) -> list[tuple[Tip, float]]:
         """Each tip this picker may serve with the probability it would serve it."""

@@ -163,9 +163,9 @@ class RecommenderModel:
         scores: np.ndarray = slot.interpreter.get_tensor(slot.output_index)[:count, 0]
         return scores
 
-    def score_tips(self, context: PickContext, tips: list[Tip], catalog: Catalog) -> np.ndarray:
+    def score_tips(self, context: PickContext, *, tips: list[Tip], catalog: Catalog) -> np.ndarray:
         """Score candidate tips for a context in one interpreter call."""
-        return self.score(self.encoder.encode(context, tips, catalog))
+        return self.score(self.encoder.encode(context, tips=tips, catalog=catalog))
 
 
 def _read_card(model_path: Path) -> dict[str, Any]:

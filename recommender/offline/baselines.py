@@ -134,6 +134,6 @@ def encode_served(
     if not items:
         return np.zeros((0, encoder.spec.size), dtype=np.float32), np.zeros(0, dtype=np.float32)
     x = np.concatenate(
-        [encoder.encode(i.context, [catalog.by_id[i.tip_id]], catalog) for i in items]
+        [encoder.encode(i.context, tips=[catalog.by_id[i.tip_id]], catalog=catalog) for i in items]
     )
     return x, np.array([1.0 if label(i) else 0.0 for i in items], dtype=np.float32)

@@ -229,7 +229,7 @@ def _rank(
         scores = {name: score(item.context, tips) for name, score in scorers.items()}
         scores[CEILING] = sim.useful_probabilities(caller, tips=tips, context=item.context)
         if model is not None:
-            scores["model"] = model.score_tips(item.context, tips, catalog)
+            scores["model"] = model.score_tips(item.context, tips=tips, catalog=catalog)
         for name in names:
             ranks[name].append(hit_and_ndcg(scores[name], relevant))
     return ranks, callers, sizes
@@ -278,7 +278,7 @@ def _world(
         return fit + 0.5 * tiebreak + 1e-6 * rng.random(len(tips))
 
     scorers: dict[str, Scorer] = {
-        "logistic": lambda c, tips: logistic.predict(encoder.encode(c, tips, catalog)),
+        "logistic": lambda c, tips: logistic.predict(encoder.encode(c, tips=tips, catalog=catalog)),
         "rules": by_rules,
         "rules+popularity": lambda c, tips: by_rules(c, tips, with_popularity=True),
         "context popularity": in_context.scores,

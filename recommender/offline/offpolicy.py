@@ -66,7 +66,7 @@ class RewardModel:
     def __call__(self, context: PickContext, *, tips: list[Tip], catalog: Catalog) -> np.ndarray:
         if not tips:
             return np.zeros(0)
-        return self.model.predict(self.encoder.encode(context, tips, catalog))
+        return self.model.predict(self.encoder.encode(context, tips=tips, catalog=catalog))
 
 
 def dr_terms(

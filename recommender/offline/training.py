@@ -281,7 +281,7 @@ def compare_quantized(
         tips = candidates(item.context, catalog, repeat_days=repeat_days)
         if not tips:
             continue
-        rows = quantized.encoder.encode(item.context, tips, catalog)
+        rows = quantized.encoder.encode(item.context, tips=tips, catalog=catalog)
         q, f = quantized.score(rows), floating.score(rows)
         diffs.append(np.abs(q - f))
         agree += int(np.argmax(q) == np.argmax(f))

@@ -40,7 +40,7 @@ def column(model, row: np.ndarray, name: str) -> float:
 def test_an_anonymous_caller_is_scored_with_nothing_known(model, content_catalog) -> None:
     context = PickContext(today=JUNE, channel="ivr")
     tips = list(content_catalog.tips)
-    rows = model.encoder.encode(context, tips, content_catalog)
+    rows = model.encoder.encode(context, tips=tips, catalog=content_catalog)
     for name in ("zone=unknown", "age=unknown", "region=other"):
         assert set(rows[:, model.spec.names.index(name)]) == {1.0}, name
     assert set(rows[:, model.spec.names.index("history_rated")]) == {0.0}
@@ -51,21 +51,20 @@ def test_an_anonymous_caller_is_scored_with_nothing_known(model, content_catalog
 
 def test_a_new_tip_of_a_new_topic_is_scored_and_can_be_served(model, grown) -> None:
     new = grown.by_id["calor-agua-fresca"]
-    row = model.encoder.encode(PickContext(today=JUNE, channel="ussd"), [new], grown)[0]
+    context = PickContext(today=JUNE, channel="ussd")
+    row = model.encoder.encode(context, tips=[new], catalog=grown)[0]
     assert column(model, row, "topic=other") == 1.0
     assert not any(column(model, row, f"topic={t}") for t in model.spec.topics)
-    score = model.score_tips(PickContext(today=JUNE, channel="ussd"), [new], grown)
+    score = model.score_tips(context, tips=[new], catalog=grown)
     assert 0 < float(score[0]) < 1
     picker = ModelPicker(FixedModel(model), policy=ExplorationPolicy(epsilon=1.0))
-    chances = {
-        t.id: p for t, p in picker.distribution(PickContext(today=JUNE, channel="ussd"), grown)
-    }
+    chances = {t.id: p for t, p in picker.distribution(context, grown)}
     assert chances["calor-agua-fresca"] > 0, "exploration reaches a tip the model never saw"
 
 
 def test_a_new_region_falls_in_region_other(model, grown) -> None:
     context = PickContext(today=JUNE, channel="ussd", region="nueva_region")
-    row = model.encoder.encode(context, [grown.tips[0]], grown)[0]
+    row = model.encoder.encode(context, tips=[grown.tips[0]], catalog=grown)[0]
     assert column(model, row, "region=other") == 1.0
     assert column(model, row, "zone=unknown") == 0.0, "its zone is known from the catalog"
     picker = ModelPicker(FixedModel(model), policy=ExplorationPolicy(epsilon=0.0))

@@ -49,12 +49,12 @@ def test_rows_of_catalog_tips_equal_rows_built_on_the_spot(content_catalog, vers
     for _ in range(300):
         context = random_context(rng, content_catalog)
         tips = rng.sample(list(content_catalog.tips), rng.randint(0, len(content_catalog.tips)))
-        gathered = encoder.encode(context, tips, content_catalog)
+        gathered = encoder.encode(context, tips=tips, catalog=content_catalog)
         copies = [tip.model_copy() for tip in tips]  # not the catalog's own: built on the spot
-        built = encoder.encode(context, copies, content_catalog)
+        built = encoder.encode(context, tips=copies, catalog=content_catalog)
         assert gathered.shape == (len(tips), spec.size) and gathered.dtype == np.float32
         np.testing.assert_array_equal(gathered, built)
-        cross = encoder.cross_matrix(context, copies, content_catalog)
+        cross = encoder.cross_matrix(context, tips=copies, catalog=content_catalog)
         np.testing.assert_array_equal(gathered[:, -cross.shape[1] :], cross)
 
 
@@ -63,13 +63,15 @@ def test_a_new_catalog_is_encoded_from_its_own_tips(content_catalog):
     encoder = FeatureEncoder(spec)
     context = PickContext(today=dt.date(2026, 6, 15), channel="ussd")
     tip = content_catalog.tips[0]
-    before = encoder.encode(context, [tip], content_catalog)
+    before = encoder.encode(context, tips=[tip], catalog=content_catalog)
     longer = tip.model_copy(update={"text": {**tip.text, "es": tip.text["es"] + " Más."}})
     changed = dataclasses.replace(content_catalog, tips=(longer, *content_catalog.tips[1:]))
-    after = encoder.encode(context, [longer], changed)
+    after = encoder.encode(context, tips=[longer], catalog=changed)
     length = spec.names.index("tip_length")
     assert after[0, length] > before[0, length]
-    np.testing.assert_array_equal(after, FeatureEncoder(spec).encode(context, [longer], changed))
+    np.testing.assert_array_equal(
+        after, FeatureEncoder(spec).encode(context, tips=[longer], catalog=changed)
+    )
 
 
 def test_kept_candidates_are_the_candidates_of_each_context(shipped_model, content_catalog):

@@ -77,11 +77,15 @@ def test_hot_swap_under_concurrent_requests(model_dir, content_catalog) -> None:
     chooser = greedy(registry)
     tips = [t for t, _ in chooser.distribution(CONTEXT, content_catalog)]
     expected = {
-        "willay-recommender-v1": registry.current.score_tips(CONTEXT, tips, content_catalog)
+        "willay-recommender-v1": registry.current.score_tips(
+            CONTEXT, tips=tips, catalog=content_catalog
+        )
     }
     # another shipped model (the oldest), whose scores differ from the newest's
     v2 = install_model(model_files(SHIPPED_DIR)[-1][1], model_dir / "staging", 2)
-    expected["willay-recommender-v2"] = load_model(v2).score_tips(CONTEXT, tips, content_catalog)
+    expected["willay-recommender-v2"] = load_model(v2).score_tips(
+        CONTEXT, tips=tips, catalog=content_catalog
+    )
     assert not np.allclose(*expected.values()), "v2 must score differently to tell them apart"
 
     stop = threading.Event()

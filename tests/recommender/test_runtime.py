@@ -29,10 +29,12 @@ def test_shipped_model_loads_with_litert_and_scores_a_batch(shipped_model, conte
     assert type(slot.interpreter).__module__.startswith("ai_edge_litert")
     context = PickContext(today=JUNE, channel="ussd", region="puno")
     tips = list(content_catalog.tips)
-    scores = model.score_tips(context, tips, content_catalog)
+    scores = model.score_tips(context, tips=tips, catalog=content_catalog)
     assert scores.shape == (len(tips),) and scores.dtype == np.float32
     assert np.all((scores >= 0) & (scores <= 1)) and scores.std() > 0.01
-    one_by_one = [model.score_tips(context, [tip], content_catalog)[0] for tip in tips[:20]]
+    one_by_one = [
+        model.score_tips(context, tips=[tip], catalog=content_catalog)[0] for tip in tips[:20]
+    ]
     np.testing.assert_allclose(scores[:20], one_by_one, atol=1e-6)
 
 
@@ -68,7 +70,7 @@ def test_batches_of_any_size_score_like_single_rows(shipped_model, content_catal
         region="loreto",
         audiences=frozenset({Audience.general, Audience.child_under5}),
     )
-    rows = model.encoder.encode(context, list(content_catalog.tips), content_catalog)
+    rows = model.encoder.encode(context, tips=list(content_catalog.tips), catalog=content_catalog)
     full = model.score(rows)
     for size in (1, 17, 66, 3, 40):
         np.testing.assert_allclose(model.score(rows[:size]), full[:size], atol=1e-6)
@@ -97,7 +99,7 @@ def test_quantized_agrees_with_float(shipped_model, float_twin, content_catalog)
     diffs, lost, requests, decided, decided_agree = [], [], 0, 0, 0
     for item in log.interactions:
         tips = candidates(item.context, content_catalog, repeat_days=30)
-        rows = quantized.encoder.encode(item.context, tips, content_catalog)
+        rows = quantized.encoder.encode(item.context, tips=tips, catalog=content_catalog)
         q, f = quantized.score(rows), floating.score(rows)
         diffs.append(np.abs(q - f))
         same = bool(np.argmax(q) == np.argmax(f))

@@ -62,7 +62,7 @@ def test_the_model_reads_the_zone_season_like_the_candidates() -> None:
 
     def crosses(spec: FeatureSpec, region: str | None) -> tuple[float, float]:
         context = PickContext(today=NOVEMBER, channel="ussd", region=region)
-        row = FeatureEncoder(spec).cross_matrix(context, [DENGUE], CATALOG)[0]
+        row = FeatureEncoder(spec).cross_matrix(context, tips=[DENGUE], catalog=CATALOG)[0]
         return float(row[season[0]]), float(row[season[1]])
 
     assert spec.version == 2

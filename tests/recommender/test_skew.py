@@ -20,7 +20,7 @@ from willay.events import Event
 
 def row_of(encoder: FeatureEncoder, item, catalog) -> np.ndarray:
     """The row of an interaction's served tip in its context."""
-    return encoder.encode(item.context, [catalog.by_id[item.tip_id]], catalog)[0]
+    return encoder.encode(item.context, tips=[catalog.by_id[item.tip_id]], catalog=catalog)[0]
 
 
 class RecordingModel:
@@ -31,8 +31,8 @@ class RecordingModel:
         self.version = model.version
         self.rows: dict[tuple[str, frozenset[str], dt.date], np.ndarray] = {}
 
-    def score_tips(self, context, tips, catalog) -> np.ndarray:
-        rows = self.model.encoder.encode(context, tips, catalog)
+    def score_tips(self, context, *, tips, catalog) -> np.ndarray:
+        rows = self.model.encoder.encode(context, tips=tips, catalog=catalog)
         for tip, row in zip(tips, rows, strict=True):
             self.rows[(tip.id, context.exclude, context.today)] = row
         return self.model.score(rows)

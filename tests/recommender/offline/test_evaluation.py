@@ -75,7 +75,7 @@ def _linear_fit_of_the_truth(world: str, catalog) -> float:
                 for tip in tips
             ]
         )
-        x = encoder.encode(item.context, tips, catalog)
+        x = encoder.encode(item.context, tips=tips, catalog=catalog)
         rows.append(x - x.mean(axis=0))
         truths.append(truth - truth.mean())
     x, y = np.vstack(rows), np.concatenate(truths)
@@ -112,7 +112,7 @@ def test_the_rainy_season_moves_water_tips_where_no_cross_feature_does(content_c
         logits[month] = sim.logit(
             caller, tip=water, context=context, history=({}, {}, set()), position=0
         )
-        rows[month] = encoder.encode(context, [water], content_catalog)[0, crosses]
+        rows[month] = encoder.encode(context, tips=[water], catalog=content_catalog)[0, crosses]
     assert logits[1] - logits[7] == pytest.approx(RAINY_BONUS + RAINY_PENALTY)
     assert np.array_equal(rows[1], rows[7])
 
@@ -172,7 +172,7 @@ def test_the_holdout_is_the_rule_picker_logged_with_the_mixture_propensity(
     assert {p.model_version for p in held} == {"rules-1"}
     assert all(p.propensity == pytest.approx(chances[p.tip.id]) for p in picks)
     tips = candidates(context, content_catalog, repeat_days=30)
-    scored = model.score_tips(context, tips, content_catalog)
+    scored = model.score_tips(context, tips=tips, catalog=content_catalog)
     scores = dict(zip((t.id for t in tips), scored.tolist(), strict=True))
     assert all(p.score == pytest.approx(scores.get(p.tip.id, 0.0)) for p in picks)
     counts = {tip_id: 0 for tip_id in chances}

@@ -221,7 +221,7 @@ def test_train_hidden_none_is_a_logistic_regression_as_tflite(
     assert card["training"]["config"]["hidden"] == []
     model = load_model(path)
     context = log.interactions[0].context
-    scores = model.score_tips(context, list(content_catalog.tips), content_catalog)
+    scores = model.score_tips(context, tips=list(content_catalog.tips), catalog=content_catalog)
     assert scores.shape == (len(content_catalog.tips),) and 0 < scores.min() < scores.max() < 1
     bad = runner.invoke(app, [*argv[:-1], "32,zero"])
     assert bad.exit_code == 1 and "hidden layers '32,zero'" in bad.stderr
