@@ -116,10 +116,10 @@ class Turn(ABC):
         )
 
     def publish(self) -> None:
-        """Publish the events recorded, in order."""
-        for event in self.events:
-            self.services.events.publish(event)
-        self.events.clear()
+        """Publish the events recorded, in order, as one batch (one write for a file sink)."""
+        if self.events:
+            self.services.events.publish_all(self.events)
+            self.events = []
 
     @property
     def region(self) -> str | None:

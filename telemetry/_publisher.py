@@ -27,7 +27,7 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -194,6 +194,11 @@ class MqttEventSink:
         except Exception:
             self.dropped += 1
             log.exception("event %s could not be queued", event.id)
+
+    def publish_all(self, events: Sequence[Event]) -> None:
+        """Queue the events in order, as `publish` does each."""
+        for event in events:
+            self.publish(event)
 
     @property
     def backlog(self) -> int:

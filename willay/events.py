@@ -13,6 +13,7 @@ import functools
 import logging
 import random
 import threading
+from collections.abc import Sequence
 from enum import StrEnum
 from pathlib import Path
 from typing import Any, Protocol
@@ -78,9 +79,11 @@ class Event(BaseModel):
 
 
 class EventSink(Protocol):
-    """Where events go; `publish` neither blocks nor raises."""
+    """Where events go; `publish` and `publish_all` neither block nor raise."""
 
     def publish(self, event: Event) -> None: ...
+
+    def publish_all(self, events: Sequence[Event]) -> None: ...
 
     def close(self) -> None: ...
 
@@ -96,13 +99,19 @@ class FileEventSink:
 
     def publish(self, event: Event) -> None:
         """Append the event; a failed write is logged, never raised."""
-        line = event.to_json() + "\n"
+        self.publish_all((event,))
+
+    def publish_all(self, events: Sequence[Event]) -> None:
+        """Append the events in order with one write and one flush; a failure is logged."""
+        if not events:
+            return
+        lines = "".join([event.to_json() + "\n" for event in events])
         with self._lock:
             try:
-                self._file.write(line)
+                self._file.write(lines)
                 self._file.flush()
             except (OSError, ValueError):
-                log.exception("event %s not written to %s", event.id, self._path)
+                log.exception("events %s.. not written to %s", events[0].id, self._path)
 
     def close(self) -> None:
         """Close the file."""
@@ -119,6 +128,10 @@ class MemoryEventSink:
     def publish(self, event: Event) -> None:
         """Keep the event."""
         self.events.append(event)
+
+    def publish_all(self, events: Sequence[Event]) -> None:
+        """Keep the events, in order."""
+        self.events.extend(events)
 
     def close(self) -> None:
         """Nothing to close."""

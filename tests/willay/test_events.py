@@ -1,11 +1,12 @@
-"""Event ids: random UUID4s, unique, and not shared by a forked worker and its parent."""
+"""Event ids: random UUID4s, unique, not shared by a forked worker and its parent; the file sink."""
 
 from __future__ import annotations
 
 import os
 import uuid
+from pathlib import Path
 
-from willay.events import Event, EventKind, new_event_id
+from willay.events import Event, EventKind, FileEventSink, new_event_id
 
 
 def test_event_ids_are_unique_uuid4s() -> None:
@@ -31,3 +32,21 @@ def test_a_forked_child_draws_other_ids() -> None:
     os.waitpid(child, 0)
     ours = "".join(new_event_id() for _ in range(4))
     assert len(theirs) == len(ours) == 128 and theirs != ours
+
+
+def test_a_batch_writes_the_lines_one_by_one_would(tmp_path: Path) -> None:
+    events = [
+        Event(channel="ussd", kind=kind, subscriber="anon-1", session="s1", data={"n": n})
+        for n, kind in enumerate([EventKind.session_start, EventKind.hop, EventKind.tip_served])
+    ]
+    one_by_one = FileEventSink(tmp_path / "one.jsonl")
+    for event in events:
+        one_by_one.publish(event)
+    one_by_one.close()
+    batched = FileEventSink(tmp_path / "batch.jsonl")
+    batched.publish_all(events)
+    batched.publish_all([])
+    batched.close()
+    written = (tmp_path / "batch.jsonl").read_bytes()
+    assert written == (tmp_path / "one.jsonl").read_bytes()
+    assert [Event.model_validate_json(line) for line in written.splitlines()] == events
