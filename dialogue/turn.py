@@ -105,7 +105,7 @@ class Turn(ABC):
         """Record an event of this conversation, to publish once the turn is committed."""
         conversation = self.conversation
         self.events.append(
-            Event(
+            Event.known(
                 channel=self.channel,
                 kind=kind,
                 subscriber=event_subject(self.subscriber, conversation.id),

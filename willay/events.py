@@ -73,9 +73,52 @@ class Event(BaseModel):
     lang: str | None = None
     data: dict[str, Any] = {}
 
+    @classmethod
+    def known(
+        cls,
+        *,
+        channel: str,
+        kind: EventKind,
+        subscriber: str,
+        session: str | None,
+        lang: str | None,
+        data: dict[str, Any],
+    ) -> Event:
+        """An event of fields the code itself built, typed by its signature: the event it
+        validates into, without the validation (a third of an event's cost on a hop)."""
+        event = cls.__new__(cls)
+        put = object.__setattr__
+        put(
+            event,
+            "__dict__",
+            {
+                "v": SCHEMA_VERSION,
+                "id": new_event_id(),
+                "ts": dt.datetime.now(dt.UTC),
+                "channel": channel,
+                "kind": kind,
+                "subscriber": subscriber,
+                "session": session,
+                "lang": lang,
+                "data": data,
+            },
+        )
+        put(
+            event,
+            "__pydantic_fields_set__",
+            {"channel", "kind", "subscriber", "session", "lang", "data"},
+        )
+        put(event, "__pydantic_extra__", None)
+        put(event, "__pydantic_private__", None)
+        return event
+
     def to_json(self) -> str:
-        """Compact JSON without empty fields."""
-        return self.model_dump_json(exclude_none=True, exclude_defaults=False)
+        """Compact JSON without empty fields (by the model's serializer, not `model_dump_json`'s
+        wrapper around it)."""
+        return _SERIALIZER.to_json(self, exclude_none=True).decode()
+
+
+_SERIALIZER = Event.__pydantic_serializer__
 
 
 class EventSink(Protocol):

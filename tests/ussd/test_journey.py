@@ -7,6 +7,7 @@ import json
 import pytest
 
 from tests.fixtures.ussd import Phone
+from willay.events import Event
 from willay.gsm7 import to_gsm7
 from willay.profiles import pseudonym
 
@@ -261,6 +262,19 @@ class TestEvents:
         assert served.subscriber == subscriber
         for event in events.events:
             assert "987654321" not in event.to_json()
+
+    def test_events_built_unvalidated_are_the_validated_ones(self, redis_phone: Phone, events):
+        new_user_to_main(redis_phone)
+        redis_phone.press("1")
+        redis_phone.hang_up("Success")
+        assert {
+            "session_start", "hop", "menu_step", "consent", "tip_served", "tip_completed",
+            "session_end",
+        } <= set(events.kinds())  # fmt: skip
+        for event in events.events:
+            validated = Event.model_validate(dict(event))
+            assert validated == event
+            assert event.to_json().encode() == validated.model_dump_json(exclude_none=True).encode()
 
     def test_events_before_consent_are_anonymous(self, redis_phone: Phone, events) -> None:
         new_user_to_main(redis_phone, accept=False)

@@ -1,10 +1,12 @@
-"""Event ids: random UUID4s, unique, not shared by a forked worker and its parent; the file sink."""
+"""Events: random UUID4 ids (not shared by a forked worker), known events, the file sink."""
 
 from __future__ import annotations
 
 import os
 import uuid
 from pathlib import Path
+
+import pytest
 
 from willay.events import Event, EventKind, FileEventSink, new_event_id
 
@@ -50,3 +52,16 @@ def test_a_batch_writes_the_lines_one_by_one_would(tmp_path: Path) -> None:
     written = (tmp_path / "batch.jsonl").read_bytes()
     assert written == (tmp_path / "one.jsonl").read_bytes()
     assert [Event.model_validate_json(line) for line in written.splitlines()] == events
+
+
+@pytest.mark.parametrize("kind", list(EventKind))
+def test_a_known_event_is_the_event_it_validates_into(kind: EventKind) -> None:
+    data = {"screen": "tip", "score": 0.25, "pages": 2, "error": None, "ids": ["a", "b"]}
+    known = Event.known(
+        channel="ussd", kind=kind, subscriber="anon-1", session="s1", lang=None, data=data
+    )
+    fields = {name: getattr(known, name) for name in Event.model_fields}
+    validated = Event.model_validate(fields)
+    assert validated == known and type(validated.kind) is type(known.kind)
+    assert known.to_json() == validated.model_dump_json(exclude_none=True)
+    assert Event.model_validate_json(known.to_json()) == known
