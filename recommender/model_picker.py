@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass, fields
 from functools import cached_property
+from operator import attrgetter
 from typing import Protocol
 
 import numpy as np
@@ -24,13 +25,18 @@ __all__ = ["FixedModel", "ModelPicker", "ModelSource"]
 CONTEXTS_KEPT = 4096  # contexts whose candidates are remembered, for the current catalog
 
 
-_CONTEXT_FIELDS = tuple(f.name for f in fields(PickContext))
+_CONTEXT_VALUES = attrgetter(*(f.name for f in fields(PickContext)))
+_CONTEXT_MAPS = tuple(
+    i for i, f in enumerate(fields(PickContext)) if str(f.type).startswith("dict")
+)
 
 
 def _context_key(context: PickContext) -> tuple[object, ...]:
     """Every field of a context, hashable (its maps as frozen sets of their items)."""
-    values = [getattr(context, name) for name in _CONTEXT_FIELDS]
-    return tuple(frozenset(v.items()) if isinstance(v, dict) else v for v in values)
+    values = list(_CONTEXT_VALUES(context))
+    for i in _CONTEXT_MAPS:
+        values[i] = frozenset(values[i].items())
+    return tuple(values)
 
 
 class ModelSource(Protocol):

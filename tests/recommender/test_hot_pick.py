@@ -15,7 +15,7 @@ import pytest
 from recommender import FixedModel, ModelPicker, PickContext, load_model
 from recommender.candidates import candidates
 from recommender.features import FeatureEncoder, FeatureSpec
-from recommender.model_picker import draw
+from recommender.model_picker import _context_key, draw
 from recommender.policy import Exploration, ExplorationPolicy
 from recommender.rules import RuleBasedPicker
 from recommender.runtime import RecommenderModel
@@ -109,6 +109,25 @@ def test_kept_candidates_are_the_candidates_of_each_context(shipped_model, conte
         expected |= {t.id for t in rules.best(context, content_catalog)[0]}
         assert served == expected
     picker.close()
+
+
+def test_a_contexts_key_is_hashable_and_tells_every_field_apart() -> None:
+    base = PickContext(today=dt.date(2026, 1, 1), channel="ussd")
+    changes = {
+        "today": dt.date(2026, 1, 2),
+        "channel": "sms",
+        "language": "qu",
+        "region": "lima",
+        "audiences": frozenset({Audience.pregnant}),
+        "heard": {"t1": dt.datetime(2026, 1, 1, tzinfo=dt.UTC)},
+        "exclude": frozenset({"t1"}),
+        "topic": "dengue",
+        "age_group": "<18",
+        "rated": {"t1": True},
+    }
+    assert set(changes) == {f.name for f in dataclasses.fields(PickContext)}
+    keys = {_context_key(dataclasses.replace(base, **{k: v})) for k, v in changes.items()}
+    assert len(keys | {_context_key(base)}) == len(changes) + 1
 
 
 class Swapping:
