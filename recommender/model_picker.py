@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass, fields
 from functools import cached_property
+from operator import attrgetter
 from typing import Protocol
 
 import numpy as np
@@ -24,13 +25,18 @@ __all__ = ["FixedModel", "ModelPicker", "ModelSource"]
 CONTEXTS_KEPT = 4096  # contexts whose candidates are remembered, for the current catalog
 
 
-_CONTEXT_FIELDS = tuple(f.name for f in fields(PickContext))
+_CONTEXT_VALUES = attrgetter(*(f.name for f in fields(PickContext)))
+_CONTEXT_MAPS = tuple(
+    i for i, f in enumerate(fields(PickContext)) if str(f.type).startswith("dict")
+)
 
 
 def _context_key(context: PickContext) -> tuple[object, ...]:
     """Every field of a context, hashable (its maps as frozen sets of their items)."""
-    values = [getattr(context, name) for name in _CONTEXT_FIELDS]
-    return tuple(frozenset(v.items()) if isinstance(v, dict) else v for v in values)
+    values = list(_CONTEXT_VALUES(context))
+    for i in _CONTEXT_MAPS:
+        values[i] = frozenset(values[i].items())
+    return tuple(values)
 
 
 class ModelSource(Protocol):
@@ -54,10 +60,12 @@ class FixedModel:
 
 @dataclass(frozen=True)
 class _Choices:
-    """What either arm may serve for one context."""
+    """What either arm may serve for one context, and the model's scores of its candidates."""
 
     tips: list[Tip]  # the model's candidates
     held: list[Tip]  # the holdout's best tips (none without a holdout)
+    scores: np.ndarray  # the model's, read-only
+    fixed: np.ndarray | None  # the policy's probabilities when they take no draw, read-only
 
     @cached_property
     def by_id(self) -> dict[str, Tip]:
@@ -120,7 +128,9 @@ class ModelPicker:
         self._rules = RuleBasedPicker(repeat_days=repeat_days)
         self._rng = rng or np.random.default_rng()
         self._rng_lock = threading.Lock()
-        self._choices_kept: tuple[Catalog, dict[tuple[object, ...], _Choices]] | None = None
+        self._choices_kept: (
+            tuple[Catalog, RecommenderModel, dict[tuple[object, ...], _Choices]] | None
+        ) = None
 
     def serving(self, model: RecommenderModel) -> ModelPicker:
         """This picker's policy (exploration, holdout, rng) serving `model` instead."""
@@ -164,34 +174,48 @@ class ModelPicker:
             rng=rng,
         )
 
-    def _choices(self, context: PickContext, catalog: Catalog) -> _Choices:
-        """The model's candidates and the holdout's tips for `context` (lists not to change).
+    def _choices(self, context: PickContext, catalog: Catalog) -> tuple[_Choices, str]:
+        """The candidates, the holdout's tips and the scores for `context` (not to change),
+        and the version of the model that scored them.
 
-        Both are functions of the context and the catalog alone, and filtering the catalog
-        costs more than scoring it: they are kept per context, for the last catalog seen (up
-        to `CONTEXTS_KEPT`; callers new to the service share one context).
+        All are functions of the context, the catalog and the model alone, and filtering the
+        catalog and encoding the rows cost more than the model's call: they are kept per
+        context, for the last catalog and model seen (up to `CONTEXTS_KEPT`; callers new to
+        the service share one context).
         """
+        model = self.registry.current
         kept = self._choices_kept
-        if kept is None or kept[0] is not catalog or len(kept[1]) >= CONTEXTS_KEPT:
-            kept = self._choices_kept = (catalog, {})
+        if (
+            kept is None
+            or kept[0] is not catalog
+            or kept[1] is not model
+            or len(kept[2]) >= CONTEXTS_KEPT
+        ):
+            kept = self._choices_kept = (catalog, model, {})
         key = _context_key(context)
-        found = kept[1].get(key)
+        found = kept[2].get(key)
         if found is None:
             tips = candidates(context, catalog, repeat_days=self._repeat_days)
             held = self._rules.best(context, catalog)[0] if self.holdout else []
-            found = kept[1][key] = _Choices(tips, held)
-        return found
+            scores = model.score_tips(context, tips=tips, catalog=catalog)
+            scores.flags.writeable = False
+            fixed = self.policy.fixed_probabilities(scores)
+            if fixed is not None:
+                fixed.flags.writeable = False
+            found = kept[2][key] = _Choices(tips, held, scores, fixed)
+        return found, model.version
 
-    def _scored(self, context: PickContext, catalog: Catalog) -> tuple[_Choices, np.ndarray, str]:
-        model = self.registry.current
-        choices = self._choices(context, catalog)
-        return choices, model.score_tips(context, tips=choices.tips, catalog=catalog), model.version
+    def _probabilities(self, choices: _Choices) -> np.ndarray:
+        """The policy's vector over the candidates (a draw from the generator if it takes one)."""
+        if choices.fixed is not None:
+            return choices.fixed
+        with self._rng_lock:
+            return self.policy.probabilities(choices.scores, self._rng)
 
     def distribution(self, context: PickContext, catalog: Catalog) -> list[tuple[Tip, float]]:
         """Each tip this picker may serve with the probability it would serve it."""
-        choices, scores, _ = self._scored(context, catalog)
-        with self._rng_lock:
-            probabilities = self.policy.probabilities(scores, self._rng)
+        choices, _ = self._choices(context, catalog)
+        probabilities = self._probabilities(choices)
         chances = [
             (tip, choices.chance(tip.id, probabilities, holdout=self.holdout))
             for tip in choices.by_id.values()
@@ -201,12 +225,12 @@ class ModelPicker:
     def pick(self, context: PickContext, catalog: Catalog) -> PickedTip | None:
         """A tip drawn by the exploration policy (or the holdout), with its score, propensity
         under the whole mixture, model version and arm."""
-        choices, scores, version = self._scored(context, catalog)
+        choices, version = self._choices(context, catalog)
         tips = choices.tips
         if not tips:
             return None
-        with self._rng_lock:
-            probabilities = self.policy.probabilities(scores, self._rng)
+        scores = choices.scores
+        probabilities = self._probabilities(choices)
         held = choices.held
         with self._rng_lock:
             if held and self._rng.random() < self.holdout:

@@ -66,15 +66,20 @@ class ExplorationPolicy:
 
     def probabilities(self, scores: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """The chance of serving each candidate, given its score."""
-        count = len(scores)
-        if count == 0:
-            return np.zeros(0)
-        exploit = (
-            self._greedy(scores)
-            if self.kind is Exploration.epsilon
-            else self._thompson(scores, rng)
-        )
-        probabilities: np.ndarray = (1.0 - self.epsilon) * exploit + self.epsilon / count
+        fixed = self.fixed_probabilities(scores)
+        if fixed is not None:
+            return fixed
+        return self._mixed(self._thompson(scores, rng)) if len(scores) else np.zeros(0)
+
+    def fixed_probabilities(self, scores: np.ndarray) -> np.ndarray | None:
+        """`probabilities` when the scores alone decide them (epsilon-greedy), else None:
+        Thompson sampling draws from the generator on every call."""
+        if self.kind is not Exploration.epsilon:
+            return None
+        return self._mixed(self._greedy(scores)) if len(scores) else np.zeros(0)
+
+    def _mixed(self, exploit: np.ndarray) -> np.ndarray:
+        probabilities: np.ndarray = (1.0 - self.epsilon) * exploit + self.epsilon / len(exploit)
         probabilities /= probabilities.sum()
         return probabilities
 

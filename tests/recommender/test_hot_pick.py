@@ -15,8 +15,10 @@ import pytest
 from recommender import FixedModel, ModelPicker, PickContext, load_model
 from recommender.candidates import candidates
 from recommender.features import FeatureEncoder, FeatureSpec
-from recommender.model_picker import draw
+from recommender.model_picker import _context_key, draw
+from recommender.policy import Exploration, ExplorationPolicy
 from recommender.rules import RuleBasedPicker
+from recommender.runtime import RecommenderModel
 from willay.catalog import Audience
 
 
@@ -107,6 +109,68 @@ def test_kept_candidates_are_the_candidates_of_each_context(shipped_model, conte
         expected |= {t.id for t in rules.best(context, content_catalog)[0]}
         assert served == expected
     picker.close()
+
+
+def test_a_contexts_key_is_hashable_and_tells_every_field_apart() -> None:
+    base = PickContext(today=dt.date(2026, 1, 1), channel="ussd")
+    changes = {
+        "today": dt.date(2026, 1, 2),
+        "channel": "sms",
+        "language": "qu",
+        "region": "lima",
+        "audiences": frozenset({Audience.pregnant}),
+        "heard": {"t1": dt.datetime(2026, 1, 1, tzinfo=dt.UTC)},
+        "exclude": frozenset({"t1"}),
+        "topic": "dengue",
+        "age_group": "<18",
+        "rated": {"t1": True},
+    }
+    assert set(changes) == {f.name for f in dataclasses.fields(PickContext)}
+    keys = {_context_key(dataclasses.replace(base, **{k: v})) for k, v in changes.items()}
+    assert len(keys | {_context_key(base)}) == len(changes) + 1
+
+
+class Swapping:
+    """A model source whose current model the test changes."""
+
+    def __init__(self, current: RecommenderModel) -> None:
+        self.current = current
+
+    def close(self) -> None:
+        """Nothing to stop."""
+
+
+@pytest.mark.parametrize(
+    "policy", [ExplorationPolicy(), ExplorationPolicy(kind=Exploration.thompson, draws=64)]
+)
+def test_kept_scores_pick_what_a_fresh_picker_picks(
+    shipped_model, float_twin, content_catalog, policy
+):
+    """Scores (and epsilon-greedy vectors) kept per context, across model swaps: the same
+    tips, scores, propensities, versions and arms as a picker that keeps nothing, drawing
+    from a generator in the same state."""
+    quantized = load_model(shipped_model)
+    floating = RecommenderModel(
+        float_twin, version="float-twin", spec=quantized.spec, source="the float twin"
+    )
+    source = Swapping(quantized)
+    kept = ModelPicker(source, policy=policy, holdout=0.2, rng=np.random.default_rng(7))
+    fresh_rng = np.random.default_rng(7)
+    rng = random.Random(11)
+    contexts = [random_context(rng, content_catalog) for _ in range(30)]
+    versions = set()
+    for step in range(600):
+        if step % 150 == 0:
+            source.current = floating if source.current is quantized else quantized
+        context = rng.choice(contexts)
+        fresh = ModelPicker(FixedModel(source.current), policy=policy, holdout=0.2, rng=fresh_rng)
+        picked = kept.pick(context, content_catalog)
+        assert picked == fresh.pick(context, content_catalog)
+        assert kept.distribution(context, content_catalog) == fresh.distribution(
+            context, content_catalog
+        )
+        versions.add(picked.model_version if picked else None)
+    assert {"float-twin", quantized.version} <= versions
 
 
 def some_tips(catalog, rng: random.Random):
