@@ -26,7 +26,7 @@ import logging
 import os
 import threading
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol, TypedDict, cast
 
@@ -53,6 +53,7 @@ __all__ = [
 ]
 
 ALL_REGIONS = "all"
+MAX_KEPT_VERDICTS = 256  # (alert, sign-offs, day) verdicts an AlertFeed keeps; then it starts over
 
 log = logging.getLogger(__name__)
 
@@ -226,24 +227,10 @@ def sign_off(
     return alert.model_copy(update={"signoffs": (*alert.signoffs, record)})
 
 
-def _serving(alerts: Iterable[Alert], *, now: dt.datetime, signed_only: bool) -> list[Alert]:
-    """The active alerts, cut to their approved languages when `signed_only` (production)."""
-    active = [a for a in alerts if a.active(now)]
-    if not signed_only:
-        return active
-    return [s for s in (a.servable(now.date()) for a in active) if s is not None]
-
-
-def alert_for(
-    alerts: Iterable[Alert], *, region: str | None, now: dt.datetime, signed_only: bool
-) -> Alert | None:
-    """The alert a person of `region` gets now: their region's before `all`, newest first.
-
-    With `signed_only` (production), only approved texts are served.
-    """
-    fitting = [
-        a for a in _serving(alerts, now=now, signed_only=signed_only) if a.applies_to(region)
-    ]
+def alert_for(alerts: Iterable[Alert], *, region: str | None) -> Alert | None:
+    """The alert a person of `region` gets among `alerts` (those being served): their region's
+    before `all`, newest first."""
+    fitting = [a for a in alerts if a.applies_to(region)]
     fitting.sort(key=lambda a: (a.region != ALL_REGIONS, a.starts), reverse=True)
     return fitting[0] if fitting else None
 
@@ -343,16 +330,39 @@ class FileAlertBoard:
 
 @dataclass(frozen=True)
 class AlertFeed:
-    """What the channels read: the board's active alerts, signed off when `signed_only`."""
+    """What the channels read: the board's active alerts, signed off when `signed_only`.
+
+    An alert's approved languages are worked out once per alert, sign-offs and day (it hashes
+    every text), not on every screen that shows it.
+    """
 
     board: AlertBoard
     signed_only: bool
+    _servable: dict[tuple[str, tuple[SignOff, ...], dt.date], Alert | None] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     def current(self, now: dt.datetime) -> list[Alert]:
         """Every alert to serve now, newest first."""
-        serving = _serving(self.board.alerts(), now=now, signed_only=self.signed_only)
-        return sorted(serving, key=lambda a: a.starts, reverse=True)
+        return sorted(self._serving(now), key=lambda a: a.starts, reverse=True)
 
     def for_region(self, region: str | None, now: dt.datetime) -> Alert | None:
         """The alert a person of `region` gets now, if any."""
-        return alert_for(self.board.alerts(), region=region, now=now, signed_only=self.signed_only)
+        return alert_for(self._serving(now), region=region)
+
+    def _serving(self, now: dt.datetime) -> list[Alert]:
+        """The active alerts, cut to their approved languages when `signed_only` (production)."""
+        active = [a for a in self.board.alerts() if a.active(now)]
+        if not self.signed_only:
+            return active
+        today = now.date()
+        served = []
+        for alert in active:
+            key = (alert.id, alert.signoffs, today)
+            if key not in self._servable:
+                if len(self._servable) >= MAX_KEPT_VERDICTS:
+                    self._servable.clear()
+                self._servable[key] = alert.servable(today)
+            if (cut := self._servable[key]) is not None:
+                served.append(cut)
+        return served

@@ -21,6 +21,7 @@ from ussd.actions import ACTIONS
 from ussd.menus import JOURNEY_FILE, alert_room, load_journey
 from willay.alerts import (
     ALL_REGIONS,
+    Alert,
     AlertError,
     AlertFeed,
     FileAlertBoard,
@@ -128,6 +129,29 @@ class TestSignOff:
         board.publish(make_alert(settings, signed=True))
         served = AlertFeed(board, signed_only=True).for_region("puno", NOW)
         assert served is not None and set(served.text) == {"es", "quy"}
+
+    def test_one_feed_judges_an_alert_once_a_day_and_follows_new_signoffs(
+        self, settings, monkeypatch
+    ):
+        board = FileAlertBoard(settings.alerts_file)
+        unsigned = make_alert(settings, signed=False)
+        board.publish(unsigned)
+        judged = []
+        servable = Alert.servable
+        monkeypatch.setattr(
+            Alert, "servable", lambda alert, today: judged.append(today) or servable(alert, today)
+        )
+        feed = AlertFeed(board, signed_only=True)
+        assert [feed.for_region("puno", NOW) for _ in range(3)] == [None, None, None]
+        assert judged == [NOW.date()]  # hashed once, not on every screen
+        board.publish(
+            sign_off(unsigned, language="es", reviewer="Dra. Quispe", role="Médica", now=NOW)
+        )
+        served = feed.for_region("puno", NOW)
+        assert served is not None and served.text == {"es": unsigned.text["es"]}
+        tomorrow = NOW + dt.timedelta(days=1)
+        feed.for_region("puno", tomorrow)
+        assert judged == [NOW.date(), NOW.date(), tomorrow.date()]
 
     def test_a_rejection_or_an_edited_text_is_not_approved(self, settings):
         alert = make_alert(settings, signed=False)
