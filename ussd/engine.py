@@ -111,6 +111,8 @@ class UssdEngine:
             known = UssdSession.model_validate_json(read.session) if read.session else None
             fresh = known is None or known.subscriber != subscriber_id
             if known is not None and not fresh and form.text in known.replies:
+                if read.local:  # a retry: answered as the store has it (it may know a later hop)
+                    continue
                 body = known.replies[form.text]
                 draft = form.text in known.drafts
                 return UssdReply(body[4:], end=body.startswith("END "), draft=draft)
@@ -118,7 +120,7 @@ class UssdEngine:
             reply = await self._step(turn, form=form, fresh=fresh)
             turn.session.hops += 1
             turn.session.remember(form.text, reply.body, draft=reply.draft)
-            if await self.services.sessions.commit_hop(read, turn.write()):
+            if await self.services.sessions.commit_hop(read, turn.write(), last=reply.end):
                 self._emit_cost(turn, form=form, reply=reply, fresh=fresh, started=started)
                 turn.publish()
                 if turn.profile_deleted:

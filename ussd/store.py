@@ -6,6 +6,12 @@ result in one atomic compare-and-set, only if none of the three changed since th
 Lua script; embedded store: under a lock in the one process). The session remembers the reply it
 gave to each of its last texts, so a retried hop is answered again without being applied twice.
 
+A process remembers the state its own last commit of a session left (`RECENT_KEPT` sessions), and
+the session's next hop in that process starts from it without reading: the compare-and-set checks
+it against the store all the same, so a hop that finds it stale (another process moved the session
+or changed the profile) reads and is computed again. The gateway keeps its connection to a process,
+so most hops of a session take one round trip, not two.
+
 A session cut short (`Incomplete`) leaves a resume snapshot under the person's pseudonym, so the
 next dial can offer to continue where they were.
 """
@@ -32,6 +38,7 @@ from willay.profiles import SubscriberStore
 __all__ = ["HopRead", "HopWrite", "SessionLocks", "SessionStore", "UssdSession"]
 
 REPLIES_KEPT = 4  # a late retry of any of a session's last hops is answered as the first time
+RECENT_KEPT = 4096  # sessions whose last committed state this process remembers, newest kept
 
 
 class UssdSession(BaseModel):
@@ -81,13 +88,29 @@ class HopKeys:
 
 @dataclass(frozen=True)
 class HopRead:
-    """What one hop read, as stored (None: absent); the commit expects it unchanged."""
+    """What one hop read, as stored (None: absent); the commit expects it unchanged.
+
+    `local`: taken from what this process itself last committed, not read from the store.
+    """
 
     keys: HopKeys
     subscriber: str
     session: str | None
     profile: str | None
     resume: str | None
+    local: bool = False
+
+    def after(self, write: HopWrite) -> HopRead:
+        """What the store holds once `write` is committed on this read."""
+        profile = write.profile if write.profile is not None else self.profile
+        return HopRead(
+            self.keys,
+            self.subscriber,
+            session=write.session,
+            profile=None if write.delete_profile else profile,
+            resume=None if write.drop_resume else self.resume,
+            local=True,
+        )
 
 
 @dataclass(frozen=True)
@@ -318,11 +341,19 @@ class SessionStore:
         self._hops: _HopBackend = (
             _redis_hops(kv.client) if isinstance(kv, RedisStore) else _LocalHops(kv)
         )
+        self._recent: dict[str, HopRead] = {}  # by session key, oldest first
 
     async def read_hop(self, session_id: str, subscriber: str) -> HopRead:
-        """The session, the person's profile and resume snapshot, as stored, in one read."""
+        """The session, the person's profile and resume snapshot, as stored, in one read; or,
+        if this process committed the session's last hop it knows of, what that commit left
+        (`HopRead.local`), without a round trip. Either way it is taken once: a hop whose
+        commit is refused reads the store next time."""
+        key = f"{self._prefix}:session:{session_id}"
+        recent = self._recent.pop(key, None)
+        if recent is not None and recent.subscriber == subscriber:
+            return recent
         keys = HopKeys(
-            session=f"{self._prefix}:session:{session_id}",
+            session=key,
             profile=self._profiles.key(subscriber),
             resume=f"{self._prefix}:resume:{subscriber}",
             sms_index=self._profiles.sms_index,
@@ -330,9 +361,19 @@ class SessionStore:
         session, profile, resume = await self._hops.read(keys)
         return HopRead(keys, subscriber, session, profile, resume)
 
-    async def commit_hop(self, read: HopRead, write: HopWrite) -> bool:
-        """Write the hop's changes if nothing it read has changed since; False if something has."""
-        return await self._hops.commit(read, write, ttl=self._ttl)
+    async def commit_hop(self, read: HopRead, write: HopWrite, *, last: bool = False) -> bool:
+        """Write the hop's changes if nothing it read has changed since; False if something has.
+
+        The state written is remembered for the session's next hop, unless this is its `last`.
+        """
+        if not await self._hops.commit(read, write, ttl=self._ttl):
+            return False
+        if not last:
+            recent = self._recent
+            if len(recent) >= RECENT_KEPT:
+                del recent[next(iter(recent))]
+            recent[read.keys.session] = read.after(write)
+        return True
 
     def close(self) -> None:
         """Close what the hops use of their own (the lean Redis link)."""
@@ -353,4 +394,6 @@ class SessionStore:
 
     async def drop(self, session_id: str) -> None:
         """Forget a session's state now rather than at its TTL."""
-        await self._kv.delete(f"{self._prefix}:session:{session_id}")
+        key = f"{self._prefix}:session:{session_id}"
+        self._recent.pop(key, None)
+        await self._kv.delete(key)
