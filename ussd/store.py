@@ -42,28 +42,33 @@ RECENT_KEPT = 4096  # sessions whose last committed state this process remembers
 
 
 class UssdSession(BaseModel):
-    """Where a person is in the journey, and what this session has chosen so far."""
+    """Where a person is in the journey, and what this session has chosen so far.
+
+    Mutable defaults are factories: a literal default is deep-copied on every new session.
+    """
 
     id: str = Field(max_length=128)
     subscriber: str
     text: str = ""
     screen: str
     page: int = 0
-    history: list[tuple[str, int]] = []
+    history: list[tuple[str, int]] = Field(default_factory=list)
     lang: str | None = None
     consent: bool | None = None
     value: str | None = None
-    pending: dict[str, str] = {}
+    pending: dict[str, str] = Field(default_factory=dict)
     topic: str | None = None
     tip_id: str | None = None
     tip_done: bool = False
-    pick: dict[str, float | str] = {}
-    served: list[str] = []
+    pick: dict[str, float | str] = Field(default_factory=dict)
+    served: list[str] = Field(default_factory=list)
     notice: str | None = None
     alert: str | None = None  # the alert shown on the previous screen, until the next hop
     hops: int = 0
-    replies: dict[str, str] = {}
-    drafts: list[str] = []  # the texts in `replies` whose reply showed a draft tip
+    replies: dict[str, str] = Field(default_factory=dict)
+    drafts: list[str] = Field(
+        default_factory=list
+    )  # the texts in `replies` whose reply showed a draft tip
     started_at: dt.datetime = Field(default_factory=functools.partial(dt.datetime.now, dt.UTC))
 
     def remember(self, text: str, body: str, *, draft: bool = False) -> None:
