@@ -50,10 +50,14 @@ class UssdReply:
         """The response body: `CON ...` or `END ...`."""
         return ("END " if self.end else "CON ") + self.text
 
-    @functools.cached_property
+    @property
     def septets(self) -> int:
         """The septets of the text in GSM-7 (the cost event and the route's header both ask)."""
-        return septets(self.text)
+        return _screen_septets(self.text)
+
+
+# replies are mostly the same few hundred screens: their septets are counted once each
+_screen_septets = functools.lru_cache(maxsize=4096)(septets)
 
 
 def new_inputs(seen: str, text: str) -> list[str]:
