@@ -32,6 +32,7 @@ def serve(
     import uvicorn
 
     from shell.app import create_app, freeze_startup
+    from shell.http_protocol import OneWriteProtocol
 
     settings = settings_from(host=host, port=port)
     if workers > 1 and settings.redis_url is None:
@@ -50,7 +51,7 @@ def serve(
     if settings.studio:
         out.print(f"Studio:         {base}/studio")
     out.print(f"Store: {'in-process (embedded)' if settings.embedded else 'Redis'}")
-    # no access log: callback URLs carry the secret token
+    # no access log: callback URLs carry the secret token; OneWriteProtocol: one segment a response
     if workers > 1:  # each process builds its app from the environment, as this one did
         uvicorn.run(
             "shell.app:app_from_environment",
@@ -58,11 +59,17 @@ def serve(
             workers=workers,
             host=settings.host,
             port=settings.port,
+            http=OneWriteProtocol,
             log_level="info",
             access_log=False,
         )
         return
     freeze_startup()
     uvicorn.run(
-        application, host=settings.host, port=settings.port, log_level="info", access_log=False
+        application,
+        host=settings.host,
+        port=settings.port,
+        http=OneWriteProtocol,
+        log_level="info",
+        access_log=False,
     )

@@ -4,6 +4,7 @@ import pytest
 from typer.testing import CliRunner
 
 from shell.cli import app
+from shell.http_protocol import OneWriteProtocol
 
 runner = CliRunner()
 
@@ -13,9 +14,38 @@ def test_serve_passes_host_and_port(monkeypatch) -> None:
     monkeypatch.setattr("uvicorn.run", lambda app, **kw: calls.update(kw))
     result = runner.invoke(app, ["serve", "--host", "127.0.0.2", "--port", "8123"])
     assert result.exit_code == 0, result.output
-    assert calls == {"host": "127.0.0.2", "port": 8123, "log_level": "info", "access_log": False}
+    assert calls == {
+        "host": "127.0.0.2",
+        "port": 8123,
+        "http": OneWriteProtocol,
+        "log_level": "info",
+        "access_log": False,
+    }
     assert "POST http://127.0.0.2:8123/ussd/africastalking" in result.stdout
     assert "http://127.0.0.2:8123/simulator" in result.stdout
+
+
+def test_serve_with_workers_passes_the_app_factory_and_the_protocol(monkeypatch) -> None:
+    calls = []
+    monkeypatch.setattr("uvicorn.run", lambda app, **kw: calls.append((app, kw)))
+    monkeypatch.setenv("WILLAY_REDIS_URL", "redis://127.0.0.1:6379/0")
+    result = runner.invoke(app, ["serve", "--workers", "2", "--port", "8123"])
+    assert result.exit_code == 0, result.output
+    # each worker builds its app from the environment; the protocol class pickles by reference
+    assert calls == [
+        (
+            "shell.app:app_from_environment",
+            {
+                "factory": True,
+                "workers": 2,
+                "host": "127.0.0.1",
+                "port": 8123,
+                "http": OneWriteProtocol,
+                "log_level": "info",
+                "access_log": False,
+            },
+        )
+    ]
 
 
 @pytest.mark.parametrize(
