@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import gc
 import os
 import sys
 import tempfile
@@ -82,12 +81,11 @@ async def walk(app: Any, state: dict[str, Any], *, walker: int, hops: int) -> No
 
 
 async def measure(*, hops: int, walkers: int, redis_url: str) -> None:
-    from shell.app import create_app  # after the environment is set
+    from shell.app import create_app, freeze_startup  # after the environment is set
     from willay.config import Settings
 
     app = create_app(Settings())
-    gc.collect()
-    gc.freeze()  # as `willay serve` does
+    freeze_startup()  # as `willay serve` does
     async with app.router.lifespan_context(app) as lifespan_state:
         state = dict(lifespan_state)
         await asyncio.gather(*(walk(app, state, walker=w, hops=40) for w in range(walkers)))

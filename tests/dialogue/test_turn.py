@@ -27,7 +27,7 @@ from recommender import RuleBasedPicker
 from willay.catalog import Catalog, load_catalog
 from willay.config import PROJECT_ROOT
 from willay.errors import ConfigurationError
-from willay.events import MemoryEventSink
+from willay.events import EventKind, MemoryEventSink
 from willay.kv import KeyValueStore, RedisStore, create_redis
 from willay.profiles import SubscriberStore, event_subject
 
@@ -228,6 +228,26 @@ def test_nothing_is_kept_for_a_withheld_number_or_a_declined_consent(on_redis, s
         assert {(e.session, e.subscriber) for e in sink.events} == {
             ("c5", event_subject(None, "c5"))
         }
+
+    on_redis(scenario)
+
+
+def test_a_turns_events_name_the_person_only_from_their_consent_on(on_redis) -> None:
+    async def scenario(channel: ChatChannel) -> None:
+        turn = await channel.turn("c6", subscriber="p-6")
+        turn.emit(EventKind.hop)
+        turn.emit(EventKind.menu_step)
+        assert await channel.go(turn, "accept") == "menu"
+        turn.emit(EventKind.hop)
+        turn.subscriber, turn.chat.id = None, "c7"  # data deleted; a conversation of another id
+        turn.emit(EventKind.hop)
+        assert [e.subscriber for e in turn.events] == [
+            event_subject(None, "c6"),
+            event_subject(None, "c6"),
+            "p-6",
+            "p-6",
+            event_subject(None, "c7"),
+        ]
 
     on_redis(scenario)
 

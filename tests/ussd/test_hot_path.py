@@ -82,11 +82,14 @@ def test_a_server_process_freezes_what_startup_built(monkeypatch, settings) -> N
     from shell import app as app_module
 
     monkeypatch.setattr(app_module, "Settings", lambda: settings)
+    threshold = gc.get_threshold()
     try:
         app_module.app_from_environment()
         assert gc.get_freeze_count() > 10_000  # modules, schemas, catalog: never walked again
+        assert gc.get_threshold() == (app_module.YOUNG_OBJECTS, *threshold[1:])
     finally:
         gc.unfreeze()
+        gc.set_threshold(*threshold)
 
 
 def test_hops_of_one_session_take_turns_and_leave_no_lock_behind() -> None:

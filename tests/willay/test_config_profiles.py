@@ -1,6 +1,11 @@
 import datetime as dt
+import hashlib
+import hmac
+import re
 
 import pytest
+from hypothesis import example, given
+from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from willay.config import Environment, Settings
@@ -45,6 +50,46 @@ class TestPseudonym:
     def test_refuses_what_is_not_a_number(self, bad: str) -> None:
         with pytest.raises(ValueError):
             normalise_msisdn(bad)
+
+
+def normalised_by_the_rule(number: str) -> str | None:
+    """The international form by the rule spelled out (separators dropped, 00 for +), or None."""
+    cleaned = re.sub(r"[\s().-]", "", number)
+    cleaned = "+" + cleaned[2:] if cleaned.startswith("00") else cleaned
+    return cleaned if re.match(r"^\+[0-9]{7,15}$", cleaned) else None
+
+
+NUMBERLIKE = st.one_of(
+    st.text(alphabet="+0123456789 ().-\n\t\u00a0\u0663\u00b2\uff11", max_size=24),
+    st.from_regex(r"\A\+[0-9]{5,17}\Z"),
+    st.text(max_size=20),
+)
+
+
+@given(NUMBERLIKE)
+@example("+1234567")
+@example("+123456789012345")
+@example("+1234567890123456")
+@example("+123456")
+@example("+1234567\n")
+@example("+\u0663\u0663\u0663\u0663\u0663\u0663\u0663")
+@example("+\uff11234567")
+@example("0051987654321")
+@example("+51 987 654 321")
+def test_normalising_follows_the_rule_for_any_text(number: str) -> None:
+    expected = normalised_by_the_rule(number)
+    if expected is None:
+        with pytest.raises(ValueError):
+            normalise_msisdn(number)
+    else:
+        assert normalise_msisdn(number) == expected
+
+
+@given(st.from_regex(r"\A(\+|00)[0-9]{7,15}\Z"), st.sampled_from(["key-1", "key-2", "k" * 99]))
+def test_pseudonym_is_hmac_sha256_of_the_normalised_number(number: str, key: str) -> None:
+    normalised = normalise_msisdn(number).encode()
+    expected = hmac.new(key.encode(), normalised, hashlib.sha256).hexdigest()[:32]
+    assert pseudonym(number, key) == expected
 
 
 def test_event_subject_is_the_pseudonym_only_after_consent() -> None:

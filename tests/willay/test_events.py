@@ -7,6 +7,8 @@ import uuid
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from willay.events import Event, EventKind, FileEventSink, new_event_id
 
@@ -65,3 +67,26 @@ def test_a_known_event_is_the_event_it_validates_into(kind: EventKind) -> None:
     assert validated == known and type(validated.kind) is type(known.kind)
     assert known.to_json() == validated.model_dump_json(exclude_none=True)
     assert Event.model_validate_json(known.to_json()) == known
+
+
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(), inner, max_size=3),
+    max_leaves=8,
+)
+
+
+@given(
+    kind=st.sampled_from(EventKind),
+    text=st.text(),
+    session=st.none() | st.text(),
+    lang=st.none() | st.sampled_from(["es", "quy", 'qu"z']),
+    data=st.dictionaries(st.text(), JSON_VALUES, max_size=4),
+)
+def test_an_events_json_is_the_models_without_empty_fields(
+    kind: EventKind, text: str, session: str | None, lang: str | None, data: dict[str, object]
+) -> None:
+    known = Event.known(
+        channel=text, kind=kind, subscriber=text, session=session, lang=lang, data=data
+    )
+    assert known.to_json() == known.model_dump_json(exclude_none=True)
