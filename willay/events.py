@@ -8,6 +8,7 @@ with the telemetry package as a third implementation.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import functools
 import logging
@@ -132,32 +133,60 @@ class EventSink(Protocol):
 
 
 class FileEventSink:
-    """Appends each event as one JSON line to a local file."""
+    """Appends each event as one JSON line to a local file.
+
+    On an event loop, the lines published in one turn of the loop reach the file in one flush at
+    its next turn (before any response written in that turn leaves: `call_soon` keeps order), as
+    the lean Redis link and `OneWriteProtocol` gather their writes; elsewhere (a thread, a
+    command) each publish is flushed at once.
+    """
 
     def __init__(self, path: Path) -> None:
         self._path = path
         self._lock = threading.Lock()
         path.parent.mkdir(parents=True, exist_ok=True)
         self._file = path.open("a", encoding="utf-8")
+        self._flush_due = False
 
     def publish(self, event: Event) -> None:
         """Append the event; a failed write is logged, never raised."""
         self.publish_all((event,))
 
     def publish_all(self, events: Sequence[Event]) -> None:
-        """Append the events in order with one write and one flush; a failure is logged."""
+        """Append the events in order, in one write; a failure is logged."""
         if not events:
             return
         lines = "".join([event.to_json() + "\n" for event in events])
         with self._lock:
             try:
                 self._file.write(lines)
-                self._file.flush()
+                if not self._flush_due:
+                    self._flush_later()
             except (OSError, ValueError):
                 log.exception("events %s.. not written to %s", events[0].id, self._path)
 
+    def _flush_later(self) -> None:
+        """Flush at the loop's next turn if this thread runs one, else now (lock held)."""
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            self._file.flush()
+            return
+        self._flush_due = True
+        loop.call_soon(self._flush)
+
+    def _flush(self) -> None:
+        with self._lock:
+            self._flush_due = False
+            if self._file.closed:  # closed in this turn: `close` wrote it
+                return
+            try:
+                self._file.flush()
+            except (OSError, ValueError):
+                log.exception("events not written to %s", self._path)
+
     def close(self) -> None:
-        """Close the file."""
+        """Write what is pending and close the file."""
         with self._lock:
             self._file.close()
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import os
 import uuid
 from pathlib import Path
@@ -90,3 +92,54 @@ def test_an_events_json_is_the_models_without_empty_fields(
         channel=text, kind=kind, subscriber=text, session=session, lang=lang, data=data
     )
     assert known.to_json() == known.model_dump_json(exclude_none=True)
+
+
+def _three() -> list[Event]:
+    return [
+        Event(channel="ussd", kind=EventKind.hop, subscriber="anon-1", session="s1", data={"n": n})
+        for n in range(3)
+    ]
+
+
+def test_on_a_loop_one_turns_events_reach_the_file_together_at_the_next_turn(
+    tmp_path: Path,
+) -> None:
+    path, events = tmp_path / "events.jsonl", _three()
+
+    async def scenario() -> None:
+        sink = FileEventSink(path)
+        sink.publish(events[0])
+        sink.publish_all(events[1:])
+        assert path.read_bytes() == b""  # gathered in the process during this turn
+        await asyncio.sleep(0)
+        lines = path.read_bytes().splitlines()
+        assert [Event.model_validate_json(line) for line in lines] == events
+        sink.close()
+
+    asyncio.run(scenario())
+
+
+def test_off_a_loop_each_publish_is_on_disk_at_once(tmp_path: Path) -> None:
+    path, events = tmp_path / "events.jsonl", _three()
+    sink = FileEventSink(path)
+    sink.publish_all(events[:2])
+    assert len(path.read_bytes().splitlines()) == 2
+    sink.publish(events[2])
+    assert [Event.model_validate_json(line) for line in path.read_bytes().splitlines()] == events
+    sink.close()
+
+
+def test_closing_in_the_turn_writes_what_is_pending_without_an_error(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path, events = tmp_path / "events.jsonl", _three()
+
+    async def scenario() -> None:
+        sink = FileEventSink(path)
+        sink.publish_all(events)
+        sink.close()
+        await asyncio.sleep(0)  # the flush due finds the file closed
+
+    asyncio.run(scenario())
+    assert len(path.read_bytes().splitlines()) == 3
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
