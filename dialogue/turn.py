@@ -82,7 +82,7 @@ class Turn(ABC):
     subscriber: Subscriber | None
     events: list[Event] = field(default_factory=list)
     profile_changed: bool = False
-    _anonymous: tuple[str, str] | None = field(default=None, init=False, repr=False)
+    _anonymous: tuple[str, str] | None = field(default=None, init=False, repr=False, compare=False)
 
     @property
     @abstractmethod

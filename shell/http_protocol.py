@@ -10,6 +10,7 @@ go is one segment; a streamed response still leaves chunk by chunk, each at the 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterable
 from typing import Any, cast
 
 from uvicorn.protocols.http.flow_control import HIGH_WATER_LIMIT
@@ -63,8 +64,19 @@ class TickWriter:
         self.flush()
         self._transport.write_eof()
 
+    def writelines(self, list_of_data: Iterable[bytes | bytearray | memoryview]) -> None:
+        """`write` them all, after what is gathered (never ahead of it)."""
+        self.write(b"".join(list_of_data))
+
+    def get_write_buffer_size(self) -> int:
+        """The transport's buffer and what is gathered for it."""
+        return self._transport.get_write_buffer_size() + self._gathered_bytes
+
     def abort(self) -> None:
-        """Drop what is gathered (a pending flush finds nothing) and close at once."""
+        """Drop what is gathered and close at once."""
+        if self._flush_due is not None:
+            self._flush_due.cancel()
+            self._flush_due = None
         self._gathered, self._gathered_bytes = [], 0
         self._transport.abort()
 

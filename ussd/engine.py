@@ -110,12 +110,14 @@ class UssdEngine:
             return await self._handle(form, subscriber_id=subscriber_id, started=started)
 
     async def _handle(self, form: AtUssdForm, *, subscriber_id: str, started: float) -> UssdReply:
+        sessions = self.services.sessions
+        read = await sessions.read_hop(form.sessionId, subscriber_id)
         for _ in range(MAX_ATTEMPTS):
-            read = await self.services.sessions.read_hop(form.sessionId, subscriber_id)
             known = UssdSession.model_validate_json(read.session) if read.session else None
             fresh = known is None or known.subscriber != subscriber_id
             if known is not None and not fresh and form.text in known.replies:
                 if read.local:  # a retry: answered as the store has it (it may know a later hop)
+                    read = await sessions.read_hop(form.sessionId, subscriber_id)
                     continue
                 body = known.replies[form.text]
                 draft = form.text in known.drafts
@@ -124,12 +126,14 @@ class UssdEngine:
             reply = await self._step(turn, form=form, fresh=fresh)
             turn.session.hops += 1
             turn.session.remember(form.text, reply.body, draft=reply.draft)
-            if await self.services.sessions.commit_hop(read, turn.write(), last=reply.end):
+            refused = await sessions.commit_hop(read, turn.write(), last=reply.end)
+            if refused is None:
                 self._emit_cost(turn, form=form, reply=reply, fresh=fresh, started=started)
                 turn.publish()
                 if turn.profile_deleted:
                     await self._erase_the_rest(read.subscriber)
                 return reply
+            read = refused  # what the winner left: start over from it
         raise StoreUnavailable(f"session {form.sessionId}: {MAX_ATTEMPTS} hops raced, none won")
 
     async def _erase_the_rest(self, subscriber_id: str) -> None:

@@ -3,14 +3,15 @@
 A hop is applied exactly once: `SessionStore.read_hop` reads the session, the person's profile
 and their resume snapshot in one round trip; the engine works on copies; `commit_hop` writes the
 result in one atomic compare-and-set, only if none of the three changed since the read (Redis: a
-Lua script; embedded store: under a lock in the one process). The session remembers the reply it
+Lua script; embedded store: under a lock in the one process); a refused commit answers the three
+as they are now, so the hop starts over without another read. The session remembers the reply it
 gave to each of its last texts, so a retried hop is answered again without being applied twice.
 
-A process remembers the state its own last commit of a session left (`RECENT_KEPT` sessions), and
-the session's next hop in that process starts from it without reading: the compare-and-set checks
-it against the store all the same, so a hop that finds it stale (another process moved the session
-or changed the profile) reads and is computed again. The gateway keeps its connection to a process,
-so most hops of a session take one round trip, not two.
+A process remembers the state its own last commit of a session left (`RECENT_KEPT` sessions, for
+at most the session TTL), and the session's next hop in that process starts from it without
+reading: the compare-and-set checks it against the store all the same, so a hop that finds it
+stale (another process moved the session or changed the profile) is computed again on what the
+refusal answered. Hops of a session that reach the same process take one round trip, not two.
 
 A session cut short (`Incomplete`) leaves a resume snapshot under the person's pseudonym, so the
 next dial can offer to continue where they were.
@@ -22,6 +23,8 @@ import asyncio
 import datetime as dt
 import functools
 import hashlib
+import time
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Protocol, cast
 
@@ -36,6 +39,8 @@ from willay.kv import KeyValueStore, RedisStore
 from willay.profiles import SubscriberStore
 
 __all__ = ["HopRead", "HopWrite", "SessionLocks", "SessionStore", "UssdSession"]
+
+Stored = tuple[str | None, str | None, str | None]  # session, profile, resume (None: absent)
 
 REPLIES_KEPT = 4  # a late retry of any of a session's last hops is answered as the first time
 RECENT_KEPT = 4096  # sessions whose last committed state this process remembers, newest kept
@@ -66,9 +71,8 @@ class UssdSession(BaseModel):
     alert: str | None = None  # the alert shown on the previous screen, until the next hop
     hops: int = 0
     replies: dict[str, str] = Field(default_factory=dict)
-    drafts: list[str] = Field(
-        default_factory=list
-    )  # the texts in `replies` whose reply showed a draft tip
+    # the texts in `replies` whose reply showed a draft tip
+    drafts: list[str] = Field(default_factory=list)
     started_at: dt.datetime = Field(default_factory=functools.partial(dt.datetime.now, dt.UTC))
 
     def remember(self, text: str, body: str, *, draft: bool = False) -> None:
@@ -130,20 +134,21 @@ class HopWrite:
 
 
 class _HopBackend(Protocol):
-    async def read(self, keys: HopKeys) -> tuple[str | None, str | None, str | None]: ...
+    async def read(self, keys: HopKeys) -> Stored: ...
 
-    async def commit(self, read: HopRead, write: HopWrite, *, ttl: int) -> bool: ...
+    async def commit(self, read: HopRead, write: HopWrite, *, ttl: int) -> Stored | None: ...
 
     def close(self) -> None: ...
 
 
 # KEYS: session, profile, resume, sms index. ARGV: the three values read ("" = absent), the new
 # session, its TTL, the profile operation (keep | set | del), the new profile, "1" if subscribed
-# to SMS, "1" to drop the resume snapshot, the pseudonym. Answers 1 if written, 0 if refused.
+# to SMS, "1" to drop the resume snapshot, the pseudonym. Answers 1 if written; if refused, the
+# three values as they are now (nil = absent), for the hop to start over from without a read.
 _COMMIT = """
+local now = {redis.call('GET', KEYS[1]), redis.call('GET', KEYS[2]), redis.call('GET', KEYS[3])}
 for i = 1, 3 do
-  local now = redis.call('GET', KEYS[i])
-  if (now or '') ~= ARGV[i] then return 0 end
+  if (now[i] or '') ~= ARGV[i] then return now end
 end
 redis.call('SET', KEYS[1], ARGV[4], 'EX', ARGV[5])
 if ARGV[6] == 'set' then
@@ -183,20 +188,20 @@ class _WireHops:
         self._link = link
         self._sha = hashlib.sha1(_COMMIT.encode()).hexdigest()
 
-    async def read(self, keys: HopKeys) -> tuple[str | None, str | None, str | None]:
+    async def read(self, keys: HopKeys) -> Stored:
         found = await self._link.call("MGET", keys.session, keys.profile, keys.resume)
         if isinstance(found, hiredis.ReplyError):
             raise StoreUnavailable(f"Redis MGET failed: {found}")
         return found[0], found[1], found[2]
 
-    async def commit(self, read: HopRead, write: HopWrite, *, ttl: int) -> bool:
+    async def commit(self, read: HopRead, write: HopWrite, *, ttl: int) -> Stored | None:
         keys, argv = _commit_args(read, write, ttl=ttl)
         done = await self._link.call("EVALSHA", self._sha, len(keys), *keys, *argv)
         if isinstance(done, hiredis.ReplyError) and str(done).startswith("NOSCRIPT"):
             done = await self._link.call("EVAL", _COMMIT, len(keys), *keys, *argv)
         if isinstance(done, hiredis.ReplyError):
             raise StoreUnavailable(f"Redis hop commit failed: {done}")
-        return bool(done)
+        return _refusal(done)
 
     def close(self) -> None:
         self._link.close()
@@ -209,7 +214,7 @@ class _RedisHops:
         self._redis = client
         self._commit = client.register_script(_COMMIT)
 
-    async def read(self, keys: HopKeys) -> tuple[str | None, str | None, str | None]:
+    async def read(self, keys: HopKeys) -> Stored:
         try:
             found = await self._redis.mget(keys.session, keys.profile, keys.resume)
         except (RedisError, OSError) as exc:
@@ -217,16 +222,24 @@ class _RedisHops:
         session, profile, resume = cast(list[str | None], found)  # the app's client decodes
         return session, profile, resume
 
-    async def commit(self, read: HopRead, write: HopWrite, *, ttl: int) -> bool:
+    async def commit(self, read: HopRead, write: HopWrite, *, ttl: int) -> Stored | None:
         keys, argv = _commit_args(read, write, ttl=ttl)
         try:
             done = await self._commit(keys=keys, args=argv)
         except (RedisError, OSError) as exc:
             raise StoreUnavailable(f"Redis hop commit failed: {exc}") from exc
-        return bool(done)
+        return _refusal(done)
 
     def close(self) -> None:
         """The client is the app's; it closes it."""
+
+
+def _refusal(answer: object) -> Stored | None:
+    """None for the script's 1 (written); the values it found for a refusal."""
+    if answer == 1:
+        return None
+    session, profile, resume = cast(list[str | None], answer)
+    return session, profile, resume
 
 
 def _redis_hops(client: Redis) -> _WireHops | _RedisHops:
@@ -253,15 +266,16 @@ class _LocalHops:
         self._kv = kv
         self._lock = asyncio.Lock()
 
-    async def read(self, keys: HopKeys) -> tuple[str | None, str | None, str | None]:
+    async def read(self, keys: HopKeys) -> Stored:
         kv = self._kv
         return await kv.get(keys.session), await kv.get(keys.profile), await kv.get(keys.resume)
 
-    async def commit(self, read: HopRead, write: HopWrite, *, ttl: int) -> bool:
+    async def commit(self, read: HopRead, write: HopWrite, *, ttl: int) -> Stored | None:
         kv, keys = self._kv, read.keys
         async with self._lock:
-            if await self.read(keys) != (read.session, read.profile, read.resume):
-                return False
+            now = await self.read(keys)
+            if now != (read.session, read.profile, read.resume):
+                return now
             await kv.set(keys.session, write.session, ttl=ttl)
             if write.delete_profile:
                 await kv.delete(keys.profile)
@@ -273,7 +287,7 @@ class _LocalHops:
                 await kv.add_members(keys.sms_index, read.subscriber)
             if write.drop_resume:
                 await kv.delete(keys.resume)
-        return True
+        return None
 
     def close(self) -> None:
         """The store is the app's; it closes it."""
@@ -346,17 +360,19 @@ class SessionStore:
         self._hops: _HopBackend = (
             _redis_hops(kv.client) if isinstance(kv, RedisStore) else _LocalHops(kv)
         )
-        self._recent: dict[str, HopRead] = {}  # by session key, oldest first
+        self._recent: OrderedDict[str, tuple[float, HopRead]] = OrderedDict()  # oldest first
 
     async def read_hop(self, session_id: str, subscriber: str) -> HopRead:
         """The session, the person's profile and resume snapshot, as stored, in one read; or,
-        if this process committed the session's last hop it knows of, what that commit left
-        (`HopRead.local`), without a round trip. Either way it is taken once: a hop whose
-        commit is refused reads the store next time."""
+        if this process committed the session's last hop it knows of within the session's TTL,
+        what that commit left (`HopRead.local`), without a round trip. Either way it is taken
+        once."""
         key = f"{self._prefix}:session:{session_id}"
         recent = self._recent.pop(key, None)
-        if recent is not None and recent.subscriber == subscriber:
-            return recent
+        if recent is not None:
+            at, read = recent
+            if read.subscriber == subscriber and time.monotonic() - at < self._ttl:
+                return read
         keys = HopKeys(
             session=key,
             profile=self._profiles.key(subscriber),
@@ -366,19 +382,36 @@ class SessionStore:
         session, profile, resume = await self._hops.read(keys)
         return HopRead(keys, subscriber, session, profile, resume)
 
-    async def commit_hop(self, read: HopRead, write: HopWrite, *, last: bool = False) -> bool:
-        """Write the hop's changes if nothing it read has changed since; False if something has.
+    async def commit_hop(
+        self, read: HopRead, write: HopWrite, *, last: bool = False
+    ) -> HopRead | None:
+        """Write the hop's changes if nothing it read has changed since, and answer None; if
+        something has, write nothing and answer what the store holds now (a read to start the
+        hop over from, without another round trip).
 
         The state written is remembered for the session's next hop, unless this is its `last`.
         """
-        if not await self._hops.commit(read, write, ttl=self._ttl):
-            return False
+        now = await self._hops.commit(read, write, ttl=self._ttl)
+        if now is not None:
+            return HopRead(read.keys, read.subscriber, *now)
+        self._forget_expired()
+        if write.delete_profile:  # erased: no copy of the profile stays in this process
+            self._forget_subscriber(read.subscriber)
         if not last:
-            recent = self._recent
-            if len(recent) >= RECENT_KEPT:
-                del recent[next(iter(recent))]
-            recent[read.keys.session] = read.after(write)
-        return True
+            if len(self._recent) >= RECENT_KEPT:
+                self._recent.popitem(last=False)
+            self._recent[read.keys.session] = (time.monotonic(), read.after(write))
+        return None
+
+    def _forget_expired(self) -> None:
+        """Drop what is older than a session's TTL (the store has let it go by then)."""
+        recent, oldest = self._recent, time.monotonic() - self._ttl
+        while recent and next(iter(recent.values()))[0] <= oldest:
+            recent.popitem(last=False)
+
+    def _forget_subscriber(self, subscriber: str) -> None:
+        for key in [k for k, (_, read) in self._recent.items() if read.subscriber == subscriber]:
+            del self._recent[key]
 
     def close(self) -> None:
         """Close what the hops use of their own (the lean Redis link)."""

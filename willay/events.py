@@ -135,10 +135,9 @@ class EventSink(Protocol):
 class FileEventSink:
     """Appends each event as one JSON line to a local file.
 
-    On an event loop, the lines published in one turn of the loop reach the file in one flush at
-    its next turn (before any response written in that turn leaves: `call_soon` keeps order), as
-    the lean Redis link and `OneWriteProtocol` gather their writes; elsewhere (a thread, a
-    command) each publish is flushed at once.
+    On an event loop, the lines published in one turn of the loop reach the file in one flush
+    at its next turn, as the lean Redis link and `OneWriteProtocol` gather their writes; off a
+    loop (a thread, a command) each publish is flushed at once.
     """
 
     def __init__(self, path: Path) -> None:
@@ -146,7 +145,7 @@ class FileEventSink:
         self._lock = threading.Lock()
         path.parent.mkdir(parents=True, exist_ok=True)
         self._file = path.open("a", encoding="utf-8")
-        self._flush_due = False
+        self._flush_due_on: asyncio.AbstractEventLoop | None = None
 
     def publish(self, event: Event) -> None:
         """Append the event; a failed write is logged, never raised."""
@@ -160,24 +159,27 @@ class FileEventSink:
         with self._lock:
             try:
                 self._file.write(lines)
-                if not self._flush_due:
-                    self._flush_later()
+                self._flush_soon()
             except (OSError, ValueError):
                 log.exception("events %s.. not written to %s", events[0].id, self._path)
 
-    def _flush_later(self) -> None:
-        """Flush at the loop's next turn if this thread runs one, else now (lock held)."""
+    def _flush_soon(self) -> None:
+        """Flush at the next turn of this thread's loop, or now off a loop (lock held).
+
+        A flush due on another loop does not count: that loop may have stopped before it ran.
+        """
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:
             self._file.flush()
             return
-        self._flush_due = True
-        loop.call_soon(self._flush)
+        if self._flush_due_on is not loop:
+            self._flush_due_on = loop
+            loop.call_soon(self._flush)
 
     def _flush(self) -> None:
         with self._lock:
-            self._flush_due = False
+            self._flush_due_on = None
             if self._file.closed:  # closed in this turn: `close` wrote it
                 return
             try:

@@ -175,6 +175,9 @@ class RecordingTransport:
     def get_extra_info(self, name: str) -> str:
         return f"extra {name}"
 
+    def get_write_buffer_size(self) -> int:
+        return 100
+
 
 def on_a_tick_writer(scenario: Callable[[TickWriter, RecordingTransport], Any]) -> list:
     """Run `scenario(writer, transport)` (a coroutine function) in a loop; the transport's calls."""
@@ -237,3 +240,11 @@ class TestTickWriter:
             assert not writer.is_closing()
 
         assert on_a_tick_writer(scenario) == []
+
+    def test_writelines_never_overtakes_what_is_gathered(self) -> None:
+        async def scenario(writer: TickWriter, transport: RecordingTransport) -> None:
+            writer.write(b"HTTP/1.1 200 OK\r\n\r\n")
+            writer.writelines([b"bo", b"dy"])
+            assert writer.get_write_buffer_size() == 100 + 23  # the transport's and the gathered
+
+        assert on_a_tick_writer(scenario) == [("write", b"HTTP/1.1 200 OK\r\n\r\nbody")]

@@ -11,7 +11,10 @@ runner = CliRunner()
 
 def test_serve_passes_host_and_port(monkeypatch) -> None:
     calls = {}
+    frozen = []
     monkeypatch.setattr("uvicorn.run", lambda app, **kw: calls.update(kw))
+    # the one process freezes what startup built; not the test process's garbage collector
+    monkeypatch.setattr("shell.app.freeze_startup", lambda: frozen.append(True))
     result = runner.invoke(app, ["serve", "--host", "127.0.0.2", "--port", "8123"])
     assert result.exit_code == 0, result.output
     assert calls == {
@@ -23,6 +26,7 @@ def test_serve_passes_host_and_port(monkeypatch) -> None:
     }
     assert "POST http://127.0.0.2:8123/ussd/africastalking" in result.stdout
     assert "http://127.0.0.2:8123/simulator" in result.stdout
+    assert frozen == [True]
 
 
 def test_serve_with_workers_passes_the_app_factory_and_the_protocol(monkeypatch) -> None:

@@ -220,11 +220,17 @@ async def _stale_read_refused(backend: str, redis_url: str, redis_prefix: str) -
     try:
         first = await store.read_hop("S1", "who")
         second = await store.read_hop("S1", "who")
-        assert await store.commit_hop(first, HopWrite(session='{"a": 1}', profile='{"p": 1}'))
-        assert not await store.commit_hop(second, HopWrite(session='{"b": 2}', delete_profile=True))
+        assert (
+            await store.commit_hop(first, HopWrite(session='{"a": 1}', profile='{"p": 1}')) is None
+        )
+        refused = await store.commit_hop(second, HopWrite(session='{"b": 2}', delete_profile=True))
+        assert refused is not None and not refused.local  # what the store holds: start over
+        assert (refused.session, refused.profile, refused.resume) == ('{"a": 1}', '{"p": 1}', None)
         again = await store.read_hop("S1", "who")
         assert (again.session, again.profile) == ('{"a": 1}', '{"p": 1}')
-        assert await store.commit_hop(again, HopWrite(session='{"c": 3}', delete_profile=True))
+        assert (
+            await store.commit_hop(again, HopWrite(session='{"c": 3}', delete_profile=True)) is None
+        )
         final = await store.read_hop("S1", "who")
         assert (final.session, final.profile) == ('{"c": 3}', None)
         assert await kv.get(f"{redis_prefix}:ussd:session:S1") == '{"c": 3}'

@@ -9,6 +9,7 @@ twice.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -101,7 +102,9 @@ def test_a_hop_after_another_process_moved_the_session_is_applied_on_that(
     at(phone, "1")  # a remembers the consent screen
     main = at(b.phone(phone.session_id), "1", "1")  # b accepts: the main menu
     assert "1 Consejo para mi" in main
-    tip = at(phone, "1", "1", "1")  # a's memory is stale: refused, read, applied on b's state
+    reads = a.reads
+    tip = at(phone, "1", "1", "1")  # a's memory is stale: refused, applied on b's state
+    assert a.reads == reads  # the refusal brought b's state: no read on top of it
     assert "Consejo para mi" not in tip and "Fuente" in tip
     assert kinds(events, phone.session_id, "consent") == 1
     session = stored(raw_redis, redis_prefix, f"ussd:session:{phone.session_id}")
@@ -172,3 +175,33 @@ def test_memory_is_bounded_and_ends_with_the_session(
     assert phones[-1].hang_up() == 200  # the session is over: its state and memory go
     assert f"{redis_prefix}:ussd:session:{phones[-1].session_id}" not in a.store._recent
     assert raw_redis.get(f"{redis_prefix}:ussd:session:{phones[-1].session_id}") is None
+
+
+def test_memory_older_than_a_session_is_not_used(processes, monkeypatch) -> None:
+    a, _ = processes
+    phone = a.phone()
+    phone.dial()
+    reads = a.reads
+    later = time.monotonic() + a.client.app_state["ussd"].engine.services.sessions._ttl
+    monkeypatch.setattr(ussd.store.time, "monotonic", lambda: later)
+    assert "1 Acepto" in at(phone, "1")
+    assert a.reads == reads + 1  # the store may have let the session go: read
+
+
+def test_an_erasure_leaves_no_copy_of_the_person_in_memory(
+    processes, raw_redis, redis_prefix
+) -> None:
+    a, _ = processes
+    first, second = a.phone(), a.phone()
+    first.dial()
+    at(first, "1")
+    at(first, "1", "1")  # consented: a remembers the profile with this session
+    second.dial()  # the same person, a second session: straight to the main menu
+    at(second, "5")
+    assert "borrados" in at(second, "5", "1")  # confirmed: erased
+    who = pseudonym(NUMBER, TEST_KEY)
+    assert raw_redis.get(f"{redis_prefix}:sub:{who}") is None
+    assert all(
+        read.subscriber != who or read.profile is None for _, read in a.store._recent.values()
+    )
+    assert f"{redis_prefix}:ussd:session:{first.session_id}" not in a.store._recent

@@ -143,3 +143,22 @@ def test_closing_in_the_turn_writes_what_is_pending_without_an_error(
     asyncio.run(scenario())
     assert len(path.read_bytes().splitlines()) == 3
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+def test_off_a_loop_a_publish_is_on_disk_though_a_stopped_loop_owes_a_flush(
+    tmp_path: Path,
+) -> None:
+    path, events = tmp_path / "events.jsonl", _three()
+    sink = FileEventSink(path)
+    loop = asyncio.new_event_loop()
+
+    def publish_and_stop() -> None:
+        sink.publish(events[0])
+        loop.stop()  # before the turn that would flush
+
+    loop.call_soon(publish_and_stop)
+    loop.run_forever()
+    loop.close()
+    sink.publish(events[1])  # from this thread, off any loop
+    assert len(path.read_bytes().splitlines()) == 2
+    sink.close()
