@@ -15,6 +15,7 @@ from uvicorn.protocols.http.flow_control import HIGH_WATER_LIMIT
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from shell.http_protocol import OneWriteProtocol, TickWriter
+from tests.fixtures.browser import run_in_thread
 
 WAIT = 10  # seconds before a missing byte fails the test
 BODY = b"CON Bienvenido a Willay\n1. Consejos de salud\n2. Alertas\n3. Idioma\n4. Ayuda"
@@ -53,15 +54,7 @@ def serve() -> Iterator[Callable[[type[HttpToolsProtocol]], int]]:
             server_header=False,
             date_header=False,  # so stock and ours can be compared byte for byte
         )
-        server = uvicorn.Server(config)
-        thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-        thread.start()
-        for _ in range(WAIT * 100):
-            if server.started or not thread.is_alive():
-                break
-            thread.join(0.01)
-        assert server.started, "uvicorn did not start"
-        running.append((server, thread))
+        running.append(run_in_thread(config, sock))
         return int(sock.getsockname()[1])
 
     STREAM_GO_ON.clear()

@@ -61,6 +61,16 @@ def processes(
         yield Process(a), Process(b)
 
 
+@pytest.fixture
+def consenting(processes: tuple[Process, Process]) -> tuple[Process, Process, Phone]:
+    """A new person's session on process a, at the consent screen (a remembers it)."""
+    a, b = processes
+    phone = a.phone()
+    phone.dial()
+    assert "1 Acepto" in at(phone, "1")
+    return a, b, phone
+
+
 def at(phone: Phone, *inputs: str) -> str:
     """The screen for the session's text `inputs`, sent as the gateway sends it."""
     phone.inputs = list(inputs)
@@ -78,13 +88,10 @@ def kinds(events: MemoryEventSink, session_id: str, kind: str) -> int:
 
 
 def test_a_sessions_next_hops_in_one_process_read_nothing(
-    processes, raw_redis, redis_prefix
+    consenting, raw_redis, redis_prefix
 ) -> None:
-    a, _ = processes
-    phone = a.phone()
-    phone.dial()
+    a, _, phone = consenting  # dialed (read), then the consent screen
     assert a.reads == 1
-    assert "1 Acepto" in at(phone, "1")
     assert "1 Consejo para mi" in at(phone, "1", "1")
     tip = at(phone, "1", "1", "1")
     assert a.reads == 1  # the first hop read; the next three started from their commits
@@ -94,12 +101,9 @@ def test_a_sessions_next_hops_in_one_process_read_nothing(
 
 
 def test_a_hop_after_another_process_moved_the_session_is_applied_on_that(
-    processes, events, raw_redis, redis_prefix
+    consenting, events, raw_redis, redis_prefix
 ) -> None:
-    a, b = processes
-    phone = a.phone()
-    phone.dial()
-    at(phone, "1")  # a remembers the consent screen
+    a, b, phone = consenting
     main = at(b.phone(phone.session_id), "1", "1")  # b accepts: the main menu
     assert "1 Consejo para mi" in main
     reads = a.reads
@@ -112,12 +116,9 @@ def test_a_hop_after_another_process_moved_the_session_is_applied_on_that(
 
 
 def test_a_retry_to_a_process_that_missed_the_hop_gets_the_stored_screen(
-    processes, events, raw_redis, redis_prefix
+    consenting, events, raw_redis, redis_prefix
 ) -> None:
-    a, b = processes
-    phone = a.phone()
-    phone.dial()
-    at(phone, "1")
+    a, b, phone = consenting
     main = at(b.phone(phone.session_id), "1", "1")
     assert at(phone, "1", "1") == main  # the gateway retried b's hop on a
     assert kinds(events, phone.session_id, "consent") == 1
@@ -125,12 +126,9 @@ def test_a_retry_to_a_process_that_missed_the_hop_gets_the_stored_screen(
 
 
 def test_a_retry_is_answered_as_the_store_has_it_not_from_memory(
-    processes, events, raw_redis, redis_prefix
+    consenting, events, raw_redis, redis_prefix
 ) -> None:
-    a, b = processes
-    phone = a.phone()
-    phone.dial()
-    at(phone, "1")
+    a, b, phone = consenting
     main = at(phone, "1", "1")  # a remembers the reply to "1*1"
     at(b.phone(phone.session_id), "1", "1", "1")  # b moves the session on
     reads = a.reads
@@ -141,12 +139,9 @@ def test_a_retry_is_answered_as_the_store_has_it_not_from_memory(
 
 
 def test_a_profile_changed_elsewhere_is_kept_by_the_next_hop(
-    processes, raw_redis, redis_prefix
+    consenting, raw_redis, redis_prefix
 ) -> None:
-    a, _ = processes
-    phone = a.phone()
-    phone.dial()
-    at(phone, "1")
+    a, _, phone = consenting
     at(phone, "1", "1")  # consent: a remembers the new profile
     profile_key = f"sub:{pseudonym(NUMBER, TEST_KEY)}"
     profile = stored(raw_redis, redis_prefix, profile_key)
