@@ -89,10 +89,8 @@ def _steps() -> Iterator[_RichSteps]:
 
 def _events_from_influx(settings: Settings, since_days: int) -> list[Event]:
     """`tip_served` and `feedback` events of the last `since_days` days, from InfluxDB."""
-    try:
-        from telemetry import read_events
-    except ImportError:
-        raise fail("--from-influx needs telemetry.read_events, not installed here") from None
+    from telemetry import read_events
+
     since = dt.datetime.now(dt.UTC) - dt.timedelta(days=since_days)
     return read_events(settings, kinds=["tip_served", "feedback"], since=since)
 
