@@ -12,7 +12,7 @@ import numpy as np
 
 from recommender.candidates import candidates
 from recommender.picker import PickContext, PickedTip
-from recommender.policy import ExplorationPolicy
+from recommender.policy import ExplorationPolicy, draw
 from recommender.registry import ModelRegistry
 from recommender.rules import MODEL_VERSION as RULES_VERSION
 from recommender.rules import RuleBasedPicker
@@ -88,14 +88,6 @@ class _Choices:
         place = self.places.get(tip_id)
         chance = (1.0 - share) * float(model_p[place]) if place is not None else 0.0
         return chance + (share / len(self.held) if tip_id in self.held_ids else 0.0)
-
-
-def draw(probabilities: np.ndarray, rng: np.random.Generator) -> int:
-    """An index drawn with these probabilities: `rng.choice(len(p), p=p)` without its checks
-    (the policy's vector sums to 1), the same draw from the same generator state."""
-    cdf = probabilities.cumsum()
-    cdf /= cdf[-1]
-    return int(cdf.searchsorted(rng.random(), side="right"))
 
 
 class ModelPicker:

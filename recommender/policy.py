@@ -19,7 +19,7 @@ import numpy as np
 
 from willay.config import Settings
 
-__all__ = ["Exploration", "ExplorationPolicy"]
+__all__ = ["Exploration", "ExplorationPolicy", "draw"]
 
 
 class Exploration(StrEnum):
@@ -86,4 +86,12 @@ class ExplorationPolicy:
     def choose(self, scores: np.ndarray, rng: np.random.Generator) -> tuple[int, np.ndarray]:
         """The index drawn and the probability vector it was drawn from."""
         probabilities = self.probabilities(scores, rng)
-        return int(rng.choice(len(scores), p=probabilities)), probabilities
+        return draw(probabilities, rng), probabilities
+
+
+def draw(probabilities: np.ndarray, rng: np.random.Generator) -> int:
+    """An index drawn with these probabilities: `rng.choice(len(p), p=p)` without its checks
+    (the policy's vector sums to 1), the same draw from the same generator state."""
+    cdf = probabilities.cumsum()
+    cdf /= cdf[-1]
+    return int(cdf.searchsorted(rng.random(), side="right"))

@@ -15,8 +15,8 @@ import pytest
 from recommender import FixedModel, ModelPicker, PickContext, load_model
 from recommender.candidates import candidates
 from recommender.features import FeatureEncoder, FeatureSpec
-from recommender.model_picker import _context_key, draw
-from recommender.policy import Exploration, ExplorationPolicy
+from recommender.model_picker import _context_key
+from recommender.policy import Exploration, ExplorationPolicy, draw
 from recommender.rules import RuleBasedPicker
 from recommender.runtime import RecommenderModel
 from willay.catalog import Audience
