@@ -66,15 +66,6 @@ from willay.catalog import Catalog, Tip
 
 __all__ = ["Evaluation", "Ranker", "WorldResult", "evaluate"]
 
-RANKERS = (
-    "model",
-    "logistic",
-    "rules",
-    "rules+popularity",
-    "context popularity",
-    "popularity",
-    "random",
-)
 CEILING = "ceiling"
 LAST_LINE = ("model", "rules", "popularity", "random")
 EXPLORATION_RATES = (0.05, 0.1, 0.2, 0.3)
