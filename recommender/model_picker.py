@@ -22,7 +22,7 @@ from willay.config import Settings
 
 __all__ = ["FixedModel", "ModelPicker", "ModelSource"]
 
-CONTEXTS_KEPT = 4096  # contexts whose candidates are remembered, for the current catalog
+CONTEXTS_KEPT = 4096  # contexts whose candidates and scores are kept (current catalog and model)
 
 
 _CONTEXT_VALUES = attrgetter(*(f.name for f in fields(PickContext)))
