@@ -17,7 +17,13 @@ from recommender.offline.gate import release_gate
 from recommender.offline.interactions import interactions_from_events
 from recommender.offline.metrics import Interval, auc, hit_and_ndcg
 from recommender.offline.simulator import CallerSimulator, LoggingPolicy, log_events, training_log
-from recommender.offline.training import TrainingConfig, float_model_file, require_tensorflow, train
+from recommender.offline.training import (
+    TrainingConfig,
+    float_model_file,
+    parse_hidden,
+    require_tensorflow,
+    train,
+)
 from recommender.registry import model_files
 from recommender.runtime import card_path
 from shell.cli import app
@@ -200,6 +206,14 @@ def test_train_on_too_few_events_is_one_clear_line(train_extra, tmp_path, conten
     said = " ".join(result.stderr.split())
     assert result.exit_code == 1
     assert "broken.jsonl:1: not an event: channel: Field required; subscriber: Field" in said
+
+
+def test_hidden_layers_are_widths_or_none() -> None:
+    assert parse_hidden("32,16") == (32, 16) and parse_hidden("8") == (8,)
+    assert parse_hidden(" None ") == parse_hidden("") == ()
+    for bad in ("32,0", "32,,16", "-4", "wide"):
+        with pytest.raises(ConfigurationError, match=f"hidden layers '{bad}'"):
+            parse_hidden(bad)
 
 
 def test_train_hidden_none_is_a_logistic_regression_as_tflite(
