@@ -41,6 +41,10 @@ class ActionStep(BaseModel):
     def _shorthand(cls, value: object) -> object:
         return {"ok": value} if isinstance(value, str) else value
 
+    def targets(self) -> list[str]:
+        """The steps of its outcomes."""
+        return list(self.next.values())
+
     def action_problems(self, where: str, actions: Mapping[str, Action[Any]]) -> list[str]:
         """An action the channel does not have, an outcome of it with no branch, a branch for
         an outcome it never answers."""

@@ -99,10 +99,6 @@ class TipNode(_Asking):
 class ActionNode(ActionStep):
     """Runs an action (ivr/actions.py) and goes on to `next[outcome]`; never heard."""
 
-    def targets(self) -> list[str]:
-        """The nodes of its outcomes."""
-        return list(self.next.values())
-
 
 class PlayNode(_Model):
     """Plays `prompt` and goes on to `next` without waiting for a key."""

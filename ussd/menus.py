@@ -101,10 +101,6 @@ class EndScreen(_Model):
 class ActionScreen(ActionStep):
     """Runs an action (ussd/actions.py) and goes on to `next[outcome]`; never displayed."""
 
-    def targets(self) -> list[str]:
-        """The screens of its outcomes."""
-        return list(self.next.values())
-
 
 Screen = Annotated[MenuScreen | TipScreen | EndScreen | ActionScreen, Field(discriminator="type")]
 

@@ -35,6 +35,11 @@ def test_a_step_covering_every_outcome_has_no_problem() -> None:
     assert step("ask", {"yes": "a", "no": "b"}).action_problems("s", {"ask": ask}) == []
 
 
+def test_a_steps_targets_are_its_branches() -> None:
+    assert step("ask", {"yes": "a", "no": "b"}).targets() == ["a", "b"]
+    assert step("ask", "c").targets() == ["c"]
+
+
 def test_a_missing_and_a_stray_branch_are_both_named() -> None:
     assert step("ask", {"yes": "a", "maybe": "b"}).action_problems("s", {"ask": ask}) == [
         "s: no next for outcome 'no' of ask",
