@@ -194,7 +194,7 @@ def decode_batch(topic: str, payload: bytes, *, root: str) -> list[Decoded]:
         with contextlib.suppress(ValidationError):
             events = _EVENT_LIST.validate_json(b"[" + b",".join(lines) + b"]")
     if len(events) != len(lines):  # one event (perhaps over several lines), or a bad line
-        events = []
+        events = []  # also when a line held two objects: the count no longer matches the lines
         try:
             return [_checked(_parsed(payload), where=where, topic=topic)]
         except MalformedEvent as exc:

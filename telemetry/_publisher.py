@@ -287,17 +287,15 @@ class MqttEventSink:
         """
         bounced: list[str] = []
         delivered = False
-        settled: collections.Counter[int | None] = collections.Counter()
+        settled: list[Pending] = []
         while self._acked:
             mid, unheard = self._acked.popleft()
             items = self._inflight.pop(mid, [])
             if unheard:
                 bounced += [line for _, line in items]
             delivered = delivered or not unheard
-            settled.update(source for source, _ in items)
-        for source, lines in settled.items():
-            if source is not None:
-                self._spool.done(source, lines)
+            settled += items
+        self._release(settled)
         if bounced:
             self._spool.prepend(bounced + [self._encode(*item) for item in self._queue])
             self._queue.clear()
@@ -311,6 +309,13 @@ class MqttEventSink:
             )
         elif delivered:
             self._hold_delay = 0.0
+
+    def _release(self, items: Iterable[Pending]) -> None:
+        """The spooled lines among `items` are done with: they leave the spool (lock held)."""
+        per_segment = collections.Counter(source for source, _ in items)
+        for segment, lines in per_segment.items():
+            if segment is not None:
+                self._spool.done(segment, lines)
 
     def _next(self) -> tuple[int | None, str | tuple[int, Event]] | None:
         """The next line (or numbered event) to send and its spool segment (lock held)."""
@@ -334,9 +339,7 @@ class MqttEventSink:
             except ValueError:
                 log.error("unsendable spool line(s) dropped: %.80s", batch.items[0][1])
                 with self._lock:
-                    for source, _ in batch.items:
-                        if source is not None:
-                            self._spool.done(source)
+                    self._release(batch.items)
                 continue
             published.append((info.mid, batch.items))
         return published

@@ -143,6 +143,8 @@ class TestEvents:
             | pick
         )
         assert published[2].data["region"] == "puno"
+        served = published[2].data  # what the model reads of a consenting person (served_profile)
+        assert (served["consented"], served["audiences"], served["age_group"]) == (True, "", None)
         kept = profile(client, redis_settings, install)
         assert kept.region == "puno" and "heladas-abrigo-capas" in kept.heard
         assert [(f.tip_id, f.useful) for f in kept.feedback] == [("heladas-abrigo-capas", True)]
@@ -161,6 +163,14 @@ class TestEvents:
         assert client.post("/app/events", json=batch).json()["accepted"] == 2
         assert profile(client, redis_settings, install) is None
         assert all(e.subscriber.startswith("anon-") for e in events.events)
+
+    def test_a_tip_served_without_consent_says_so_and_nothing_of_the_person(self, client, events):
+        served = event("tip_served", tip_id="heladas-abrigo-capas")
+        batch = {"install": secrets.token_hex(16), "events": [served]}
+        assert client.post("/app/events", json=batch).json()["accepted"] == 1
+        [published] = events.events
+        assert published.data["consented"] is False
+        assert not {"audiences", "age_group"} & set(published.data)
 
     def test_a_bad_event_is_refused_with_the_reason_and_the_rest_kept(self, client, events):
         bad = event("feedback", tip_id="no-such-tip", useful=True)

@@ -105,6 +105,16 @@ def test_a_bad_line_in_a_batch_is_set_apart_from_the_good_ones(
     assert line == payload and reason in problem.message
 
 
+def test_a_line_of_two_events_is_one_bad_line_not_two_events() -> None:
+    event = make_event(data={"n": 1})
+    good = event.to_json().encode()
+    batch = b"\n".join([good, good + b"," + good, good])
+    first, (line, problem), last = decode_batch(event_topic("willay", event), batch, root="willay")
+    assert not isinstance(first, tuple) and not isinstance(last, tuple)
+    assert last.to_json() == event.to_json()
+    assert line == good + b"," + good and problem.message.startswith("not an event")
+
+
 def test_one_event_spread_over_several_lines_is_one_event() -> None:
     event = make_event(data={"n": 1})
     pretty = json.dumps(json.loads(event.to_json()), indent=2).encode()

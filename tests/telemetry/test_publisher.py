@@ -132,3 +132,25 @@ def test_an_event_on_its_way_to_the_broker_counts_in_the_backlog(own_broker, lis
     left = Spool(tmp_path / "spool")
     assert left.pending == 0  # nothing acknowledged is spooled again
     left.close()
+
+
+def test_an_unsendable_spooled_line_is_dropped_and_the_rest_is_sent(
+    own_broker, listener, tmp_path
+) -> None:
+    """A spooled line paho refuses to publish (a wildcard in its topic) leaves the spool, as do
+    the lines sent after it once acknowledged: nothing is left to send again."""
+    good = events(3)
+    topic = f"{ROOT}/v1/events/ussd/menu_step"
+    spool = Spool(tmp_path / "spool")
+    spool.append([f"{topic} {good[0].to_json()}"])
+    spool.append([f"{ROOT}/v1/events/ussd/+ {good[1].to_json()}"])
+    spool.append([f"{topic} {good[2].to_json()}"])
+    spool.close()
+    sink = make_sink(own_broker.url, tmp_path / "spool")
+    wait_until(lambda: len(listener.ids()) >= 2, what="the sendable lines")
+    wait_until(lambda: sink.backlog == 0, what="the spool to empty")
+    sink.close()
+    assert listener.ids() == [good[0].id, good[2].id]
+    left = Spool(tmp_path / "spool")
+    assert left.pending == 0
+    left.close()
