@@ -111,6 +111,8 @@ def create_app(
         """The process is alive."""
         return {"status": "ok"}
 
+    servable = servable_counts(catalog)  # the catalog is fixed while the app serves
+
     @app.get("/readyz", tags=["health"])
     async def readyz(kv: StoreDep) -> JSONResponse:
         """Ready to serve: the session store answers; how many tips are servable per language."""
@@ -127,7 +129,7 @@ def create_app(
                 "status": "ok",
                 "store": backend,
                 "environment": settings.environment,
-                "servable_tips": servable_counts(catalog),
+                "servable_tips": servable,
             }
         )
 

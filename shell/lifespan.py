@@ -62,8 +62,6 @@ class AppState(TypedDict):
 
     settings: Settings
     kv: KeyValueStore
-    events: EventSink
-    catalog: Catalog
     ussd: UssdChannel
     sms: SmsChannel
     audio: AudioLibrary
@@ -235,8 +233,6 @@ async def serving(
         yield AppState(
             settings=settings,
             kv=kv,
-            events=sink,
-            catalog=catalog,
             ussd=ussd,
             sms=sms,
             audio=audio,

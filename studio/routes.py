@@ -423,12 +423,7 @@ async def call_step(
         reply = engine.unavailable()
 
     def heard(clip: Clip) -> dict[str, object]:
-        kind = clip.kind  # an alert is news, never pre-rendered: nothing in the cache plays it
-        found = (
-            None
-            if kind == "alert"
-            else studio.audio.clip(kind, item_id=clip.id, lang=clip.lang, text=clip.bound_text)
-        )
+        found = clip.cached_in(studio.audio)
         data: dict[str, object] = {
             "kind": clip.kind,
             "id": clip.id,

@@ -21,7 +21,8 @@ app = typer.Typer(help="Regional health alerts on every channel.", no_args_is_he
 
 
 def _moment(value: str, *, settings: Settings, end: bool) -> dt.datetime:
-    """`YYYY-MM-DD` (a whole day in WILLAY_SMS_TIMEZONE) or an ISO date and time."""
+    """An ISO date (a whole day in WILLAY_SMS_TIMEZONE: its start, or with `end` the next
+    day's) or an ISO date and time (that moment; in WILLAY_SMS_TIMEZONE if it names no zone)."""
     from zoneinfo import ZoneInfo
 
     zone = ZoneInfo(settings.sms_timezone)
@@ -33,8 +34,7 @@ def _moment(value: str, *, settings: Settings, end: bool) -> dt.datetime:
         except ValueError:
             raise fail(f"not a date nor a date and time: {value!r}") from None
         return moment if moment.tzinfo else moment.replace(tzinfo=zone)
-    start = dt.datetime.combine(day + dt.timedelta(days=1 if end else 0), dt.time(), zone)
-    return start
+    return dt.datetime.combine(day + dt.timedelta(days=1 if end else 0), dt.time(), zone)
 
 
 @contextmanager
@@ -123,7 +123,7 @@ def alerts_publish(
         alert = draft_alert(
             region=region,
             starts=_moment(starts, settings=settings, end=False),
-            ends=_moment(ends, settings=settings, end=len(ends) == 10),
+            ends=_moment(ends, settings=settings, end=True),
             text={"es": text_es, "quy": text_quy, "quz": text_quz},
             catalog=catalog,
             room=lambda lang: alert_room(journey, page_chars=settings.ussd_page_chars, lang=lang),

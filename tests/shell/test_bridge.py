@@ -43,7 +43,11 @@ def test_two_bridges_with_one_client_id_are_refused(tmp_path: Path, monkeypatch)
     assert "in use by another process" in result.output
 
 
-@pytest.mark.parametrize("option", ["--group", "--client-id"])
-def test_options_take_names_only(option: str) -> None:
+@pytest.mark.parametrize(
+    ("option", "setting"), [("--group", "bridge_group"), ("--client-id", "bridge_client_id")]
+)
+def test_options_take_names_only(option: str, setting: str) -> None:
     result = runner.invoke(app, ["bridge", option, "bad name!"])
     assert result.exit_code == 1
+    # refused for the name itself, before the missing broker and InfluxDB could refuse it
+    assert result.output.startswith("invalid settings") and f"\n{setting}\n" in result.output

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import shutil
 import time
 from pathlib import Path
@@ -11,8 +12,10 @@ from fastapi.testclient import TestClient
 from audio_cache import load_manifest
 from shell.app import create_app
 from studio import Builder
+from tests.fixtures.alerts import make_alert
 from tests.fixtures.audio import BuiltAudio
 from tests.fixtures.studio import BASE_URL, StudioSetup, basic, studio_settings
+from willay.alerts import FileAlertBoard
 
 TIP = "tbc-tos-dos-semanas"
 
@@ -176,3 +179,20 @@ def test_the_prompts_page_lists_every_prompt_to_listen_to_and_record(
     assert "voz humana · maria" in shown and f'src="{call_file}"' in shown
     record = studio_client.get("/studio/record?prompt=main&lang=quy", auth=basic("maria")).text
     assert 'data-put="/studio/api/recordings/prompts/main/quy"' in record
+
+
+def test_an_alert_in_the_call_is_read_by_the_providers_voice(studio_setup: StudioSetup) -> None:
+    board = FileAlertBoard(studio_setup.root / "alerts.json")
+    alert = make_alert(studio_setup.settings, region="all", now=dt.datetime.now(dt.UTC))
+    board.publish(alert)
+    app = create_app(studio_setup.settings, alert_board=board)
+    with TestClient(app, base_url=BASE_URL) as client:
+        call = Call(client)
+        call.step()
+        call.step(digits="2")
+        call.step(digits="1")  # consented: known from now on, the alert is for them
+        played = Call(client).step()
+    assert call.heard(played) == [f"alert:{alert.id}.quy", "prompt:welcome.quy", "prompt:main.quy"]
+    heard = played["plays"][0]
+    assert heard["text"] == alert.text["quy"]
+    assert (heard["url"], heard["source"]) == (None, None)  # news: nothing pre-rendered plays it
