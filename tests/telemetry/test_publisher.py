@@ -117,10 +117,13 @@ def test_an_event_on_its_way_to_the_broker_counts_in_the_backlog(own_broker, lis
     sink = make_sink(own_broker.url, tmp_path / "spool")
     wait_until(lambda: sink.connected, what="connection")
     seen: list[int] = []
+    carried: list[int] = []  # events per message: one JSON line each
     publish = sink._client.publish
 
     def publishing(*args, **kwargs):
         seen.append(sink.backlog)  # the sender calls it without the sink's lock
+        payload = kwargs["payload"] if "payload" in kwargs else args[1]
+        carried.append(len(payload.splitlines()))
         return publish(*args, **kwargs)
 
     sink._client.publish = publishing  # type: ignore[method-assign]
@@ -129,6 +132,7 @@ def test_an_event_on_its_way_to_the_broker_counts_in_the_backlog(own_broker, lis
     wait_until(lambda: sink.backlog == 0, what="every acknowledgement")
     sink.close()
     assert seen and min(seen) >= 1, seen  # one look per message (several events each)
+    assert sum(carried) == 5, carried  # every event went out, once
     left = Spool(tmp_path / "spool")
     assert left.pending == 0  # nothing acknowledged is spooled again
     left.close()
