@@ -47,7 +47,7 @@ from willay.errors import ConfigurationError, ServiceUnavailable
 from willay.events import EventSink
 from willay.kv import KeyValueStore, MemoryStore
 from willay.openapi import install_openapi
-from willay.security import CALLBACK_TAG, RequestGuard
+from willay.security import CALLBACK_TAG, RequestGuard, RequestRules
 
 __all__ = [
     "CALLBACK_BODY_BYTES",
@@ -89,7 +89,7 @@ def create_app(
         log.warning("WILLAY_CALLBACK_TOKEN is unset: provider callbacks are not authenticated")
 
     def lifespan(app: FastAPI) -> AbstractAsyncContextManager[AppState]:
-        return serving(settings, content=content, given=given, clock=clock)
+        return serving(settings, content=content, given=given, clock=clock, rules=rules)
 
     # FastAPI's built-in OpenTelemetry looks for providers on every request; Willay's telemetry
     # is its own events, so it is off (a third of the framework's cost on a USSD hop)
@@ -134,13 +134,13 @@ def create_app(
         )
 
     # last: it reads every route
-    callbacks = _guard_requests(
+    rules = _guard_requests(
         app, settings=settings, uploads={"/studio/api/recordings/": settings.studio_max_upload}
     )
     topics = [t.id for t in catalog.topics]  # any other topic is refused: the schema says so
     install_openapi(
         app,
-        callbacks=callbacks,
+        callbacks=rules.callbacks,
         enums={("QueueRequest", "topic"): topics},
         components=USSD_SCHEMA_COMPONENTS,
     )
@@ -186,12 +186,12 @@ def freeze_startup() -> None:
 
 def _guard_requests(
     app: _HopsFirst, *, settings: Settings, uploads: Mapping[str, int]
-) -> frozenset[str]:
+) -> RequestRules:
     """Callbacks authenticated before their body is read, every body capped (`RequestGuard`).
 
     A route tagged `CALLBACK_TAG` is a callback, capped at `CALLBACK_BODY_BYTES`; a route
     under one of `uploads`' path prefixes gets that prefix's cap; a route with its own
-    `max_body_size` keeps it; any other gets `DEFAULT_BODY_BYTES`. Answers the callbacks' paths.
+    `max_body_size` keeps it; any other gets `DEFAULT_BODY_BYTES`. Answers the rules.
     """
     callbacks: set[str] = set()
     limits: dict[str, int] = {}
@@ -210,15 +210,13 @@ def _guard_requests(
             patterns.append((original.path_regex, limit))
         else:
             limits[path] = limit
-    guard = functools.partial(
-        RequestGuard,
+    rules = RequestRules(
         settings=settings,
         callbacks=frozenset(callbacks),
         limits=limits,
         patterns=patterns,
         default_limit=DEFAULT_BODY_BYTES,
-        body_timeout=settings.body_timeout,
     )
-    app.add_middleware(RequestGuard, **guard.keywords)
-    app.hop_guard = guard
-    return frozenset(callbacks)
+    app.add_middleware(RequestGuard, rules=rules, body_timeout=settings.body_timeout)
+    app.hop_guard = functools.partial(RequestGuard, rules=rules, body_timeout=settings.body_timeout)
+    return rules

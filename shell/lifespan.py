@@ -24,6 +24,7 @@ from sms import SmsChannel
 from studio import Studio
 from telemetry import MqttEventSink
 from ussd import UssdChannel
+from ussd.lane import HopLane
 from ussd.menus import Journey
 from willay.alerts import AlertBoard, AlertFeed, FileAlertBoard
 from willay.catalog import Catalog, load_catalog
@@ -33,6 +34,7 @@ from willay.events import EventSink, FileEventSink
 from willay.kv import KeyValueStore, MemoryStore, RedisStore, create_redis
 from willay.languages import LANGUAGES
 from willay.profiles import SubscriberStore
+from willay.security import RequestRules
 
 __all__ = [
     "AppState",
@@ -69,6 +71,7 @@ class AppState(TypedDict):
     studio: Studio | None
     alerts: AlertFeed
     lite: LiteService
+    hops: HopLane  # the provider's hops, answered from the HTTP parser (`willay serve`)
 
 
 @dataclass(frozen=True)
@@ -175,9 +178,13 @@ def servable_counts(catalog: Catalog) -> dict[str, int]:
 
 @asynccontextmanager
 async def serving(
-    settings: Settings, *, content: Content, given: Given, clock: Clock
+    settings: Settings, *, content: Content, given: Given, clock: Clock, rules: RequestRules
 ) -> AsyncIterator[AppState]:
-    """The app's state while it serves: every channel wired; closed in reverse on the way out."""
+    """The app's state while it serves: every channel wired; closed in reverse on the way out.
+
+    `rules` are what the app checks before reading a request's body; the hop lane checks them
+    too.
+    """
     catalog = content.catalog
     async with AsyncExitStack() as stack:
         shared = _open_services(settings, given=given, stack=stack)
@@ -240,6 +247,7 @@ async def serving(
             studio=studio,
             alerts=feed,
             lite=lite,
+            hops=HopLane(ussd.engine, rules=rules),
         )
 
 

@@ -31,7 +31,15 @@ from willay.errors import (
     WillayError,
 )
 
-__all__ = ["CALLBACK_TAG", "RequestGuard", "callback_refusal", "error_body"]
+__all__ = [
+    "CALLBACK_TAG",
+    "Answer",
+    "RequestGuard",
+    "RequestRules",
+    "callback_refusal",
+    "error_body",
+    "refusal_answer",
+]
 
 log = logging.getLogger(__name__)
 
@@ -79,32 +87,63 @@ class _BodyRefused(Exception):
     """Raised from `receive` so the app stops reading; the guard answers instead."""
 
 
-class RequestGuard:
-    """Pure ASGI middleware: callbacks authenticated before the body; bodies capped and timed.
+class RequestRules:
+    """What is checked before a request's body is read: a callback's caller, the declared length.
 
     `limits` maps a route's path to its body cap in bytes, `patterns` does so for routes with
-    path parameters (`default_limit` for any other path);
-    `callbacks` are the paths of provider callbacks; `body_timeout` is the seconds a whole body
-    may take to arrive once the app starts reading it.
+    path parameters (`default_limit` for any other path); `callbacks` are the paths of provider
+    callbacks.
     """
 
     def __init__(
         self,
-        app: ASGIApp,
         *,
         settings: Settings,
         callbacks: frozenset[str],
         limits: Mapping[str, int],
         patterns: Sequence[tuple[re.Pattern[str], int]] = (),
         default_limit: int,
-        body_timeout: float,
     ) -> None:
-        self.app = app
-        self._settings = settings
-        self._callbacks = callbacks
+        self.settings = settings
+        self.callbacks = callbacks
         self._limits = limits
         self._patterns = patterns
         self._default = default_limit
+
+    def limit(self, path: str) -> int:
+        """The body cap of the route at `path`."""
+        limit = self._limits.get(path)
+        if limit is None:  # a route with path parameters, else the default
+            return next((n for regex, n in self._patterns if regex.match(path)), self._default)
+        return limit
+
+    def refusal(
+        self, path: str, *, client: str, query_string: bytes, headers: Sequence[tuple[bytes, bytes]]
+    ) -> WillayError | None:
+        """Why the request is refused before its body is read, or None if it may be read."""
+        if path in self.callbacks:
+            refusal = callback_refusal(client, query_string=query_string, settings=self.settings)
+            if refusal is not None:
+                return Forbidden(refusal)
+        declared = _content_length(headers)
+        if declared == -1:
+            return BadRequest("Content-Length is not a number")
+        limit = self.limit(path)
+        if declared is not None and declared > limit:
+            log.warning("body refused on %s: declares %d bytes, over %d", path, declared, limit)
+            return _too_large(limit)
+        return None
+
+
+class RequestGuard:
+    """Pure ASGI middleware: `rules` checked before the body, which is then capped and timed.
+
+    `body_timeout` is the seconds a whole body may take to arrive once the app starts reading it.
+    """
+
+    def __init__(self, app: ASGIApp, *, rules: RequestRules, body_timeout: float) -> None:
+        self.app = app
+        self.rules = rules
         self._timeout = body_timeout
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:  # noqa: PLR0917 (ASGI)
@@ -112,28 +151,17 @@ class RequestGuard:
             await self.app(scope, receive, send)
             return
         path = scope["path"]
-        if path in self._callbacks:
-            client = scope["client"][0] if scope.get("client") else ""
-            refusal = callback_refusal(
-                client, query_string=scope.get("query_string", b""), settings=self._settings
-            )
-            if refusal is not None:
-                await _refuse(send, Forbidden(refusal))
-                return
-        limit = self._limits.get(path) or self._pattern_limit(path)
-        declared = _content_length(scope)
-        if declared is not None and declared > limit:
-            log.warning("body refused on %s: declares %d bytes, over %d", path, declared, limit)
-            await _refuse(send, _too_large(limit))
+        refusal = self.rules.refusal(
+            path,
+            client=scope["client"][0] if scope.get("client") else "",
+            query_string=scope.get("query_string", b""),
+            headers=scope["headers"],
+        )
+        if refusal is not None:
+            await _refuse(send, refusal)
             return
-        if declared == -1:
-            await _refuse(send, BadRequest("Content-Length is not a number"))
-            return
+        limit = self.rules.limit(path)
         await _GuardedBody(self.app, limit=limit, timeout=self._timeout)(scope, receive, send)
-
-    def _pattern_limit(self, path: str) -> int:
-        """The cap of the route with path parameters that `path` matches, else the default."""
-        return next((n for regex, n in self._patterns if regex.match(path)), self._default)
 
 
 class _GuardedBody:
@@ -215,26 +243,31 @@ def _too_large(limit: int) -> PayloadTooLarge:
     return PayloadTooLarge(f"request body over {limit:,} bytes")
 
 
-def _content_length(scope: Scope) -> int | None:
+def _content_length(headers: Sequence[tuple[bytes, bytes]]) -> int | None:
     """The declared body length; None if absent, -1 if not a number."""
-    for name, value in scope["headers"]:
+    for name, value in headers:
         if name == b"content-length":
             return int(value) if value.isdigit() else -1
     return None
 
 
-async def _refuse(send: Send, error: WillayError) -> None:
-    """Answer `error` in the one error shape and close the connection (the body is unread)."""
+Answer = tuple[int, list[tuple[bytes, bytes]], bytes]
+"""A whole response: its status, its headers (lower-case names) and its body."""
+
+
+def refusal_answer(error: WillayError) -> Answer:
+    """`error` in the one error shape, closing the connection (the body is left unread)."""
     body = error_body(type(error).__name__, error.public)
-    await send(
-        {
-            "type": "http.response.start",
-            "status": error.status_code,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(body)).encode()),
-                (b"connection", b"close"),
-            ],
-        }
-    )
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(body)).encode()),
+        (b"connection", b"close"),
+    ]
+    return error.status_code, headers, body
+
+
+async def _refuse(send: Send, error: WillayError) -> None:
+    """Answer `error` as `refusal_answer` words it."""
+    status, headers, body = refusal_answer(error)
+    await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})

@@ -32,7 +32,7 @@ def serve(
     import uvicorn
 
     from shell.app import create_app, freeze_startup
-    from shell.http_protocol import OneWriteProtocol
+    from shell.http_protocol import LaneProtocol
 
     settings = settings_from(host=host, port=port)
     if workers > 1 and settings.redis_url is None:
@@ -51,7 +51,8 @@ def serve(
     if settings.studio:
         out.print(f"Studio:         {base}/studio")
     out.print(f"Store: {'in-process (embedded)' if settings.embedded else 'Redis'}")
-    # no access log: callback URLs carry the secret token; OneWriteProtocol: one segment a response
+    # no access log: callback URLs carry the secret token (and it would keep hops on ASGI);
+    # LaneProtocol: hops answered without ASGI, each response in one segment
     if workers > 1:  # each process builds its app from the environment, as this one did
         uvicorn.run(
             "shell.app:app_from_environment",
@@ -59,7 +60,7 @@ def serve(
             workers=workers,
             host=settings.host,
             port=settings.port,
-            http=OneWriteProtocol,
+            http=LaneProtocol,
             log_level="info",
             access_log=False,
         )
@@ -69,7 +70,7 @@ def serve(
         application,
         host=settings.host,
         port=settings.port,
-        http=OneWriteProtocol,
+        http=LaneProtocol,
         log_level="info",
         access_log=False,
     )

@@ -4,7 +4,7 @@ import pytest
 from typer.testing import CliRunner
 
 from shell.cli import app
-from shell.http_protocol import OneWriteProtocol
+from shell.http_protocol import LaneProtocol
 
 runner = CliRunner()
 
@@ -20,7 +20,7 @@ def test_serve_passes_host_and_port(monkeypatch) -> None:
     assert calls == {
         "host": "127.0.0.2",
         "port": 8123,
-        "http": OneWriteProtocol,
+        "http": LaneProtocol,
         "log_level": "info",
         "access_log": False,
     }
@@ -44,7 +44,7 @@ def test_serve_with_workers_passes_the_app_factory_and_the_protocol(monkeypatch)
                 "workers": 2,
                 "host": "127.0.0.1",
                 "port": 8123,
-                "http": OneWriteProtocol,
+                "http": LaneProtocol,
                 "log_level": "info",
                 "access_log": False,
             },

@@ -14,7 +14,7 @@ from starlette.middleware.base import BaseHTTPMiddleware
 
 from shell.app import CALLBACK_BODY_BYTES, create_app
 from tests.fixtures.ussd import Phone
-from ussd.routes import url_fields
+from ussd.lane import url_fields
 from willay.gsm7 import EXTENSION, septets
 
 FORM = {"sessionId": "ATUid_hp", "serviceCode": "*123#", "phoneNumber": "+51987654321", "text": ""}

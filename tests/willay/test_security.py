@@ -155,7 +155,7 @@ class TestStalledBodies:
 def test_the_guard_knows_every_callback_route(settings) -> None:
     app = create_app(settings)
     guard = next(m for m in app.user_middleware if m.cls.__name__ == "RequestGuard")
-    assert guard.kwargs["callbacks"] == {
+    assert guard.kwargs["rules"].callbacks == {
         "/ussd/africastalking",
         "/ussd/africastalking/events",
         "/ivr/africastalking",
