@@ -1,7 +1,8 @@
 """The app's own CPU per USSD hop, in process: no HTTP server, no load generator beside it.
 
-`create_app` on real Redis (key prefix willay_inproc, deleted before and after), called as ASGI
-with the provider's url-encoded hops by W concurrent walkers, each walking whole sessions of new
+`create_app` on real Redis (key prefix willay_inproc, deleted before and after); its hop lane
+(`HopLane.form` and `answer`, what `willay serve`'s protocol calls from the parser) is given
+the provider's url-encoded hops by W concurrent walkers, each walking whole sessions of new
 people (dial, language, consent, a tip) one hop after the answer to the previous one, as
 `bench/ussd_session.lua` does over HTTP. A warm-up round first, then N hops timed; prints the
 process's CPU per hop (`time.process_time`) and the wall time per hop. Run it from two trees in
@@ -19,13 +20,13 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
 
 import uvloop
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.serving import PSEUDONYM_KEY, delete_keys  # noqa: E402
+from ussd.lane import HopLane  # noqa: E402
 
 PREFIX = "willay_inproc"
 STEPS = ["", "1", "1*1", "1*1*1"]  # dial, language, consent, a tip
@@ -41,43 +42,13 @@ def hop_body(walker: int, hop: int) -> bytes:
     ).encode()
 
 
-async def post_hop(app: Any, state: dict[str, Any], body: bytes) -> None:
-    """One hop through the whole ASGI app, as uvicorn would call it."""
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": "POST",
-        "scheme": "http",
-        "path": "/ussd/africastalking",
-        "raw_path": b"/ussd/africastalking",
-        "query_string": b"",
-        "root_path": "",
-        "headers": [
-            (b"host", b"bench"),
-            (b"content-type", b"application/x-www-form-urlencoded"),
-            (b"content-length", b"%d" % len(body)),
-        ],
-        "client": ("127.0.0.1", 5000),
-        "server": ("127.0.0.1", 80),
-        "state": state,
-    }
-    sent: list[dict[str, Any]] = []
-
-    async def receive() -> dict[str, Any]:
-        return {"type": "http.request", "body": body, "more_body": False}
-
-    async def send(message: dict[str, Any]) -> None:
-        sent.append(message)
-
-    await app(scope, receive, send)
-    if sent[0]["status"] != 200:
-        sys.exit(f"hop answered {sent[0]['status']}: {sent[-1].get('body')!r}")
-
-
-async def walk(app: Any, state: dict[str, Any], *, walker: int, hops: int) -> None:
+async def walk(lane: HopLane, *, walker: int, hops: int) -> None:
+    """`hops` hops of `walker`'s sessions, each through the lane as `willay serve` answers it."""
     for n in range(hops):
-        await post_hop(app, state, hop_body(walker, n))
+        form = lane.form(hop_body(walker, n))
+        status, _, content = await lane.answer(form) if form else (400, [], b"")
+        if status != 200:
+            sys.exit(f"hop answered {status}: {content!r}")
 
 
 async def measure(*, hops: int, walkers: int, redis_url: str) -> None:
@@ -86,14 +57,14 @@ async def measure(*, hops: int, walkers: int, redis_url: str) -> None:
 
     app = create_app(Settings())
     freeze_startup()  # as `willay serve` does
-    async with app.router.lifespan_context(app) as lifespan_state:
-        state = dict(lifespan_state)
-        await asyncio.gather(*(walk(app, state, walker=w, hops=40) for w in range(walkers)))
+    async with app.router.lifespan_context(app) as state:
+        lane = state["hops"]
+        await asyncio.gather(*(walk(lane, walker=w, hops=40) for w in range(walkers)))
         delete_keys(redis_url, PREFIX)
         per_walker = hops // walkers
         cpu, wall = time.process_time(), time.perf_counter()
         await asyncio.gather(
-            *(walk(app, state, walker=w + walkers, hops=per_walker) for w in range(walkers))
+            *(walk(lane, walker=w + walkers, hops=per_walker) for w in range(walkers))
         )
         cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
     done = per_walker * walkers

@@ -8,7 +8,7 @@ who consented; the profile is one across channels, so a language chosen on one h
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Protocol, TypeVar, cast
 
 from dialogue.turn import Jump, Turn
@@ -21,7 +21,7 @@ __all__ = ["ACTIONS", "Action", "answers", "start"]
 T = TypeVar("T", bound=Turn)
 T_contra = TypeVar("T_contra", bound=Turn, contravariant=True)
 
-Run = Callable[[T], Awaitable[str | Jump]]
+Run = Callable[[T], str | Jump]
 
 
 class Action(Protocol[T_contra]):
@@ -29,7 +29,7 @@ class Action(Protocol[T_contra]):
 
     outcomes: frozenset[str]
 
-    def __call__(self, turn: T_contra, /) -> Awaitable[str | Jump]: ...
+    def __call__(self, turn: T_contra, /) -> str | Jump: ...
 
 
 def answers(*outcomes: str) -> Callable[[Run[T]], Action[T]]:
@@ -43,13 +43,13 @@ def answers(*outcomes: str) -> Callable[[Run[T]], Action[T]]:
 
 
 @answers("known", "new")
-async def start(turn: Turn) -> str:
+def start(turn: Turn) -> str:
     """Open a conversation: `known` if its language is known, else `new`."""
     return "known" if turn.conversation.lang else "new"
 
 
 @answers("consented", "new", "anonymous")
-async def set_language(turn: Turn) -> str:
+def set_language(turn: Turn) -> str:
     """Set the chosen language (kept in the profile of a person who consented).
 
     Outcomes: `consented`; `new` (consent may be asked); `anonymous` (nothing can be kept: a
@@ -68,7 +68,7 @@ async def set_language(turn: Turn) -> str:
 
 
 @answers("ok")
-async def accept_consent(turn: Turn) -> str:
+def accept_consent(turn: Turn) -> str:
     """Start the person's profile with their consent (a withheld number: nobody to keep)."""
     conversation = turn.conversation
     if conversation.subscriber is None:
@@ -83,7 +83,7 @@ async def accept_consent(turn: Turn) -> str:
 
 
 @answers("ok")
-async def decline_consent(turn: Turn) -> str:
+def decline_consent(turn: Turn) -> str:
     """Record that the person declined: nothing about them outlives the conversation."""
     turn.conversation.consent = False
     turn.emit(EventKind.consent, accepted=False)
@@ -93,7 +93,7 @@ async def decline_consent(turn: Turn) -> str:
 SERVED = ("ok", "none", "unsigned")  # a tip served; none left; nothing signed off to serve
 
 
-async def _serve_tip(turn: Turn, topic: str | None) -> str:
+def _serve_tip(turn: Turn, topic: str | None) -> str:
     conversation, services = turn.conversation, turn.services
     picked = pick_for(
         turn.subscriber,
@@ -121,24 +121,24 @@ async def _serve_tip(turn: Turn, topic: str | None) -> str:
 
 
 @answers(*SERVED)
-async def pick_for_me(turn: Turn) -> str:
+def pick_for_me(turn: Turn) -> str:
     """Serve the tip the picker ranks first for this person (`ok`, `none`, `unsigned`)."""
-    return await _serve_tip(turn, None)
+    return _serve_tip(turn, None)
 
 
 @answers(*SERVED)
-async def pick_in_topic(turn: Turn) -> str:
+def pick_in_topic(turn: Turn) -> str:
     """Serve a tip of the topic just chosen (`ok`, `none`, `unsigned`)."""
-    return await _serve_tip(turn, turn.conversation.value)
+    return _serve_tip(turn, turn.conversation.value)
 
 
 @answers(*SERVED)
-async def another_tip(turn: Turn) -> str:
+def another_tip(turn: Turn) -> str:
     """Serve another tip of the topic being served (`ok`, `none`, `unsigned`)."""
-    return await _serve_tip(turn, turn.conversation.topic)
+    return _serve_tip(turn, turn.conversation.topic)
 
 
-async def _feedback(turn: Turn, *, useful: bool) -> str:
+def _feedback(turn: Turn, *, useful: bool) -> str:
     conversation = turn.conversation
     tip_id = conversation.tip_id
     if tip_id is None:
@@ -155,15 +155,15 @@ async def _feedback(turn: Turn, *, useful: bool) -> str:
 
 
 @answers("ok")
-async def feedback_useful(turn: Turn) -> str:
+def feedback_useful(turn: Turn) -> str:
     """Record that the tip served was useful, and thank the person."""
-    return await _feedback(turn, useful=True)
+    return _feedback(turn, useful=True)
 
 
 @answers("ok")
-async def feedback_not_useful(turn: Turn) -> str:
+def feedback_not_useful(turn: Turn) -> str:
     """Record that the tip served was not useful, and thank the person."""
-    return await _feedback(turn, useful=False)
+    return _feedback(turn, useful=False)
 
 
 ACTIONS: dict[str, Action[Turn]] = {

@@ -18,7 +18,7 @@ T = TypeVar("T", bound=Turn)
 S = TypeVar("S")
 
 
-async def run_actions(
+def run_actions(
     turn: T,
     start: str,
     *,
@@ -35,7 +35,7 @@ async def run_actions(
     for _ in range(MAX_ACTION_CHAIN):
         step = steps[name]
         if isinstance(step, ActionStep):
-            outcome = await actions[step.run](turn)
+            outcome = actions[step.run](turn)
             if isinstance(outcome, Jump):
                 return outcome
             if outcome not in step.next:

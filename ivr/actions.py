@@ -11,7 +11,7 @@ __all__ = ["ACTIONS"]
 
 
 @answers("ok")
-async def repeat_tip(turn: CallTurn) -> str:
+def repeat_tip(turn: CallTurn) -> str:
     """Play the tip being served once more."""
     turn.call.play_tip = turn.call.tip_id is not None
     return "ok"

@@ -124,7 +124,7 @@ class IvrEngine:
                     call_back=number if decision is CallbackDecision.queued else None,
                     subscriber=call.subscriber,
                 )
-            await self._enter(turn, self.flow.initial)
+            self._enter(turn, self.flow.initial)
             alert = turn.alert_due()
         elif call.rejected:
             return IvrReply(reject=True)  # the provider retried a rejected call's notification
@@ -168,21 +168,21 @@ class IvrEngine:
         if option is not None:
             before = call.node
             call.value = option.value
-            await self._enter(turn, option.next)
+            self._enter(turn, option.next)
             turn.emit(EventKind.menu_step, node=before, to=call.node, key=key)
             return
         call.misses += 1
         missed = "invalid" if key else "no_key"
         if call.misses > flow.max_replays:
             before = call.node
-            await self._enter(turn, flow.goodbye)
+            self._enter(turn, flow.goodbye)
             turn.emit(EventKind.menu_step, node=before, to=call.node, key=missed)
             return
         if key:
             turn.note("invalid")
         turn.emit(EventKind.menu_step, node=call.node, to=call.node, key=missed)
 
-    async def _enter(self, turn: CallTurn, name: str) -> None:
+    def _enter(self, turn: CallTurn, name: str) -> None:
         """Go to node `name`, running actions and plays until a node is to be heard."""
 
         def passes(node: Node) -> str | None:
@@ -191,7 +191,7 @@ class IvrEngine:
             turn.note(node.prompt)  # a play is heard on the way
             return node.next
 
-        rest = await run_actions(turn, name, steps=self.flow.nodes, actions=ACTIONS, passes=passes)
+        rest = run_actions(turn, name, steps=self.flow.nodes, actions=ACTIONS, passes=passes)
         if not isinstance(rest, str):
             raise ConfigurationError(f"an action jumped from node {name!r}: calls have no pages")
         turn.call.node, turn.call.misses = rest, 0

@@ -22,17 +22,17 @@ KEPT_ON_ERASURE = {"id", "subscriber", "screen", "page", "lang", "hops", "starte
 
 
 @answers("resume", "known", "new")
-async def start(turn: UssdTurn) -> str | Jump:
+def start(turn: UssdTurn) -> str | Jump:
     """Open a session: `resume` if one was cut short, else `known` or `new` by language."""
     snapshot = turn.resume
     if snapshot is not None:
         turn.session.lang = turn.session.lang or snapshot.lang
         return "resume"
-    return await open_conversation(turn)
+    return open_conversation(turn)
 
 
 @answers("ok")
-async def resume(turn: UssdTurn) -> str | Jump:
+def resume(turn: UssdTurn) -> str | Jump:
     """Take up the session cut short where it stood (its screen and page)."""
     snapshot = turn.resume
     turn.drop_resume()
@@ -45,14 +45,14 @@ async def resume(turn: UssdTurn) -> str | Jump:
 
 
 @answers("known", "new")
-async def start_over(turn: UssdTurn) -> str | Jump:
+def start_over(turn: UssdTurn) -> str | Jump:
     """Forget the session cut short and open this one afresh."""
     turn.drop_resume()
-    return await open_conversation(turn)
+    return open_conversation(turn)
 
 
 @answers("given", "missing")
-async def need_consent(turn: UssdTurn) -> str:
+def need_consent(turn: UssdTurn) -> str:
     """`given` for a person who consented; else `missing`, saying consent is needed."""
     if turn.subscriber is not None:
         return "given"
@@ -65,7 +65,7 @@ def _answer(field: str, value: str) -> str | bool:
 
 
 @answers("ok")
-async def save_profile(turn: UssdTurn) -> str:
+def save_profile(turn: UssdTurn) -> str:
     """Store the profile answers this session gathered (for a person who consented)."""
     pending, turn.session.pending = turn.session.pending, {}
     if turn.subscriber is None:
@@ -81,7 +81,7 @@ async def save_profile(turn: UssdTurn) -> str:
 
 
 @answers("subscribed", "not_subscribed", "missing")
-async def sms_status(turn: UssdTurn) -> str:
+def sms_status(turn: UssdTurn) -> str:
     """`subscribed` or `not_subscribed` to the weekly SMS; `missing` without consent."""
     if turn.subscriber is None:
         turn.note("need_consent")
@@ -90,7 +90,7 @@ async def sms_status(turn: UssdTurn) -> str:
 
 
 @answers("ok")
-async def subscribe_sms(turn: UssdTurn) -> str:
+def subscribe_sms(turn: UssdTurn) -> str:
     """Subscribe this number to the weekly SMS, on the day chosen."""
     day = turn.session.value
     if turn.subscriber is not None:
@@ -103,7 +103,7 @@ async def subscribe_sms(turn: UssdTurn) -> str:
 
 
 @answers("ok")
-async def unsubscribe_sms(turn: UssdTurn) -> str:
+def unsubscribe_sms(turn: UssdTurn) -> str:
     """Stop the weekly SMS and forget the number."""
     if turn.subscriber is not None:
         turn.subscriber.sms_since = turn.subscriber.sms_number = None
@@ -113,7 +113,7 @@ async def unsubscribe_sms(turn: UssdTurn) -> str:
 
 
 @answers("ok")
-async def delete_data(turn: UssdTurn) -> str:
+def delete_data(turn: UssdTurn) -> str:
     """Erase the person's profile and everything this session knows of them but where it is."""
     turn.drop_resume()
     turn.emit(EventKind.data_deleted)

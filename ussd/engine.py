@@ -123,7 +123,7 @@ class UssdEngine:
                 draft = form.text in known.drafts
                 return UssdReply(body[4:], end=body.startswith("END "), draft=draft)
             turn = self._turn(form, read=read, known=known if not fresh else None)
-            reply = await self._step(turn, form=form, fresh=fresh)
+            reply = self._step(turn, form=form, fresh=fresh)
             turn.session.hops += 1
             turn.session.remember(form.text, reply.body, draft=reply.draft)
             refused = await sessions.commit_hop(read, turn.write(), last=reply.end)
@@ -162,17 +162,17 @@ class UssdEngine:
             resume=UssdSession.model_validate_json(read.resume) if read.resume else None,
         )
 
-    async def _step(self, turn: UssdTurn, *, form: AtUssdForm, fresh: bool) -> UssdReply:
+    def _step(self, turn: UssdTurn, *, form: AtUssdForm, fresh: bool) -> UssdReply:
         alert = None
         if fresh:
-            await self._enter(turn, self.journey.initial_screen)
+            self._enter(turn, self.journey.initial_screen)
             alert = turn.alert_due()
         else:
             turn.alert_seen()
             keys = new_inputs(turn.session.text, form.text)
             turn.session.text = form.text  # before the keys: erasing data forgets it too
             for key in keys:
-                await self._apply(turn, key.strip())
+                self._apply(turn, key.strip())
         return self._render(turn, alert)
 
     def _emit_cost(
@@ -189,19 +189,19 @@ class UssdEngine:
         else:
             turn.emit(EventKind.hop, **cost)
 
-    async def _apply(self, turn: UssdTurn, key: str) -> None:
+    def _apply(self, turn: UssdTurn, key: str) -> None:
         session = turn.session
         before = session.screen
         nav = self._nav.get(key)
         if nav == "home":
             session.history.clear()
-            await self._enter(
+            self._enter(
                 turn, self.journey.home_screen if session.lang else self.journey.initial_screen
             )
         elif nav == "danger":
             if before != self.journey.danger_screen:
                 session.history.append((before, session.page))
-                await self._enter(turn, self.journey.danger_screen)
+                self._enter(turn, self.journey.danger_screen)
         elif nav == "back":
             if session.page > 0:
                 session.page -= 1
@@ -215,10 +215,10 @@ class UssdEngine:
             else:
                 session.notice = "no_more"
         else:
-            await self._choose(turn, key)
+            self._choose(turn, key)
         turn.emit(EventKind.menu_step, screen=before, to=session.screen, key=nav or "option")
 
-    async def _choose(self, turn: UssdTurn, key: str) -> None:
+    def _choose(self, turn: UssdTurn, key: str) -> None:
         session = turn.session
         screen = self.journey.screens[session.screen]
         options = self._options(screen)
@@ -232,12 +232,12 @@ class UssdEngine:
         if field is not None and option.value is not None:
             session.pending[field] = option.value
         session.history.append((session.screen, session.page))
-        await self._enter(turn, option.next)
+        self._enter(turn, option.next)
 
-    async def _enter(self, turn: UssdTurn, name: str) -> None:
+    def _enter(self, turn: UssdTurn, name: str) -> None:
         """Go to screen `name`, running action screens until one is to be shown."""
         session = turn.session
-        rest = await run_actions(turn, name, steps=self.journey.screens, actions=ACTIONS)
+        rest = run_actions(turn, name, steps=self.journey.screens, actions=ACTIONS)
         if isinstance(rest, Jump):
             session.screen, session.page = rest.step, rest.page
             return

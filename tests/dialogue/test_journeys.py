@@ -11,7 +11,7 @@ from ussd.actions import ACTIONS as USSD_ACTIONS
 
 
 @answers("yes", "no")
-async def ask(turn: object) -> str:
+def ask(turn: object) -> str:
     """A test action."""
     return "yes"
 

@@ -114,7 +114,7 @@ class ChatChannel:
 
     async def go(self, turn: ChatTurn, step: str, *, value: str | None = None) -> str:
         turn.chat.value = value
-        rest = await run_actions(turn, step, steps=FLOW, actions=ACTIONS)
+        rest = run_actions(turn, step, steps=FLOW, actions=ACTIONS)
         assert isinstance(rest, str)
         turn.chat.step = rest
         return rest
@@ -279,18 +279,18 @@ def test_the_runner_stops_a_loop_an_unknown_outcome_and_follows_a_jump(on_redis)
         turn = await channel.turn("c8", subscriber=None)
         loop = {"a": rest("b"), "b": rest("a")}
         with pytest.raises(ConfigurationError, match=f"more than {MAX_ACTION_CHAIN} actions"):
-            await run_actions(turn, "a", steps=loop, actions=ACTIONS)
+            run_actions(turn, "a", steps=loop, actions=ACTIONS)
         no_branch = {"a": ActionStep(type="action", run="start", next={"known": "b"}), "b": "b"}
         with pytest.raises(ConfigurationError, match="no next for outcome 'new'"):
-            await run_actions(turn, "a", steps=no_branch, actions=ACTIONS)
+            run_actions(turn, "a", steps=no_branch, actions=ACTIONS)
 
-        async def jump(turn: ChatTurn) -> Jump:
+        def jump(turn: ChatTurn) -> Jump:
             return Jump("b", page=2)
 
         steps = {"a": ActionStep(type="action", run="jump", next={"ok": "c"}), "b": "b", "c": "c"}
-        assert await run_actions(turn, "a", steps=steps, actions={"jump": jump}) == Jump("b", 2)
+        assert run_actions(turn, "a", steps=steps, actions={"jump": jump}) == Jump("b", 2)
         plays = {"p": "plays a clip on the way", "c": "c"}
-        passed = await run_actions(
+        passed = run_actions(
             turn,
             "p",
             steps=plays,
