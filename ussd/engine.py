@@ -113,7 +113,9 @@ class UssdEngine:
         sessions = self.services.sessions
         read = await sessions.read_hop(form.sessionId, subscriber_id)
         for _ in range(MAX_ATTEMPTS):
-            known = UssdSession.model_validate_json(read.session) if read.session else None
+            known = read.session_model or (
+                UssdSession.model_validate_json(read.session) if read.session else None
+            )
             fresh = known is None or known.subscriber != subscriber_id
             if known is not None and not fresh and form.text in known.replies:
                 if read.local:  # a retry: answered as the store has it (it may know a later hop)
@@ -145,7 +147,9 @@ class UssdEngine:
             log.error("erasure stored, but the rest not erased yet: %s", exc)
 
     def _turn(self, form: AtUssdForm, *, read: HopRead, known: UssdSession | None) -> UssdTurn:
-        subscriber = Subscriber.model_validate_json(read.profile) if read.profile else None
+        subscriber = read.profile_model or (
+            Subscriber.model_validate_json(read.profile) if read.profile else None
+        )
         session = known or UssdSession(
             id=form.sessionId,
             subscriber=read.subscriber,

@@ -25,7 +25,7 @@ import functools
 import hashlib
 import time
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol, cast
 
 import hiredis
@@ -36,7 +36,7 @@ from redis.exceptions import RedisError
 from ussd.wire import RedisLink
 from willay.errors import StoreUnavailable
 from willay.kv import KeyValueStore, RedisStore
-from willay.profiles import SubscriberStore
+from willay.profiles import Subscriber, SubscriberStore
 
 __all__ = ["HopRead", "HopWrite", "SessionLocks", "SessionStore", "UssdSession"]
 
@@ -99,7 +99,9 @@ class HopKeys:
 class HopRead:
     """What one hop read, as stored (None: absent); the commit expects it unchanged.
 
-    `local`: taken from what this process itself last committed, not read from the store.
+    `local`: taken from what this process itself last committed, not read from the store; then
+    `session_model` (and `profile_model`, if the commit wrote the profile) are the objects that
+    commit wrote, so the hop need not parse them again.
     """
 
     keys: HopKeys
@@ -108,29 +110,39 @@ class HopRead:
     profile: str | None
     resume: str | None
     local: bool = False
+    session_model: UssdSession | None = field(default=None, compare=False, repr=False)
+    profile_model: Subscriber | None = field(default=None, compare=False, repr=False)
 
     def after(self, write: HopWrite) -> HopRead:
         """What the store holds once `write` is committed on this read."""
-        profile = write.profile if write.profile is not None else self.profile
+        written = write.profile is not None
         return HopRead(
             self.keys,
             self.subscriber,
             session=write.session,
-            profile=None if write.delete_profile else profile,
+            profile=None if write.delete_profile else write.profile if written else self.profile,
             resume=None if write.drop_resume else self.resume,
             local=True,
+            session_model=write.session_model,
+            profile_model=write.profile_model if written else None,
         )
 
 
 @dataclass(frozen=True)
 class HopWrite:
-    """What one hop changes: always the session; the profile and resume snapshot if touched."""
+    """What one hop changes: always the session; the profile and resume snapshot if touched.
+
+    `session_model` and `profile_model`, if given, are what `session` and `profile` were dumped
+    from; nothing may change them after the commit but the session's next hop in this process.
+    """
 
     session: str
     profile: str | None = None  # the new profile JSON
     delete_profile: bool = False
     sms_subscribed: bool = False
     drop_resume: bool = False
+    session_model: UssdSession | None = field(default=None, compare=False, repr=False)
+    profile_model: Subscriber | None = field(default=None, compare=False, repr=False)
 
 
 class _HopBackend(Protocol):

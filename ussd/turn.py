@@ -66,4 +66,6 @@ class UssdTurn(Turn):
             delete_profile=self.profile_deleted and self.subscriber is None,
             sms_subscribed=profile is not None and profile.sms_subscribed,
             drop_resume=self.resume_dropped,
+            session_model=self.session,
+            profile_model=profile,
         )

@@ -18,10 +18,10 @@ from fastapi.testclient import TestClient
 import ussd.store
 from shell.app import create_app
 from tests.fixtures.ussd import FixedClock, Phone
-from ussd.store import SessionStore
+from ussd.store import SessionStore, UssdSession
 from willay.config import Settings
 from willay.events import MemoryEventSink
-from willay.profiles import pseudonym
+from willay.profiles import Subscriber, pseudonym
 
 from ..fixtures.environment import TEST_KEY
 
@@ -98,6 +98,27 @@ def test_a_sessions_next_hops_in_one_process_read_nothing(
     session = stored(raw_redis, redis_prefix, f"ussd:session:{phone.session_id}")
     assert (session["text"], session["hops"], session["screen"]) == ("1*1*1", 4, "tip")
     assert session["replies"]["1*1*1"] == tip
+
+
+def test_a_hop_from_memory_parses_nothing_its_last_commit_wrote(
+    consenting, monkeypatch, raw_redis, redis_prefix
+) -> None:
+    a, _, phone = consenting
+    parsed: list[str] = []
+    for model in (UssdSession, Subscriber):
+        parse = model.model_validate_json
+
+        def counted(raw: str, *, _parse=parse, _name=model.__name__, **kwargs) -> object:
+            parsed.append(_name)
+            return _parse(raw, **kwargs)
+
+        monkeypatch.setattr(model, "model_validate_json", counted)
+    assert "1 Consejo para mi" in at(phone, "1", "1")  # consent: the profile is written
+    tip = at(phone, "1", "1", "1")  # a tip, on the session and profile the consent wrote
+    assert parsed == [] and a.reads == 1 and "Fuente" in tip
+    profile = stored(raw_redis, redis_prefix, f"sub:{pseudonym(NUMBER, TEST_KEY)}")
+    session = stored(raw_redis, redis_prefix, f"ussd:session:{phone.session_id}")
+    assert list(profile["heard"]) == session["served"] and len(session["served"]) == 1
 
 
 def test_a_hop_after_another_process_moved_the_session_is_applied_on_that(
