@@ -59,14 +59,15 @@ def wait_healthy(base: str, proc: subprocess.Popen) -> bool:
 
 @contextmanager
 def willay_serve(
-    env_overrides: Mapping[str, str], *, workers: int = 1
+    env_overrides: Mapping[str, str], *, workers: int = 1, pin: bool = False
 ) -> Iterator[tuple[str, subprocess.Popen]]:
     """`willay serve` on a free loopback port in the testing environment, with these settings,
-    until the block ends; yields its base URL and process."""
+    until the block ends (its workers pinned to CPUs with `pin`); yields its base URL and
+    process."""
     port = free_port()
     command = [sys.executable, "-m", "shell", "serve", "--host", "127.0.0.1", "--port", str(port)]
     if workers > 1:
-        command += ["--workers", str(workers)]
+        command += ["--workers", str(workers), *(["--pin-workers"] if pin else [])]
     env = {k: v for k, v in os.environ.items() if not k.startswith("WILLAY_")}
     env |= {
         "PYTHONPATH": str(ROOT),
@@ -93,7 +94,13 @@ def willay_serve(
 
 @contextmanager
 def own_server(
-    redis_url: str, *, prefix: str, events_file: Path, workers: int = 1, keep_keys: bool = False
+    redis_url: str,
+    *,
+    prefix: str,
+    events_file: Path,
+    workers: int = 1,
+    pin: bool = False,
+    keep_keys: bool = False,
 ) -> Iterator[str]:
     """Run `willay serve` until the block ends; yield its base URL. Keys are deleted after."""
     try:
@@ -108,7 +115,7 @@ def own_server(
         "WILLAY_MODEL_POLL_SECONDS": "0",
     }
     try:
-        with willay_serve(env, workers=workers) as (base, _):
+        with willay_serve(env, workers=workers, pin=pin) as (base, _):
             yield base
     finally:
         if not keep_keys:

@@ -173,6 +173,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seconds", type=int, default=8, help="wrk duration per run (8)")
     parser.add_argument("--connections", type=int, default=32, help="wrk connections (32)")
     parser.add_argument("--workers", type=int, default=2, help="willay serve --workers (2)")
+    parser.add_argument(
+        "--pin-workers",
+        action="store_true",
+        help="willay serve --pin-workers: each worker on a CPU of its own",
+    )
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/0")
     parser.add_argument("--no-peer", action="store_true", help="Willay alone")
     parser.add_argument(
@@ -197,7 +202,13 @@ def main(argv: list[str] | None = None) -> None:
     with ExitStack() as stack, tempfile.TemporaryDirectory() as tmp:
         events = Path(tmp) / "events.jsonl"
         base = stack.enter_context(
-            own_server(args.redis_url, prefix=PREFIX, events_file=events, workers=args.workers)
+            own_server(
+                args.redis_url,
+                prefix=PREFIX,
+                events_file=events,
+                workers=args.workers,
+                pin=args.pin_workers,
+            )
         )
         servers = {"willay": (f"{base}/ussd/africastalking", server_pid(urlsplit(base).port))}
         if with_peer:
@@ -208,8 +219,8 @@ def main(argv: list[str] | None = None) -> None:
         threads = 1 if args.shared_script else args.connections
         print(
             f"wrk -t{threads} -c{args.connections} -d{args.seconds}s, whole sessions "
-            f"({script.relative_to(ROOT.parent)}); willay --workers {args.workers} on "
-            f"{args.redis_url}"
+            f"({script.relative_to(ROOT.parent)}); willay --workers {args.workers}"
+            f"{' --pin-workers' if args.pin_workers else ''} on {args.redis_url}"
         )
         for url, pid in servers.values():  # warm up: models, caches, connections
             run_wrk(url, pid=pid, seconds=2, connections=args.connections, script=script)

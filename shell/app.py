@@ -5,9 +5,11 @@ from __future__ import annotations
 import functools
 import gc
 import logging
+import os
 import re
 from collections.abc import Callable, Mapping
 from contextlib import AbstractAsyncContextManager
+from pathlib import Path
 
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
@@ -20,6 +22,7 @@ from audio_cache.routes import router as audio_router
 from ivr import load_call_flow
 from ivr import router as ivr_router
 from recommender import TipPicker
+from shell.affinity import PIN_FOLDER, pin_worker
 from shell.errors import install_error_handlers
 from shell.lifespan import (
     AppState,
@@ -31,6 +34,7 @@ from shell.lifespan import (
     serving,
     utcnow,
 )
+from shell.logs import configure_logging
 from sms import router as sms_router
 from studio.routes import router as studio_router
 from ussd.actions import ACTIONS
@@ -163,9 +167,13 @@ class _HopsFirst(FastAPI):
 
 
 def app_from_environment() -> FastAPI:
-    """The app on settings from the environment: what each `willay serve --workers` process runs."""
+    """The app on settings from the environment: what each `willay serve --workers` process runs
+    (pinned to a CPU of its own with `--pin-workers`), logging as the command line does."""
+    configure_logging()
     app = create_app(Settings())
     freeze_startup()
+    if folder := os.environ.get(PIN_FOLDER):
+        pin_worker(Path(folder))
     return app
 
 

@@ -89,6 +89,10 @@ class TickWriter:
         """`write` them all, after what is gathered (never ahead of it)."""
         self.write(b"".join(list_of_data))
 
+    def is_closing(self) -> bool:
+        """The transport's (asked on every response: not through `__getattr__`)."""
+        return self._transport.is_closing()
+
     def get_write_buffer_size(self) -> int:
         """The transport's buffer and what is gathered for it."""
         return self._transport.get_write_buffer_size() + self._gathered_bytes

@@ -36,6 +36,7 @@ SEPARATORS = re.compile(r"[\s().-]")
 # a phone number as a request may carry it: + or 00, 7 to 15 digits, up to two of ( ) . - or a
 # space before each digit and at the end (so the pattern bounds its length, at most 49)
 MSISDN_INPUT = r"^(\+|00)([ ().-]{0,2}[0-9]){7,15}[ ().-]{0,2}$"
+_MSISDN_INPUT = re.compile(MSISDN_INPUT)
 CONSENT_VERSION = 1
 HEARD_LIMIT = 200
 
@@ -54,7 +55,7 @@ def normalise_msisdn(number: str) -> str:
 
 
 def _msisdn_input(number: str) -> str:
-    if not re.fullmatch(MSISDN_INPUT, number):
+    if not _MSISDN_INPUT.fullmatch(number):
         raise ValueError("not an international phone number (+ or 00, then 7 to 15 digits)")
     return normalise_msisdn(number)
 

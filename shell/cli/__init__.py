@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import logging
 from typing import Annotated
 
 import typer
 
 from shell.cli import alerts, audio, bridge, content, menus, model, serve, sms, studio
 from shell.cli.terminal import out
+from shell.logs import configure_logging
 from willay import __version__
 
 __all__ = ["app", "main"]
@@ -48,10 +48,7 @@ def main_callback(
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log debug details.")] = False,
 ) -> None:
     """Willay's command line."""
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    configure_logging(verbose=verbose)
 
 
 def main() -> None:

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Annotated
 
 import typer
@@ -27,6 +31,14 @@ def serve(
             envvar="WILLAY_WORKERS",
         ),
     ] = 1,
+    pin_workers: Annotated[
+        bool,
+        typer.Option(
+            help="Pin each worker to a CPU of its own (a host of its own: not where other "
+            "services' processes need those CPUs).",
+            envvar="WILLAY_PIN_WORKERS",
+        ),
+    ] = False,
 ) -> None:
     """Serve the USSD endpoint, the simulator and the health checks."""
     import uvicorn
@@ -40,6 +52,8 @@ def serve(
             f"--workers {workers} needs WILLAY_REDIS_URL: the in-process store cannot share "
             "sessions and profiles between processes"
         )
+    if pin_workers and workers == 1:
+        raise fail("--pin-workers pins the processes of --workers N (N > 1)")
     with user_errors():
         application = create_app(settings)
     base = f"http://{settings.host}:{settings.port}"
@@ -54,16 +68,17 @@ def serve(
     # no access log: callback URLs carry the secret token (and it would keep hops on ASGI);
     # LaneProtocol: hops answered without ASGI, each response in one segment
     if workers > 1:  # each process builds its app from the environment, as this one did
-        uvicorn.run(
-            "shell.app:app_from_environment",
-            factory=True,
-            workers=workers,
-            host=settings.host,
-            port=settings.port,
-            http=LaneProtocol,
-            log_level="info",
-            access_log=False,
-        )
+        with _pins(pin_workers):
+            uvicorn.run(
+                "shell.app:app_from_environment",
+                factory=True,
+                workers=workers,
+                host=settings.host,
+                port=settings.port,
+                http=LaneProtocol,
+                log_level="info",
+                access_log=False,
+            )
         return
     freeze_startup()
     uvicorn.run(
@@ -74,3 +89,20 @@ def serve(
         log_level="info",
         access_log=False,
     )
+
+
+@contextmanager
+def _pins(pin: bool) -> Iterator[None]:
+    """With `pin`, the workers' CPU locks in a folder of this server's own, for as long as it
+    serves (`shell.affinity`)."""
+    if not pin:
+        yield
+        return
+    from shell.affinity import PIN_FOLDER
+
+    with tempfile.TemporaryDirectory(prefix="willay-pins-") as folder:
+        os.environ[PIN_FOLDER] = folder  # the workers inherit it
+        try:
+            yield
+        finally:
+            del os.environ[PIN_FOLDER]

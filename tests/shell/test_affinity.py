@@ -1,0 +1,120 @@
+"""`willay serve --workers N --pin-workers`: each worker on a CPU of its own, really pinned."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from bench.serving import free_port
+from shell.cli import app
+from tests.fixtures.environment import TEST_KEY
+
+ROOT = Path(__file__).resolve().parents[2]
+CPUS = sorted(os.sched_getaffinity(0))
+WAIT = 60
+# a worker of a server whose CPU locks are in argv[1]: says the CPU it claimed, then waits
+WORKER = (
+    "import sys; from pathlib import Path; from shell.affinity import pin_worker; "
+    "print(pin_worker(Path(sys.argv[1])), flush=True); sys.stdin.read()"
+)
+
+
+def allowed_cpus(pid: int) -> str:
+    """The CPUs the kernel lets `pid` run on, as /proc lists them ("0", "0-1")."""
+    status = Path(f"/proc/{pid}/status").read_text()
+    return next(
+        line.split()[1] for line in status.splitlines() if line.startswith("Cpus_allowed_list")
+    )
+
+
+class Worker:
+    def __init__(self, folder: Path) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-c", WORKER, str(folder)],
+            cwd=ROOT,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert self.proc.stdout is not None
+        self.cpu = self.proc.stdout.readline().strip()
+
+    def stop(self) -> None:
+        self.proc.kill()
+        self.proc.communicate()  # waits, and closes its pipes
+
+
+def test_each_worker_claims_a_free_cpu_and_a_replacement_the_one_freed(tmp_path) -> None:
+    workers = [Worker(tmp_path) for _ in CPUS]
+    extra = Worker(tmp_path)
+    try:
+        assert [w.cpu for w in workers] == [str(c) for c in CPUS]
+        assert [allowed_cpus(w.proc.pid) for w in workers] == [str(c) for c in CPUS]
+        assert extra.cpu == "None"  # every CPU has a worker: this one runs unpinned
+        assert allowed_cpus(extra.proc.pid) == allowed_cpus(os.getpid())
+        workers[0].stop()  # it dies: the kernel frees its lock
+        replacement = Worker(tmp_path)
+        workers[0] = replacement
+        assert replacement.cpu == str(CPUS[0])
+    finally:
+        for w in [*workers, extra]:
+            w.stop()
+
+
+def test_pinning_needs_several_workers(monkeypatch) -> None:
+    calls = []
+    monkeypatch.setattr("uvicorn.run", lambda *args, **kw: calls.append(kw))
+    result = CliRunner().invoke(app, ["serve", "--pin-workers"], terminal_width=200)
+    assert result.exit_code != 0 and "--workers N (N > 1)" in result.output
+    assert calls == []
+
+
+@pytest.mark.redis
+def test_serve_pins_its_workers_to_cpus_of_their_own(redis_url: str, tmp_path) -> None:
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("WILLAY_")}
+    env |= {
+        "PYTHONPATH": str(ROOT),
+        "WILLAY_ENVIRONMENT": "testing",
+        "WILLAY_PSEUDONYM_KEY": TEST_KEY,
+        "WILLAY_REDIS_URL": redis_url,
+        "WILLAY_REDIS_PREFIX": f"willay_test_{uuid.uuid4().hex[:8]}",
+        "WILLAY_EVENTS_FILE": str(tmp_path / "events.jsonl"),
+        "WILLAY_MODEL_POLL_SECONDS": "0",
+    }
+    command = [sys.executable, "-m", "shell", "serve", "--port", str(port), "--workers", "2"]
+    log = tmp_path / "serve.log"
+    with log.open("w") as out:
+        proc = subprocess.Popen(
+            [*command, "--pin-workers"], env=env, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT
+        )
+    try:
+        deadline = time.monotonic() + WAIT
+        while log.read_text().count("Application startup complete") < 2:
+            assert proc.poll() is None, log.read_text()
+            assert time.monotonic() < deadline, "willay serve --workers 2 did not start"
+            time.sleep(0.2)
+        children = Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()
+        workers = [
+            int(pid)
+            for pid in children
+            if "spawn_main" in Path(f"/proc/{pid}/cmdline").read_text()
+            and "resource_tracker" not in Path(f"/proc/{pid}/cmdline").read_text()
+        ]
+        assert len(workers) == 2
+        pinned = sorted(allowed_cpus(pid) for pid in workers)
+        expected = [str(c) for c in CPUS[:2]]
+        if len(CPUS) == 1:  # one CPU: the first worker has it, the other runs as before
+            expected = sorted([str(CPUS[0]), allowed_cpus(os.getpid())])
+        assert pinned == sorted(expected)
+        assert log.read_text().count("pinned to CPU") == min(2, len(CPUS))
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
