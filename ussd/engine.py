@@ -13,6 +13,7 @@ import logging
 import math
 import re
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from dialogue import Jump, run_actions
@@ -87,6 +88,7 @@ class UssdEngine:
         self._layouts = {code: journey.layout(code, budget=page_chars) for code in LANGUAGES}
         self._sourced = {"topics": self._topics, "regions": self._regions}
         self._sourced["languages"] = self._languages
+        self._sourced_options: dict[tuple[str, str], list[Option]] = {}
         self._replies = {"menu": self._menu_reply, "tip": self._tip_reply, "end": self._end_reply}
         # rendering depends only on these keys, and the catalog and journey never change here
         self._page_cache: dict[tuple[str, str, str | None, bool, bool], list[Page]] = {}
@@ -251,11 +253,16 @@ class UssdEngine:
 
     # -- rendering ----------------------------------------------------------------------------
 
-    def _options(self, screen: Screen) -> list[Option]:
+    def _options(self, screen: Screen) -> Sequence[Option]:
+        """The screen's options: its own, or those its source lists (built once per target)."""
         source = getattr(screen, "source", None)
         if source is None:
-            return list(getattr(screen, "options", []))
-        return self._sourced[source](getattr(screen, "next", None) or "")
+            return getattr(screen, "options", ())
+        key = (source, getattr(screen, "next", None) or "")
+        options = self._sourced_options.get(key)
+        if options is None:
+            options = self._sourced_options[key] = self._sourced[source](key[1])
+        return options
 
     def _topics(self, target: str) -> list[Option]:
         return [Option(label=t.name, next=target, value=t.id) for t in self.services.catalog.topics]

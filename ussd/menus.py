@@ -10,7 +10,7 @@ the room an alert line has.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -56,7 +56,7 @@ class Option(_Model):
     value: str | None = None
 
 
-def option_lines(options: list[Option], lang: str) -> list[str]:
+def option_lines(options: Sequence[Option], lang: str) -> list[str]:
     """Numbered option lines in `lang` (or its fallback)."""
     return [f"{i} {pick_text(o.label, lang)[0]}" for i, o in enumerate(options, start=1)]
 
