@@ -14,7 +14,7 @@ import math
 import re
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from dialogue import Jump, run_actions
 from ussd.actions import ACTIONS
@@ -40,8 +40,7 @@ RESUMABLE_FROM = 2  # hops: a session cut before its second screen is not worth 
 OPTION_KEY = re.compile(r"[0-9]{1,3}")  # only ASCII digits choose an option: not "²", "١", "１"
 
 
-@dataclass(frozen=True)
-class UssdReply:
+class UssdReply(NamedTuple):
     text: str
     end: bool
     draft: bool = False  # a tip text without valid sign-offs (development and testing only)

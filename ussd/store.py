@@ -25,8 +25,7 @@ import functools
 import hashlib
 import time
 from collections import OrderedDict
-from dataclasses import dataclass, field
-from typing import Protocol, cast
+from typing import NamedTuple, Protocol, cast
 
 import hiredis
 from pydantic import BaseModel, Field
@@ -87,16 +86,14 @@ class UssdSession(BaseModel):
             self.drafts.append(text)
 
 
-@dataclass(frozen=True)
-class HopKeys:
+class HopKeys(NamedTuple):
     session: str
     profile: str
     resume: str
     sms_index: str
 
 
-@dataclass(frozen=True)
-class HopRead:
+class HopRead(NamedTuple):
     """What one hop read, as stored (None: absent); the commit expects it unchanged.
 
     `local`: taken from what this process itself last committed, not read from the store; then
@@ -110,8 +107,8 @@ class HopRead:
     profile: str | None
     resume: str | None
     local: bool = False
-    session_model: UssdSession | None = field(default=None, compare=False, repr=False)
-    profile_model: Subscriber | None = field(default=None, compare=False, repr=False)
+    session_model: UssdSession | None = None
+    profile_model: Subscriber | None = None
 
     def after(self, write: HopWrite) -> HopRead:
         """What the store holds once `write` is committed on this read."""
@@ -128,8 +125,7 @@ class HopRead:
         )
 
 
-@dataclass(frozen=True)
-class HopWrite:
+class HopWrite(NamedTuple):
     """What one hop changes: always the session; the profile and resume snapshot if touched.
 
     `session_model` and `profile_model`, if given, are what `session` and `profile` were dumped
@@ -141,8 +137,8 @@ class HopWrite:
     delete_profile: bool = False
     sms_subscribed: bool = False
     drop_resume: bool = False
-    session_model: UssdSession | None = field(default=None, compare=False, repr=False)
-    profile_model: Subscriber | None = field(default=None, compare=False, repr=False)
+    session_model: UssdSession | None = None
+    profile_model: Subscriber | None = None
 
 
 class _HopBackend(Protocol):
