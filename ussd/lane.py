@@ -92,7 +92,9 @@ def url_fields(body: bytes) -> dict[str, str]:
     for pair in body.decode("utf-8", "replace").split("&"):
         if pair:
             name, _, value = pair.partition("=")
-            fields[_unquoted(name)] = _unquoted(value)
+            if "%" in value or "+" in value:  # most values need no unquoting, and no call
+                value = _unquoted(value)
+            fields[_unquoted(name) if "%" in name or "+" in name else name] = value
     return fields
 
 

@@ -154,7 +154,7 @@ class _HopBackend(Protocol):
 # to SMS, "1" to drop the resume snapshot, the pseudonym. Answers 1 if written; if refused, the
 # three values as they are now (nil = absent), for the hop to start over from without a read.
 _COMMIT = """
-local now = {redis.call('GET', KEYS[1]), redis.call('GET', KEYS[2]), redis.call('GET', KEYS[3])}
+local now = redis.call('MGET', KEYS[1], KEYS[2], KEYS[3])
 for i = 1, 3 do
   if (now[i] or '') ~= ARGV[i] then return now end
 end
