@@ -197,6 +197,8 @@ class LaneProtocol(OneWriteProtocol):
 
     def on_headers_complete(self) -> None:
         """A request the lane takes becomes a `_LaneRequest`; any other the app's, as usual."""
+        if self.transport.is_closing():
+            return  # a refusal closed the connection: what was sent after it is not served
         if self._lane is not None and (self.cycle is None or self.cycle.response_complete):
             taken = self._admitted(self._lane)
             if taken is not False:
@@ -261,10 +263,13 @@ class LaneProtocol(OneWriteProtocol):
     async def _answer(self, cycle: _LaneRequest, form: object) -> None:
         try:
             answer = await cast(Lane, self._lane).answer(form)
-        except Exception:
-            self.logger.exception("the lane failed to answer")  # a bug: answers never raise
+        except BaseException as exc:  # a bug (answers never raise), or the server cancelling
+            if not isinstance(exc, asyncio.CancelledError):
+                self.logger.exception("the lane failed to answer")
             self.transport.close()
-            return
+            if isinstance(exc, Exception):
+                return
+            raise
         if self.flow.write_paused and not cycle.disconnected:
             await self.flow.drain()
         if not cycle.disconnected:

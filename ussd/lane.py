@@ -53,10 +53,12 @@ class HopLane:
         the app's (not a url-encoded POST of a declared length to the hop path)."""
         if method != b"POST" or path != HOP_PATH:
             return False
-        url_encoded = declared = False
+        url_encoded: bool | None = None  # the first Content-Type decides, as the app reads it
+        declared = False
         for name, value in headers:
             if name == b"content-type":
-                url_encoded = value.startswith(_URLENCODED)
+                if url_encoded is None:
+                    url_encoded = value.startswith(_URLENCODED)
             elif name == b"content-length":
                 declared = True
             elif name in _NOT_IN_LANE:

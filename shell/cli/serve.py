@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
 import tempfile
 from collections.abc import Iterator
@@ -101,8 +102,11 @@ def _pins(pin: bool) -> Iterator[None]:
     from shell.affinity import PIN_FOLDER
 
     with tempfile.TemporaryDirectory(prefix="willay-pins-") as folder:
+        held = os.open(folder, os.O_RDONLY)
+        fcntl.flock(held, fcntl.LOCK_SH)  # systemd-tmpfiles leaves a locked folder alone
         os.environ[PIN_FOLDER] = folder  # the workers inherit it
         try:
             yield
         finally:
             del os.environ[PIN_FOLDER]
+            os.close(held)

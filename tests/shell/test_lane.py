@@ -159,6 +159,27 @@ def test_a_refusal_on_the_head_is_the_guards_and_closes(pair, path, body, status
     assert lane.asgi_paths == []
 
 
+def test_nothing_sent_after_a_refusal_is_served(pair) -> None:
+    lane, stock = pair()
+    refused = post("/ussd/africastalking?token=wrong", form(""))
+    dial = post(HOP, form("", session="ATUid_after_refusal"))
+    answered = lane.until_closed(refused + dial)
+    assert answered.startswith(b"HTTP/1.1 403") and answered.count(b"HTTP/1.1") == 1
+    assert answered == stock.until_closed(refused + dial)
+    choose = post(HOP, form("1", session="ATUid_after_refusal"))
+    assert lane.exchange(choose) == stock.exchange(choose)  # the dial was never applied
+    assert lane.asgi_paths == []
+
+
+def test_the_first_content_type_decides_as_in_the_app(pair) -> None:
+    lane, stock = pair()
+    request = post(HOP, form("")).replace(
+        b"Content-Type:", b"Content-Type: text/plain\r\nContent-Type:"
+    )
+    answered = lane.exchange(request)
+    assert answered[0].startswith(b"HTTP/1.1 400") and answered == stock.exchange(request)
+
+
 def test_a_form_that_does_not_validate_gets_the_apps_400(pair) -> None:
     lane, stock = pair()
     bad = post(HOP, b"text=1&phoneNumber=%2B51987654321")
