@@ -197,8 +197,9 @@ class LaneProtocol(OneWriteProtocol):
 
     def on_headers_complete(self) -> None:
         """A request the lane takes becomes a `_LaneRequest`; any other the app's, as usual."""
-        if self.transport.is_closing():
-            return  # a refusal closed the connection: what was sent after it is not served
+        cycle = self.cycle
+        if type(cycle) is _LaneRequest and cycle.response_complete and self.transport.is_closing():
+            return  # the lane refused and closed: what was sent after it is not served
         if self._lane is not None and (self.cycle is None or self.cycle.response_complete):
             taken = self._admitted(self._lane)
             if taken is not False:
