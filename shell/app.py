@@ -225,6 +225,7 @@ def _guard_requests(
         patterns=patterns,
         default_limit=DEFAULT_BODY_BYTES,
     )
-    app.add_middleware(RequestGuard, rules=rules, body_timeout=settings.body_timeout)
-    app.hop_guard = functools.partial(RequestGuard, rules=rules, body_timeout=settings.body_timeout)
+    guard = functools.partial(RequestGuard, rules=rules, body_timeout=settings.body_timeout)
+    app.add_middleware(RequestGuard, **guard.keywords)
+    app.hop_guard = guard
     return rules

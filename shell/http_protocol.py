@@ -7,7 +7,7 @@ one event-loop tick and passes them on as one write at the next tick, so a respo
 go is one segment; a streamed response still leaves chunk by chunk, each at the next tick.
 
 `LaneProtocol` (what `willay serve` runs) also answers the requests the app's lane takes (the
-lifespan state's `hops`, a `Lane`) straight from the parser's callbacks: no ASGI scope, no
+lifespan state's `hops`, a `HopLane`) straight from the parser's callbacks: no ASGI scope, no
 receive and send messages, no middleware, no task per layer; the head and body it answers leave
 in one write. Whatever the lane does not take, the app gets as before, through uvicorn's own
 request cycle.
@@ -16,8 +16,8 @@ request cycle.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable, Sequence
-from typing import Any, Protocol, cast
+from collections.abc import Iterable
+from typing import Any, cast
 
 import httptools
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
@@ -28,11 +28,13 @@ from uvicorn.protocols.http.httptools_impl import (
     RequestResponseCycle,
 )
 
+from ussd.lane import HopLane
+from ussd.schemas import AtUssdForm
 from willay.security import Answer
 
-__all__ = ["Lane", "LaneProtocol", "OneWriteProtocol"]
+__all__ = ["LaneProtocol", "OneWriteProtocol"]
 
-LANE_STATE = "hops"  # the lifespan state's key for the app's `Lane`
+LANE_STATE = "hops"  # the lifespan state's key for the app's `HopLane`
 
 
 class TickWriter:
@@ -119,27 +121,6 @@ class OneWriteProtocol(HttpToolsProtocol):
         super().connection_made(cast(asyncio.Transport, writer))
 
 
-class Lane(Protocol):
-    """Requests an app answers from their bytes, before ASGI: the app's `HopLane`."""
-
-    def admit(
-        self,
-        method: bytes,
-        path: str,
-        *,
-        client: str,
-        query_string: bytes,
-        headers: Sequence[tuple[bytes, bytes]],
-    ) -> Answer | bool:
-        """True: the lane answers once the body is in; an answer: at once; False: the app's."""
-
-    def form(self, body: bytes) -> object | None:
-        """What `answer` works on; None leaves the request to the app."""
-
-    async def answer(self, form: Any) -> Answer:  # noqa: ANN401 - what `form` made
-        """The response; never raises."""
-
-
 class _NoWaiter:
     """The `message_event` of a lane request: uvicorn sets it, nobody waits for it."""
 
@@ -177,7 +158,7 @@ class LaneProtocol(OneWriteProtocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         """Find the app's lane (None before the lifespan started, or without one)."""
         super().connection_made(transport)
-        self._lane: Lane | None = self.app_state.get(LANE_STATE)
+        self._lane: HopLane | None = self.app_state.get(LANE_STATE)
         proxy = self.app if isinstance(self.app, ProxyHeadersMiddleware) else None
         self._trusted = proxy.trusted_hosts if proxy is not None else None
         if self.access_log or self.limit_concurrency is not None:
@@ -212,7 +193,7 @@ class LaneProtocol(OneWriteProtocol):
                 return
         super().on_headers_complete()
 
-    def _admitted(self, lane: Lane) -> Answer | bool:
+    def _admitted(self, lane: HopLane) -> Answer | bool:
         url = httptools.parse_url(self.url)
         path = url.path.decode("ascii")
         if "%" in path:
@@ -244,7 +225,7 @@ class LaneProtocol(OneWriteProtocol):
         if cycle.response_complete:
             return  # refused on its head: the rest of it is not read
         cycle.more_body = False
-        form = cast(Lane, self._lane).form(bytes(cycle.body))
+        form = cast(HopLane, self._lane).form(bytes(cycle.body))
         if form is None:
             self._to_the_app(cycle)
             return
@@ -261,9 +242,9 @@ class LaneProtocol(OneWriteProtocol):
         app_cycle.more_body = cycle.more_body
         app_cycle.message_event.set()
 
-    async def _answer(self, cycle: _LaneRequest, form: object) -> None:
+    async def _answer(self, cycle: _LaneRequest, form: AtUssdForm) -> None:
         try:
-            answer = await cast(Lane, self._lane).answer(form)
+            answer = await cast(HopLane, self._lane).answer(form)
         except BaseException as exc:  # a bug (answers never raise), or the server cancelling
             if not isinstance(exc, asyncio.CancelledError):
                 self.logger.exception("the lane failed to answer")

@@ -6,17 +6,14 @@ import os
 import subprocess
 import sys
 import time
-import uuid
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
-from bench.serving import free_port
 from shell.cli import app
-from tests.fixtures.environment import TEST_KEY
+from tests.fixtures.services import ROOT, serving_workers
 
-ROOT = Path(__file__).resolve().parents[2]
 CPUS = sorted(os.sched_getaffinity(0))
 WAIT = 60
 # a worker of a server whose CPU locks are in argv[1]: says the CPU it claimed, then waits
@@ -82,43 +79,19 @@ def test_pinning_needs_several_workers(monkeypatch) -> None:
 
 @pytest.mark.redis
 def test_serve_pins_its_workers_to_cpus_of_their_own(redis_url: str, tmp_path) -> None:
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("WILLAY_")}
-    env |= {
-        "PYTHONPATH": str(ROOT),
-        "WILLAY_ENVIRONMENT": "testing",
-        "WILLAY_PSEUDONYM_KEY": TEST_KEY,
-        "WILLAY_REDIS_URL": redis_url,
-        "WILLAY_REDIS_PREFIX": f"willay_test_{uuid.uuid4().hex[:8]}",
-        "WILLAY_EVENTS_FILE": str(tmp_path / "events.jsonl"),
-        "WILLAY_MODEL_POLL_SECONDS": "0",
-    }
-    command = [sys.executable, "-m", "shell", "serve", "--port", str(port), "--workers", "2"]
-    log = tmp_path / "serve.log"
-    with log.open("w") as out:
-        proc = subprocess.Popen(
-            [*command, "--pin-workers"], env=env, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT
-        )
-    try:
-        deadline = time.monotonic() + WAIT
-        while log.read_text().count("Application startup complete") < 2:
-            assert proc.poll() is None, log.read_text()
-            assert time.monotonic() < deadline, "willay serve --workers 2 did not start"
-            time.sleep(0.2)
-        children = Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()
+    with serving_workers(redis_url, tmp_path, options=("--pin-workers",)) as served:
+        pid = served.proc.pid
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
         workers = [
-            int(pid)
-            for pid in children
-            if "spawn_main" in Path(f"/proc/{pid}/cmdline").read_text()
-            and "resource_tracker" not in Path(f"/proc/{pid}/cmdline").read_text()
+            int(child)
+            for child in children
+            if "spawn_main" in Path(f"/proc/{child}/cmdline").read_text()
+            and "resource_tracker" not in Path(f"/proc/{child}/cmdline").read_text()
         ]
         assert len(workers) == 2
-        pinned = sorted(allowed_cpus(pid) for pid in workers)
+        pinned = sorted(allowed_cpus(worker) for worker in workers)
         expected = [str(c) for c in CPUS[:2]]
         if len(CPUS) == 1:  # one CPU: the first worker has it, the other runs as before
             expected = sorted([str(CPUS[0]), allowed_cpus(os.getpid())])
         assert pinned == sorted(expected)
-        assert log.read_text().count("pinned to CPU") == min(2, len(CPUS))
-    finally:
-        proc.terminate()
-        proc.wait(timeout=20)
+        assert served.log.read_text().count("pinned to CPU") == min(2, len(CPUS))

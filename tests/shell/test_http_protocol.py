@@ -10,12 +10,11 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-import uvicorn
 from uvicorn.protocols.http.flow_control import HIGH_WATER_LIMIT
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from shell.http_protocol import OneWriteProtocol, TickWriter
-from tests.fixtures.browser import run_in_thread
+from tests.fixtures.browser import LoopbackServers
 
 WAIT = 10  # seconds before a missing byte fails the test
 BODY = b"CON Bienvenido a Willay\n1. Consejos de salud\n2. Alertas\n3. Idioma\n4. Ayuda"
@@ -39,30 +38,21 @@ async def ussd_answer(scope: dict[str, Any], receive: Any, send: Any) -> None:
 
 
 @pytest.fixture
-def serve() -> Iterator[Callable[[type[HttpToolsProtocol]], int]]:
+def serve(loopback: LoopbackServers) -> Iterator[Callable[[type[HttpToolsProtocol]], int]]:
     """`serve(protocol)` runs `ussd_answer` on uvicorn with `protocol` in a thread; its port."""
-    running: list[tuple[uvicorn.Server, threading.Thread]] = []
 
     def start(protocol: type[HttpToolsProtocol]) -> int:
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.bind(("127.0.0.1", 0))
-        config = uvicorn.Config(
+        return loopback.start(
             ussd_answer,
             http=protocol,
             lifespan="off",
-            log_level="warning",
             server_header=False,
             date_header=False,  # so stock and ours can be compared byte for byte
         )
-        running.append(run_in_thread(config, sock))
-        return int(sock.getsockname()[1])
 
     STREAM_GO_ON.clear()
     yield start
-    STREAM_GO_ON.set()
-    for server, thread in running:
-        server.should_exit = True
-        thread.join(WAIT)
+    STREAM_GO_ON.set()  # before the servers stop: a stream may be waiting for it
 
 
 def connect(port: int) -> socket.socket:

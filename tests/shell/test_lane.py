@@ -9,22 +9,20 @@ from __future__ import annotations
 
 import random
 import socket
-import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from ipaddress import ip_network
 from typing import Any
 
 import pytest
-import uvicorn
 from pydantic import SecretStr
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from recommender import RuleBasedPicker
 from shell.app import CALLBACK_BODY_BYTES, create_app
 from shell.http_protocol import LaneProtocol
-from tests.fixtures.browser import run_in_thread
+from tests.fixtures.browser import LoopbackServers
 from tests.shell.test_http_protocol import data_segments_in, read_response
 from willay.config import Settings
 from willay.events import MemoryEventSink
@@ -77,9 +75,10 @@ class Server:
 
 
 @pytest.fixture
-def pair(settings: Settings, clock) -> Iterator[Callable[..., tuple[Server, Server]]]:
+def pair(
+    settings: Settings, clock, loopback: LoopbackServers
+) -> Callable[..., tuple[Server, Server]]:
     """`pair(**settings_update)`: the app on the lane and on stock uvicorn, same settings."""
-    running: list[tuple[uvicorn.Server, threading.Thread]] = []
 
     def one(protocol: type[HttpToolsProtocol], update: dict[str, Any]) -> Server:
         app = create_app(
@@ -95,28 +94,21 @@ def pair(settings: Settings, clock) -> Iterator[Callable[..., tuple[Server, Serv
                 paths.append(scope["path"])
             await app(scope, receive, send)
 
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.bind(("127.0.0.1", 0))
-        config = uvicorn.Config(
+        port = loopback.start(
             spy,
             http=protocol,
             lifespan="on",
-            log_level="warning",
             access_log=False,  # as `willay serve` runs it
             server_header=False,
             date_header=False,  # so the two can be compared byte for byte
         )
-        running.append(run_in_thread(config, sock))
-        return Server(int(sock.getsockname()[1]), paths)
+        return Server(port, paths)
 
     def start(**update: Any) -> tuple[Server, Server]:
         update = {"callback_token": SecretStr(TOKEN), "body_timeout": 1.0, **update}
         return one(LaneProtocol, update), one(HttpToolsProtocol, update)
 
-    yield start
-    for server, thread in running:
-        server.should_exit = True
-        thread.join(WAIT)
+    return start
 
 
 WALK = ["", "1", "1*1", "1*1*1", "1*1*1*0", "1*1*1*0*9"]

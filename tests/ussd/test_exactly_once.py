@@ -10,10 +10,6 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
-import os
-import subprocess
-import sys
-import time
 import uuid
 from collections import Counter
 from collections.abc import Iterator
@@ -29,7 +25,7 @@ import redis
 from typer.testing import CliRunner
 
 from shell.cli import app as cli
-from tests.fixtures.services import free_port
+from tests.fixtures.services import free_port, serving_workers
 from ussd.store import HopWrite, SessionStore, _RedisHops
 from ussd.wire import RedisLink
 from willay.errors import StoreUnavailable
@@ -85,48 +81,20 @@ class Server:
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory, redis_url: str) -> Iterator[Server]:
     """`willay serve --workers 2` as its own process tree, on the test Redis."""
-    url = redis_url
-    client = redis.Redis.from_url(url, decode_responses=True, socket_connect_timeout=1)
-    prefix = f"willay_test_{uuid.uuid4().hex[:8]}"
-    events_file = tmp_path_factory.mktemp("workers") / "events.jsonl"
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("WILLAY_")}
-    env |= {
-        "PYTHONPATH": str(ROOT),
-        "WILLAY_ENVIRONMENT": "testing",
-        "WILLAY_PSEUDONYM_KEY": TEST_KEY,
-        "WILLAY_REDIS_URL": url,
-        "WILLAY_REDIS_PREFIX": prefix,
-        "WILLAY_EVENTS_FILE": str(events_file),
-        "WILLAY_MODEL_POLL_SECONDS": "0",
-    }
-    command = [sys.executable, "-m", "shell", "serve", "--port", str(port), "--workers", "2"]
-    log = events_file.with_name("serve.log")
-    with log.open("w") as out:
-        proc = subprocess.Popen(command, env=env, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
+    client = redis.Redis.from_url(redis_url, decode_responses=True, socket_connect_timeout=1)
     http = httpx2.Client(trust_env=False, timeout=30, limits=httpx2.Limits(max_connections=8))
+    folder = tmp_path_factory.mktemp("workers")
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert proc.poll() is None, log.read_text()
-            if log.read_text().count("Application startup complete") == 2:  # both workers
-                break
-            assert time.monotonic() < deadline, "willay serve --workers 2 did not start"
-            time.sleep(0.2)
-        assert http.get(f"{base}/readyz").json()["store"] == "redis"
-        yield Server(base, prefix, events_file, client, http)
+        with serving_workers(redis_url, folder) as workers:
+            try:
+                assert http.get(f"{workers.base}/readyz").json()["store"] == "redis"
+                yield Server(workers.base, workers.prefix, folder / "events.jsonl", client, http)
+            finally:
+                keys = list(client.scan_iter(f"{workers.prefix}:*"))
+                if keys:
+                    client.delete(*keys)
     finally:
         http.close()
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        keys = list(client.scan_iter(f"{prefix}:*"))
-        if keys:
-            client.delete(*keys)
         client.close()
 
 
