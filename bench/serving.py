@@ -84,12 +84,17 @@ def willay_serve(
                 sys.exit(f"willay serve did not become ready:\n{log.read()[-3000:]}")
             yield base, proc
         finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+            stop(proc)
+
+
+def stop(proc: subprocess.Popen[bytes] | subprocess.Popen[str], *, timeout: float = 20) -> None:
+    """Ask `proc` to stop (SIGTERM: uvicorn stops its workers) and wait; kill it if it hangs."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
 
 
 @contextmanager
