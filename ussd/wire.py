@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import functools
 from typing import Any
 
 import hiredis
@@ -26,11 +27,19 @@ class _ConnectionLost(Exception):
 
 
 class _Protocol(asyncio.Protocol):
-    def __init__(self) -> None:
+    """One connection: commands out in order, replies matched to their callers in order.
+
+    A caller waits until its deadline at most; one timer, due at the earliest deadline still
+    waited for, fails those that passed (a timer per command cost more than its command).
+    """
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
         self._reader = hiredis.Reader(encoding="utf-8")
-        self._waiting: collections.deque[asyncio.Future[Any]] = collections.deque()
+        self._waiting: collections.deque[tuple[asyncio.Future[Any], float]] = collections.deque()
         self._transport: asyncio.Transport | None = None
         self._outgoing: list[bytes] = []
+        self._expiry: asyncio.TimerHandle | None = None
         self.closed = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -39,27 +48,51 @@ class _Protocol(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         self._reader.feed(data)
         while (reply := self._reader.gets()) is not False:
-            waiter = self._waiting.popleft()
+            waiter, _ = self._waiting.popleft()
             if not waiter.done():  # a caller that timed out is gone; its reply still comes
                 waiter.set_result(reply)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
+        if self._expiry is not None:
+            self._expiry.cancel()
         while self._waiting:
-            waiter = self._waiting.popleft()
+            waiter, _ = self._waiting.popleft()
             if not waiter.done():
                 waiter.set_exception(_ConnectionLost(f"Redis connection lost: {exc}"))
 
-    def send(self, args: tuple[str | int, ...]) -> asyncio.Future[Any]:
-        """Queue one command; the commands of one turn of the loop leave in one write."""
-        loop = asyncio.get_running_loop()
+    def send(self, args: tuple[str | int, ...], deadline: float) -> asyncio.Future[Any]:
+        """Queue one command, its reply waited for until `deadline` (the loop's clock); the
+        commands of one turn of the loop leave in one write."""
+        loop = self._loop
         if not self._outgoing:
             loop.call_soon(self._flush)
         # hiredis's stub types its argument as a 1-tuple; it takes a command of any length
         self._outgoing.append(hiredis.pack_command(args))  # type: ignore[arg-type]
         waiter = loop.create_future()
-        self._waiting.append(waiter)
+        self._waiting.append((waiter, deadline))
+        if self._expiry is None or deadline < self._expiry.when():
+            self._expire_at(deadline)
         return waiter
+
+    def _expire_at(self, deadline: float) -> None:
+        if self._expiry is not None:
+            self._expiry.cancel()
+        self._expiry = self._loop.call_at(deadline, self._expire)
+
+    def _expire(self) -> None:
+        """Fail the callers whose deadline passed; be due again at the next deadline."""
+        self._expiry = None
+        now, due = self._loop.time(), None
+        for waiter, deadline in self._waiting:
+            if waiter.done():
+                continue
+            if deadline <= now:
+                waiter.set_exception(TimeoutError())
+            elif due is None or deadline < due:
+                due = deadline
+        if due is not None:
+            self._expire_at(due)
 
     def _flush(self) -> None:
         if self._transport is not None and not self.closed:
@@ -69,11 +102,6 @@ class _Protocol(asyncio.Protocol):
     def close(self) -> None:
         if self._transport is not None:
             self._transport.close()
-
-
-def _expire(waiter: asyncio.Future[Any]) -> None:
-    if not waiter.done():
-        waiter.set_exception(TimeoutError())
 
 
 class RedisLink:
@@ -99,14 +127,17 @@ class RedisLink:
         self._protocol: _Protocol | None = None
         self._connecting = asyncio.Lock()
 
-    async def _connect(self) -> _Protocol:
-        """A new connection, set up (AUTH, SELECT); the caller bounds the time it takes."""
+    async def _connect(self, deadline: float) -> _Protocol:
+        """A new connection, set up (AUTH, SELECT) by `deadline`; the caller bounds the time it
+        takes to connect."""
         async with self._connecting:
             if self._protocol is None or self._protocol.closed:
                 loop = asyncio.get_running_loop()
-                _, fresh = await loop.create_connection(_Protocol, *self._address)
+                _, fresh = await loop.create_connection(
+                    functools.partial(_Protocol, loop), *self._address
+                )
                 for command in self._setup:
-                    reply = await fresh.send(command)
+                    reply = await fresh.send(command, deadline)
                     if isinstance(reply, hiredis.ReplyError):
                         fresh.close()
                         raise StoreUnavailable(f"Redis {command[0]} failed: {reply}")
@@ -116,19 +147,14 @@ class RedisLink:
     async def _reply(self, args: tuple[str | int, ...], deadline: float) -> Any:
         """Send one command and wait for its reply until `deadline` (the loop's clock).
 
-        The wait is one timer on the reply itself, not a `asyncio.timeout` scope: a reply
-        that comes too late is dropped by the protocol, as for a caller that gave up.
+        The connection's timer fails the wait, not a `asyncio.timeout` scope: a reply that
+        comes too late is dropped by the protocol, as for a caller that gave up.
         """
         protocol = self._protocol
         if protocol is None or protocol.closed:
             async with asyncio.timeout_at(deadline):
-                protocol = await self._connect()
-        waiter = protocol.send(args)
-        timer = asyncio.get_running_loop().call_at(deadline, _expire, waiter)
-        try:
-            return await waiter
-        finally:
-            timer.cancel()
+                protocol = await self._connect(deadline)
+        return await protocol.send(args, deadline)
 
     async def call(self, *args: str | int) -> Any:
         """Send one command and return its reply; an error reply is returned, not raised.

@@ -116,7 +116,11 @@ class Event(BaseModel):
     def to_json(self) -> str:
         """Compact JSON without empty fields (by the model's serializer, not `model_dump_json`'s
         wrapper around it)."""
-        return _SERIALIZER.to_json(self, exclude_none=True).decode()
+        return self.to_json_bytes().decode()
+
+    def to_json_bytes(self) -> bytes:
+        """`to_json`, UTF-8 encoded: what a file or a socket takes."""
+        return _SERIALIZER.to_json(self, exclude_none=True)
 
 
 _SERIALIZER = Event.__pydantic_serializer__
@@ -144,7 +148,7 @@ class FileEventSink:
         self._path = path
         self._lock = threading.Lock()
         path.parent.mkdir(parents=True, exist_ok=True)
-        self._file = path.open("a", encoding="utf-8")
+        self._file = path.open("ab")
         self._flush_due_on: asyncio.AbstractEventLoop | None = None
 
     def publish(self, event: Event) -> None:
@@ -155,7 +159,7 @@ class FileEventSink:
         """Append the events in order, in one write; a failure is logged."""
         if not events:
             return
-        lines = "".join([event.to_json() + "\n" for event in events])
+        lines = b"".join([event.to_json_bytes() + b"\n" for event in events])
         with self._lock:
             try:
                 self._file.write(lines)

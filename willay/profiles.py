@@ -39,6 +39,7 @@ MSISDN_INPUT = r"^(\+|00)([ ().-]{0,2}[0-9]){7,15}[ ().-]{0,2}$"
 _MSISDN_INPUT = re.compile(MSISDN_INPUT)
 CONSENT_VERSION = 1
 HEARD_LIMIT = 200
+PSEUDONYMS_KEPT = 4096
 
 
 def normalise_msisdn(number: str) -> str:
@@ -66,8 +67,12 @@ MsisdnInput = Annotated[
 """A phone number in a request, given back in international form (the pattern, documented)."""
 
 
+@functools.lru_cache(maxsize=PSEUDONYMS_KEPT)
 def pseudonym(number: str, key: str) -> str:
-    """The keyed pseudonym of a phone number: 32 hex digits of HMAC-SHA256."""
+    """The keyed pseudonym of a phone number: 32 hex digits of HMAC-SHA256.
+
+    The last `PSEUDONYMS_KEPT` are kept in this process's memory, never anywhere else: every hop
+    of a session asks for the same one."""
     digest = _keyed(key).copy()
     digest.update(normalise_msisdn(number).encode())
     return digest.hexdigest()[:32]
@@ -104,8 +109,8 @@ class Subscriber(BaseModel):
     age_group: str | None = None
     pregnant: bool | None = None
     child_under5: bool | None = None
-    heard: dict[str, dt.datetime] = {}
-    feedback: list[Feedback] = []
+    heard: dict[str, dt.datetime] = Field(default_factory=dict)  # a factory: not deep-copied
+    feedback: list[Feedback] = Field(default_factory=list)
     sms_since: dt.datetime | None = None
     sms_number: str | None = None
     sms_day: int | None = Field(default=None, ge=0, le=6, description="0 = Monday; None: default")

@@ -264,6 +264,43 @@ def test_the_lean_link_gives_up_on_a_late_reply_and_keeps_replies_in_order() -> 
     asyncio.run(scenario())
 
 
+def test_the_lean_link_times_out_each_call_at_its_own_deadline() -> None:
+    """A server that never answers: calls sent at different times each fail a timeout after
+    their own start, neither sooner (at an earlier call's deadline) nor never."""
+
+    async def scenario() -> None:
+        served = asyncio.Event()
+
+        async def mute(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            await reader.read()  # reads every command, answers none, until the link closes
+            writer.close()
+            await writer.wait_closed()
+            served.set()
+
+        server = await asyncio.start_server(mute, "127.0.0.1", 0)
+        link = RedisLink(host="127.0.0.1", port=server.sockets[0].getsockname()[1], timeout=0.2)
+        loop = asyncio.get_running_loop()
+
+        async def timed_out_after() -> float:
+            started = loop.time()
+            with pytest.raises(StoreUnavailable, match="timed out after 0.2 s"):
+                await link.call("PING")
+            return loop.time() - started
+
+        first = asyncio.ensure_future(timed_out_after())
+        await asyncio.sleep(0.1)
+        async with asyncio.timeout(2):  # a call never timed out fails here, not hangs
+            second = await timed_out_after()
+        assert 0.19 < await first < 0.3
+        assert 0.19 < second < 0.3
+        link.close()
+        await served.wait()
+        server.close()
+        await server.wait_closed()
+
+    asyncio.run(scenario())
+
+
 def test_serve_refuses_workers_without_redis() -> None:
     result = CliRunner().invoke(cli, ["serve", "--workers", "2"])
     assert result.exit_code == 1
