@@ -150,8 +150,9 @@ class Turn(ABC):
     def alert_seen(self) -> None:
         """The person answered after the alert was shown or played: they saw (heard) it."""
         conversation = self.conversation
-        alert_id, conversation.alert = conversation.alert, None
+        alert_id = conversation.alert
         if alert_id is not None:
+            conversation.alert = None
             self.emit(EventKind.alert_seen, alert_id=alert_id, region=self.region)
 
     def keep_subscriber(self) -> None:

@@ -158,11 +158,63 @@ class LaneProtocol(OneWriteProtocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         """Find the app's lane (None before the lifespan started, or without one)."""
         super().connection_made(transport)
+        self._idle_since: float | None = None  # the loop's time of the last response, if idle
         self._lane: HopLane | None = self.app_state.get(LANE_STATE)
         proxy = self.app if isinstance(self.app, ProxyHeadersMiddleware) else None
         self._trusted = proxy.trusted_hosts if proxy is not None else None
         if self.access_log or self.limit_concurrency is not None:
             self._lane = None  # the app's cycle logs each request and counts them
+
+    def on_message_begin(self) -> None:
+        """uvicorn's, but with a lane the ASGI scope waits until a request goes to the app."""
+        if self._lane is None:
+            super().on_message_begin()
+            return
+        self.url = b""
+        self.expect_100_continue = False
+        self.headers = []
+
+    def _app_scope(self) -> None:
+        """Build the ASGI scope `on_message_begin` left out, around what was parsed since."""
+        url, headers, expect = self.url, self.headers, self.expect_100_continue
+        super().on_message_begin()
+        self.url, self.expect_100_continue = url, expect
+        self.headers.extend(headers)  # the scope's list
+
+    def on_response_complete(self) -> None:
+        """uvicorn's, with one keep-alive timer per connection rather than one per response.
+
+        The timer, when due, closes the connection if it has been idle since the last response
+        for the keep-alive timeout, or waits again until it would have been.
+        """
+        self.server_state.total_requests += 1
+        if self.transport.is_closing():
+            return
+        self._idle_since = self.loop.time()
+        self.flow.resume_reading()
+        if self.pipeline:
+            self._idle_since = None
+            cycle, app = self.pipeline.pop()
+            self._start_asgi_task(cycle, app)
+        elif self.timeout_keep_alive_task is None:
+            self._keep_alive_at(self._idle_since + self.timeout_keep_alive)
+
+    def _unset_keepalive_if_required(self) -> None:
+        """Busy again (data came, or the connection went): not idle, whatever the timer finds."""
+        self._idle_since = None
+
+    def _keep_alive_at(self, due: float) -> None:
+        self.timeout_keep_alive_task = self.loop.call_at(due, self._keep_alive_due)
+
+    def _keep_alive_due(self) -> None:
+        self.timeout_keep_alive_task = None
+        if self._idle_since is None:
+            return  # busy: its next response arms the timer again
+        due = self._idle_since + self.timeout_keep_alive
+        if due <= self.loop.time():
+            self.timeout_keep_alive_handler()
+        else:
+            self._keep_alive_at(due)
 
     def data_received(self, data: bytes) -> None:
         """Parse; a lane request whose body is not all in yet goes to the app."""
@@ -191,6 +243,8 @@ class LaneProtocol(OneWriteProtocol):
                 if taken is not True:  # refused on its head
                     self._respond(self.cycle, taken)
                 return
+        if self._lane is not None:
+            self._app_scope()
         super().on_headers_complete()
 
     def _admitted(self, lane: HopLane) -> Answer | bool:
@@ -236,6 +290,7 @@ class LaneProtocol(OneWriteProtocol):
     def _to_the_app(self, cycle: _LaneRequest) -> None:
         """Hand the request to the app through uvicorn's own cycle, with the body read so far."""
         self.cycle = None  # uvicorn's cycle takes its place now
+        self._app_scope()
         super().on_headers_complete()
         app_cycle = cast(RequestResponseCycle, self.cycle)
         app_cycle.body += cycle.body

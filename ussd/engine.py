@@ -10,7 +10,6 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import logging
-import math
 import re
 import time
 from collections.abc import Sequence
@@ -187,7 +186,7 @@ class UssdEngine:
         cost = {
             "screen": turn.session.screen,
             "elapsed_ms": round((time.perf_counter() - started) * 1000, 3),
-            "bytes": math.ceil(reply.septets * 7 / 8),
+            "bytes": (reply.septets * 7 + 7) // 8,  # septets packed in whole octets
         }
         if fresh:
             turn.emit(EventKind.session_start, network=form.networkCode, region=turn.region, **cost)
@@ -321,7 +320,9 @@ class UssdEngine:
         """The reply for the screen the session rests on, by its type (one handler each)."""
         session = turn.session
         screen = self.journey.screens[session.screen]
-        notice, session.notice = session.notice, None
+        notice = session.notice
+        if notice is not None:  # (a pydantic field set costs a call or two: only when needed)
+            session.notice = None
         if alert is not None and screen.type != "end":
             page = self._pages(turn)[0]
             shown = page.with_notice(alert.phone_text(turn.lang), self._budget)
@@ -341,7 +342,8 @@ class UssdEngine:
         """The page the session is on, under the notice, if any."""
         session = turn.session
         pages = self._pages(turn)
-        session.page = min(session.page, len(pages) - 1)
+        if session.page >= len(pages):
+            session.page = len(pages) - 1
         page = pages[session.page]
         if notice is None:
             return UssdReply(str(page), end=False, draft=draft)

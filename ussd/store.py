@@ -77,11 +77,13 @@ class UssdSession(BaseModel):
     def remember(self, text: str, body: str, *, draft: bool = False) -> None:
         """Keep the reply to `text` (and whether it was a draft), for its retries; only the last
         `REPLIES_KEPT` are kept."""
-        self.replies.pop(text, None)
-        self.replies[text] = body
-        for old in list(self.replies)[:-REPLIES_KEPT]:
-            del self.replies[old]
-        self.drafts = [t for t in self.drafts if t in self.replies and t != text]
+        replies = self.replies
+        replies.pop(text, None)
+        replies[text] = body
+        while len(replies) > REPLIES_KEPT:
+            del replies[next(iter(replies))]
+        if self.drafts:
+            self.drafts = [t for t in self.drafts if t in replies and t != text]
         if draft:
             self.drafts.append(text)
 

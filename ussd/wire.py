@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import functools
+from collections.abc import Awaitable
 from typing import Any
 
 import hiredis
@@ -144,16 +145,21 @@ class RedisLink:
                 self._protocol = fresh
             return self._protocol
 
-    async def _reply(self, args: tuple[str | int, ...], deadline: float) -> Any:
-        """Send one command and wait for its reply until `deadline` (the loop's clock).
+    def _send(self, args: tuple[str | int, ...], deadline: float) -> Awaitable[Any]:
+        """The reply to one command, waited for until `deadline` (the loop's clock); on the
+        open connection, the protocol's future itself (no coroutine of its own).
 
         The connection's timer fails the wait, not a `asyncio.timeout` scope: a reply that
         comes too late is dropped by the protocol, as for a caller that gave up.
         """
         protocol = self._protocol
         if protocol is None or protocol.closed:
-            async with asyncio.timeout_at(deadline):
-                protocol = await self._connect(deadline)
+            return self._send_connecting(args, deadline)
+        return protocol.send(args, deadline)
+
+    async def _send_connecting(self, args: tuple[str | int, ...], deadline: float) -> Any:
+        async with asyncio.timeout_at(deadline):
+            protocol = await self._connect(deadline)
         return await protocol.send(args, deadline)
 
     async def call(self, *args: str | int) -> Any:
@@ -167,9 +173,9 @@ class RedisLink:
         deadline = asyncio.get_running_loop().time() + self._timeout
         try:
             try:
-                return await self._reply(args, deadline)
+                return await self._send(args, deadline)
             except _ConnectionLost:
-                return await self._reply(args, deadline)
+                return await self._send(args, deadline)
         except TimeoutError:
             raise StoreUnavailable(f"Redis {args[0]} timed out after {self._timeout} s") from None
         except (OSError, _ConnectionLost) as exc:

@@ -69,14 +69,21 @@ def data_segments_in(client: socket.socket) -> int:
 
 def read_response(client: socket.socket) -> bytes:
     """One whole response with a content-length, however many `recv`s it takes."""
-    data = b""
+    data = _more(client, b"")
     while b"\r\n\r\n" not in data:
-        data += client.recv(65536)
+        data = _more(client, data)
     head, _, body = data.partition(b"\r\n\r\n")
     length = int(head.lower().split(b"content-length: ")[1].split(b"\r\n")[0])
     while len(body) < length:
-        body += client.recv(65536)
+        body = _more(client, body)
     return head + b"\r\n\r\n" + body
+
+
+def _more(client: socket.socket, data: bytes) -> bytes:
+    chunk = client.recv(65536)
+    if not chunk:
+        raise ConnectionError(f"closed by the server after {data!r}")
+    return data + chunk
 
 
 def keep_alive_exchange(port: int, requests: int) -> list[bytes]:

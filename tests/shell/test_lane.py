@@ -250,3 +250,27 @@ def test_anything_else_reaches_the_app(pair) -> None:
     notice = post("/ussd/africastalking/events?token=" + TOKEN, b"sessionId=x")
     assert lane.exchange(health, notice) == stock.exchange(health, notice)
     assert lane.asgi_paths == ["/healthz", "/ussd/africastalking/events"]
+
+
+def test_a_connection_is_closed_once_idle_for_the_keep_alive_timeout(
+    settings: Settings, clock, loopback: LoopbackServers
+) -> None:
+    """One timer per connection: hops 0.1 s apart for twice the timeout are all answered on
+    one connection; once it is idle, the server closes it after the timeout."""
+    app = create_app(
+        settings.model_copy(update={"callback_token": SecretStr(TOKEN)}),
+        events=MemoryEventSink(),
+        clock=clock,
+    )
+    port = loopback.start(
+        app, http=LaneProtocol, lifespan="on", access_log=False, timeout_keep_alive=0.3
+    )
+    with Server(port, []).connect() as client:
+        for text in WALK:  # 0.6 s of hops in all
+            client.sendall(post(HOP, form(text)))
+            assert read_response(client).startswith(b"HTTP/1.1 200 ")
+            time.sleep(0.1)
+        idle = time.monotonic()
+        assert client.recv(1) == b""  # closed by the server
+        closed_after = time.monotonic() - idle
+    assert 0.1 < closed_after < 1.0  # 0.3 s after the last answer, which came 0.1 s before
