@@ -82,7 +82,6 @@ class Turn(ABC):
     subscriber: Subscriber | None
     events: list[Event] = field(default_factory=list)
     profile_changed: bool = False
-    _anonymous: tuple[str, str] | None = field(default=None, init=False, repr=False, compare=False)
 
     @property
     @abstractmethod
@@ -109,20 +108,12 @@ class Turn(ABC):
             Event.known(
                 channel=self.channel,
                 kind=kind,
-                subscriber=self._subject(conversation.id),
+                subscriber=event_subject(self.subscriber, conversation.id),
                 session=conversation.id,
                 lang=conversation.lang,
                 data=data,
             )
         )
-
-    def _subject(self, session_id: str) -> str:
-        """`event_subject` of the session, the anonymous one hashed once per turn, not per event."""
-        if self.subscriber is not None:
-            return self.subscriber.id
-        if self._anonymous is None or self._anonymous[0] != session_id:
-            self._anonymous = (session_id, event_subject(None, session_id))
-        return self._anonymous[1]
 
     def publish(self) -> None:
         """Publish the events recorded, in order, as one batch (one write for a file sink)."""

@@ -89,6 +89,12 @@ def event_subject(subscriber: Subscriber | None, session_id: str) -> str:
     """Who an event is about: the pseudonym once consented, else an id of this session only."""
     if subscriber is not None:
         return subscriber.id
+    return _anonymous_subject(session_id)
+
+
+@functools.lru_cache(maxsize=PSEUDONYMS_KEPT)
+def _anonymous_subject(session_id: str) -> str:
+    """The subject of an anonymous session's events (kept: each of its hops asks)."""
     return "anon-" + hashlib.sha256(session_id.encode()).hexdigest()[:16]
 
 
