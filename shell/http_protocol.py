@@ -203,6 +203,13 @@ class LaneProtocol(OneWriteProtocol):
         """Busy again (data came, or the connection went): not idle, whatever the timer finds."""
         self._idle_since = None
 
+    def connection_lost(self, exc: Exception | None) -> None:
+        """uvicorn's, and the keep-alive timer goes (it holds this protocol until due)."""
+        super().connection_lost(exc)
+        if self.timeout_keep_alive_task is not None:
+            self.timeout_keep_alive_task.cancel()
+            self.timeout_keep_alive_task = None
+
     def _keep_alive_at(self, due: float) -> None:
         self.timeout_keep_alive_task = self.loop.call_at(due, self._keep_alive_due)
 

@@ -274,3 +274,31 @@ def test_a_connection_is_closed_once_idle_for_the_keep_alive_timeout(
         assert client.recv(1) == b""  # closed by the server
         closed_after = time.monotonic() - idle
     assert 0.1 < closed_after < 1.0  # 0.3 s after the last answer, which came 0.1 s before
+
+
+def test_a_connection_the_client_closes_keeps_no_keep_alive_timer(
+    settings: Settings, clock, loopback: LoopbackServers
+) -> None:
+    """The timer holds its protocol until due: a closed connection's is cancelled at once."""
+    made: list[LaneProtocol] = []
+
+    class Recorded(LaneProtocol):
+        def connection_made(self, transport: Any) -> None:
+            super().connection_made(transport)
+            made.append(self)
+
+    app = create_app(
+        settings.model_copy(update={"callback_token": SecretStr(TOKEN)}),
+        events=MemoryEventSink(),
+        clock=clock,
+    )
+    port = loopback.start(app, http=Recorded, lifespan="on", access_log=False)
+    with Server(port, []).connect() as client:
+        client.sendall(post(HOP, form("")))
+        assert read_response(client).startswith(b"HTTP/1.1 200 ")
+        assert made[0].timeout_keep_alive_task is not None  # armed once answered
+    deadline = time.monotonic() + WAIT
+    while made[0].parser is not None and time.monotonic() < deadline:  # until connection_lost
+        time.sleep(0.01)
+    assert made[0].parser is None
+    assert made[0].timeout_keep_alive_task is None
