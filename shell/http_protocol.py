@@ -190,13 +190,13 @@ class LaneProtocol(OneWriteProtocol):
         self.server_state.total_requests += 1
         if self.transport.is_closing():
             return
-        self._idle_since = self.loop.time()
         self.flow.resume_reading()
-        if self.pipeline:
-            self._idle_since = None
+        if self.pipeline:  # its data came already: the connection is not idle
             cycle, app = self.pipeline.pop()
             self._start_asgi_task(cycle, app)
-        elif self.timeout_keep_alive_task is None:
+            return
+        self._idle_since = self.loop.time()
+        if self.timeout_keep_alive_task is None:
             self._keep_alive_at(self._idle_since + self.timeout_keep_alive)
 
     def _unset_keepalive_if_required(self) -> None:

@@ -16,6 +16,7 @@ from ipaddress import ip_network
 from typing import Any
 
 import pytest
+from fastapi import FastAPI
 from pydantic import SecretStr
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
@@ -23,6 +24,7 @@ from recommender import RuleBasedPicker
 from shell.app import CALLBACK_BODY_BYTES, create_app
 from shell.http_protocol import LaneProtocol
 from tests.fixtures.browser import LoopbackServers
+from tests.fixtures.ussd import FixedClock
 from tests.shell.test_http_protocol import data_segments_in, read_response
 from willay.config import Settings
 from willay.events import MemoryEventSink
@@ -252,16 +254,21 @@ def test_anything_else_reaches_the_app(pair) -> None:
     assert lane.asgi_paths == ["/healthz", "/ussd/africastalking/events"]
 
 
+def lane_app(settings: Settings, clock: FixedClock) -> FastAPI:
+    """The app with the tests' callback token, as the keep-alive tests serve it alone."""
+    return create_app(
+        settings.model_copy(update={"callback_token": SecretStr(TOKEN)}),
+        events=MemoryEventSink(),
+        clock=clock,
+    )
+
+
 def test_a_connection_is_closed_once_idle_for_the_keep_alive_timeout(
     settings: Settings, clock, loopback: LoopbackServers
 ) -> None:
     """One timer per connection: hops 0.1 s apart for twice the timeout are all answered on
     one connection; once it is idle, the server closes it after the timeout."""
-    app = create_app(
-        settings.model_copy(update={"callback_token": SecretStr(TOKEN)}),
-        events=MemoryEventSink(),
-        clock=clock,
-    )
+    app = lane_app(settings, clock)
     port = loopback.start(
         app, http=LaneProtocol, lifespan="on", access_log=False, timeout_keep_alive=0.3
     )
@@ -287,11 +294,7 @@ def test_a_connection_the_client_closes_keeps_no_keep_alive_timer(
             super().connection_made(transport)
             made.append(self)
 
-    app = create_app(
-        settings.model_copy(update={"callback_token": SecretStr(TOKEN)}),
-        events=MemoryEventSink(),
-        clock=clock,
-    )
+    app = lane_app(settings, clock)
     port = loopback.start(app, http=Recorded, lifespan="on", access_log=False)
     with Server(port, []).connect() as client:
         client.sendall(post(HOP, form("")))
