@@ -26,7 +26,7 @@ import uvloop
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.serving import PSEUDONYM_KEY, delete_keys  # noqa: E402
-from ussd.lane import HopLane  # noqa: E402
+from ussd.lane import LANE_STATE, HopLane  # noqa: E402
 
 PREFIX = "willay_inproc"
 STEPS = ["", "1", "1*1", "1*1*1"]  # dial, language, consent, a tip
@@ -58,7 +58,7 @@ async def measure(*, hops: int, walkers: int, redis_url: str) -> None:
     app = create_app(Settings())
     freeze_startup()  # as `willay serve` does
     async with app.router.lifespan_context(app) as state:
-        lane = state["hops"]
+        lane = state[LANE_STATE]
         await asyncio.gather(*(walk(lane, walker=w, hops=40) for w in range(walkers)))
         delete_keys(redis_url, PREFIX)
         per_walker = hops // walkers

@@ -26,7 +26,6 @@ log = logging.getLogger(__name__)
 
 PIN_FOLDER = "WILLAY_PIN_FOLDER"  # set by `willay serve --pin-workers` for its workers
 RETRY_SECONDS = 1.0  # how often a worker without a CPU looks for one freed
-_held: list[int] = []  # the claimed CPU's lock, open until the process ends
 
 
 def pin_worker(folder: Path) -> int | None:
@@ -61,7 +60,7 @@ def _claim(folder: Path, thread: int) -> int | None:
         except OSError:
             os.close(lock)
             raise
-        _held.append(lock)
+        # the lock's descriptor stays open (and the CPU claimed) until the process ends
         log.info("worker %d pinned to CPU %d", os.getpid(), cpu)
         return cpu
     return None

@@ -28,13 +28,11 @@ from uvicorn.protocols.http.httptools_impl import (
     RequestResponseCycle,
 )
 
-from ussd.lane import HopLane
+from ussd.lane import LANE_STATE, HopLane
 from ussd.schemas import AtUssdForm
 from willay.security import Answer
 
 __all__ = ["LaneProtocol", "OneWriteProtocol"]
-
-LANE_STATE = "hops"  # the lifespan state's key for the app's `HopLane`
 
 
 class TickWriter:

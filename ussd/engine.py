@@ -119,7 +119,7 @@ class UssdEngine:
             fresh = known is None or known.subscriber != subscriber_id
             if known is not None and not fresh and form.text in known.replies:
                 if read.local:  # a retry: answered as the store has it (it may know a later hop)
-                    read = await sessions.read_hop(form.sessionId, subscriber_id)
+                    read = await sessions.read_hop(form.sessionId, subscriber_id, stored=True)
                     continue
                 body = known.replies[form.text]
                 draft = form.text in known.drafts

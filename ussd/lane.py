@@ -21,11 +21,12 @@ from willay.gsm7 import septets, to_gsm7
 from willay.languages import DEFAULT_LANGUAGE, pick_text
 from willay.security import Answer, RequestRules, refusal_answer
 
-__all__ = ["HOP_PATH", "URLENCODED", "HopLane", "reply", "url_fields"]
+__all__ = ["HOP_PATH", "LANE_STATE", "URLENCODED", "HopLane", "reply", "url_fields"]
 
 log = logging.getLogger(__name__)
 
 HOP_PATH = "/ussd/africastalking"
+LANE_STATE = "hops"  # the key of the app's `HopLane` in its lifespan state (`AppState.hops`)
 URLENCODED = "application/x-www-form-urlencoded"
 PLAIN_TEXT = b"text/plain; charset=utf-8"
 _URLENCODED = URLENCODED.encode()

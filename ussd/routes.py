@@ -15,7 +15,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ussd.channel import UssdChannel
 from ussd.deps import UssdEngineDep
-from ussd.lane import HOP_PATH, URLENCODED, HopLane, reply, url_fields
+from ussd.lane import HOP_PATH, LANE_STATE, URLENCODED, HopLane, reply, url_fields
 from ussd.schemas import AtUssdForm, AtUssdNotice
 from willay.deps import SettingsDep
 from willay.retried import RetriedRoute
@@ -93,7 +93,7 @@ class ProviderHops:
         body = await _read_body(receive)
         if body is None:
             return  # the provider went away: nobody to answer
-        lane: HopLane = scope["state"]["hops"]
+        lane: HopLane = scope["state"][LANE_STATE]
         form = lane.form(body)
         if form is None:
             await self.app(scope, _replay(body, receive), send)

@@ -372,14 +372,14 @@ class SessionStore:
         )
         self._recent: OrderedDict[str, tuple[float, HopRead]] = OrderedDict()  # oldest first
 
-    async def read_hop(self, session_id: str, subscriber: str) -> HopRead:
+    async def read_hop(self, session_id: str, subscriber: str, *, stored: bool = False) -> HopRead:
         """The session, the person's profile and resume snapshot, as stored, in one read; or,
-        if this process committed the session's last hop it knows of within the session's TTL,
-        what that commit left (`HopRead.local`), without a round trip. Either way it is taken
-        once."""
+        unless `stored` is asked for, if this process committed the session's last hop it knows
+        of within the session's TTL, what that commit left (`HopRead.local`), without a round
+        trip. Either way it is taken once."""
         key = f"{self._prefix}:session:{session_id}"
         recent = self._recent.pop(key, None)
-        if recent is not None:
+        if recent is not None and not stored:
             at, read = recent
             if read.subscriber == subscriber and time.monotonic() - at < self._ttl:
                 return read

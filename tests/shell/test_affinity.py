@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from shell.affinity import pin_worker
 from shell.cli import app
 from tests.fixtures.services import ROOT, serving_workers
 
@@ -95,3 +96,11 @@ def test_serve_pins_its_workers_to_cpus_of_their_own(redis_url: str, tmp_path) -
             expected = sorted([str(CPUS[0]), allowed_cpus(os.getpid())])
         assert pinned == sorted(expected)
         assert served.log.read_text().count("pinned to CPU") == min(2, len(CPUS))
+
+
+def test_a_worker_that_cannot_claim_a_cpu_runs_unpinned(tmp_path, caplog) -> None:
+    """A pin folder gone (or a host that refuses): logged, and the worker keeps every CPU."""
+    before = os.sched_getaffinity(0)
+    assert pin_worker(tmp_path / "gone") is None
+    assert os.sched_getaffinity(0) == before
+    assert "not pinned" in caplog.text

@@ -26,6 +26,7 @@ from shell.http_protocol import LaneProtocol
 from tests.fixtures.browser import LoopbackServers
 from tests.fixtures.ussd import FixedClock
 from tests.shell.test_http_protocol import data_segments_in, read_response
+from ussd.lane import HopLane
 from willay.config import Settings
 from willay.events import MemoryEventSink
 
@@ -305,3 +306,16 @@ def test_a_connection_the_client_closes_keeps_no_keep_alive_timer(
         time.sleep(0.01)
     assert made[0].parser is None
     assert made[0].timeout_keep_alive_task is None
+
+
+def test_a_lane_that_fails_closes_the_connection_unanswered(pair, monkeypatch) -> None:
+    """`HopLane.answer` never raises; if a bug makes it, the caller gets a closed connection
+    (the provider retries), not a hang, and nothing reaches the app in its place."""
+
+    async def broken(self: HopLane, form: Any) -> Any:  # noqa: ANN401 - any form, no answer
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(HopLane, "answer", broken)
+    lane, _ = pair()
+    assert lane.until_closed(post(HOP, form(""))) == b""
+    assert lane.asgi_paths == []

@@ -24,6 +24,7 @@ import pytest
 import redis
 from typer.testing import CliRunner
 
+from bench.serving import delete_keys
 from shell.cli import app as cli
 from tests.fixtures.services import free_port, serving_workers
 from ussd.store import HopWrite, SessionStore, _RedisHops
@@ -90,9 +91,7 @@ def server(tmp_path_factory: pytest.TempPathFactory, redis_url: str) -> Iterator
                 assert http.get(f"{workers.base}/readyz").json()["store"] == "redis"
                 yield Server(workers.base, workers.prefix, folder / "events.jsonl", client, http)
             finally:
-                keys = list(client.scan_iter(f"{workers.prefix}:*"))
-                if keys:
-                    client.delete(*keys)
+                delete_keys(redis_url, workers.prefix)
     finally:
         http.close()
         client.close()
@@ -199,8 +198,9 @@ async def _stale_read_refused(backend: str, redis_url: str, redis_prefix: str) -
         assert (
             await store.commit_hop(again, HopWrite(session='{"c": 3}', delete_profile=True)) is None
         )
-        final = await store.read_hop("S1", "who")
-        assert (final.session, final.profile) == ('{"c": 3}', None)
+        final = await store.read_hop("S1", "who", stored=True)  # not what memory holds of it
+        assert (final.session, final.profile, final.local) == ('{"c": 3}', None, False)
+        assert not (await store.read_hop("S1", "who")).local  # memory's copy was taken once
         assert await kv.get(f"{redis_prefix}:ussd:session:S1") == '{"c": 3}'
     finally:
         await kv.delete(f"{redis_prefix}:ussd:session:S1", profiles.key("who"))
